@@ -1,0 +1,1 @@
+"""Duet's benchmarks: run with `make bench`, alone on the machine."""

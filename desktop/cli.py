@@ -1,0 +1,365 @@
+"""`duet`: the command line. Every expected failure is one plain line on stderr and exit 1;
+a bad flag is one line and exit 2. No tracebacks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from desktop import __version__
+from desktop.core.engine import protocol as p
+from desktop.core.engine.client import EngineClient, error_from
+from desktop.core.engine.config import EngineConfig
+from desktop.core.errors import DuetError, InvalidPrompt
+from desktop.core.library import InstalledModel, Library
+from desktop.core.prompts import (
+    MODES,
+    ChatTemplate,
+    Message,
+    RenderedPrompt,
+    TokenizerSpec,
+    load_template_file,
+    messages_from_json,
+    render_chat,
+    render_raw,
+    template_of,
+)
+from desktop.core.sampling import SamplingParams
+from desktop.core.starter import require_starter_paths
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="duet",
+        description="Talk to GGUF models offline; watch a base and an instruct model side by side.",
+    )
+    parser.add_argument("--version", action="version", version=f"duet {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    gen = sub.add_parser("generate", help="stream a generation to stdout")
+    gen.add_argument(
+        "text", metavar="TEXT", help="the document (raw) or your message (chat); - reads stdin"
+    )
+    gen.add_argument(
+        "--model",
+        "-m",
+        help="model id, part of it, or a .gguf path (default: the starter base model for raw, instruct for chat)",
+    )
+    gen.add_argument(
+        "--mode",
+        choices=MODES,
+        default="raw",
+        help="raw continuation or chat template (default raw)",
+    )
+    gen.add_argument("--system", "-s", help="system prompt (chat mode)")
+    defaults = SamplingParams()
+    gen.add_argument("--max-tokens", "-n", type=int, default=defaults.max_tokens)
+    gen.add_argument(
+        "--temperature", "-t", type=float, default=defaults.temperature, help="0 for greedy"
+    )
+    gen.add_argument("--top-p", type=float, default=defaults.top_p)
+    gen.add_argument("--top-k", type=int, default=defaults.top_k)
+    gen.add_argument("--min-p", type=float, default=defaults.min_p)
+    gen.add_argument("--repeat-penalty", type=float, default=defaults.repeat_penalty)
+    gen.add_argument("--seed", type=int, default=None, help="fixed seed for a reproducible output")
+    gen.add_argument(
+        "--show-prompt", action="store_true", help="print the exact prompt text to stderr first"
+    )
+    gen.add_argument(
+        "--top-k-probs",
+        type=int,
+        default=0,
+        metavar="K",
+        help="after the output, list each token's top K alternatives",
+    )
+    _engine_flags(gen)
+
+    render = sub.add_parser("render", help="print the exact prompt text a model receives")
+    src = render.add_mutually_exclusive_group()
+    src.add_argument(
+        "--model",
+        "-m",
+        help="use this model's chat template and BOS (default: starter instruct model)",
+    )
+    src.add_argument("--template", type=Path, metavar="FILE.jinja", help="a chat template file")
+    render.add_argument("--bos", default="", help="BOS token text for --template")
+    render.add_argument("--eos", default="", help="EOS token text for --template")
+    render.add_argument(
+        "--messages", type=Path, metavar="FILE.json", help="OpenAI-style message list"
+    )
+    render.add_argument("--mode", choices=MODES, default="chat")
+    render.add_argument("--system", "-s", help="system prompt")
+    render.add_argument(
+        "text", nargs="?", metavar="TEXT", help="a user message (chat) or the document (raw)"
+    )
+
+    sub.add_parser("models", help="list installed models")
+    selftest = sub.add_parser(
+        "self-test", help="load both starter models and generate in both modes"
+    )
+    _engine_flags(selftest)
+    return parser
+
+
+def _engine_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads", type=int, default=0, help="generation threads (default: half the cores)"
+    )
+    parser.add_argument(
+        "--ctx", type=int, default=0, help="context length in tokens (default 4096)"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    commands = {
+        "generate": cmd_generate,
+        "render": cmd_render,
+        "models": cmd_models,
+        "self-test": cmd_self_test,
+    }
+    try:
+        if args.command is None:
+            return cmd_overview()
+        return commands[args.command](args)
+    except DuetError as exc:
+        print(f"duet: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nduet: stopped.", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `duet generate ... | head`
+        return 0
+
+
+# Commands -----------------------------------------------------------------------------------
+
+
+def cmd_overview() -> int:
+    print(f"Duet {__version__}: base and instruct GGUF models, side by side, offline.\n")
+    cmd_models(argparse.Namespace())
+    print(
+        "\nTry:\n  duet generate --mode raw 'The capital of France is'\n"
+        "  duet generate --mode chat 'Name three colours.'\n  duet --help"
+    )
+    return 0
+
+
+def cmd_models(_: argparse.Namespace) -> int:
+    library = Library()
+    models = library.models()
+    if not models:
+        print("No models installed. The offline starter pair installs with `make run`.")
+    else:
+        print(f"{'ID':<28} {'KIND':<9} {'QUANT':<8} {'SIZE':>9} {'CONTEXT':>8}  SOURCE")
+        for m in models:
+            size = f"{m.info.file_size / 1e6:,.0f} MB"
+            print(
+                f"{m.id:<28} {m.kind:<9} {m.info.quantization:<8} {size:>9} {m.info.context_length:>8}  {m.source}"
+            )
+    for problem in library.problems:
+        print(f"skipped {problem.path}: {problem.message}", file=sys.stderr)
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    if args.mode == "raw" and args.text is None:
+        raise InvalidPrompt("Raw mode renders a document: give it as TEXT.")
+    template: ChatTemplate | None
+    if args.template is not None:
+        template = load_template_file(args.template)
+        spec = TokenizerSpec(bos_token=args.bos or None, eos_token=args.eos or None, add_bos=False)
+    else:
+        model = _model(args.model, "chat")
+        template, spec = template_of(model.info), TokenizerSpec.from_info(model.info)
+    if args.mode == "raw":
+        rendered = render_raw(_read_text(args.text), spec)
+    else:
+        rendered = render_chat(_messages(args), spec, template, args.system)
+    for note in rendered.notes:
+        print(f"note: {note}", file=sys.stderr)
+    sys.stdout.write(rendered.text)  # exactly the prompt: nothing before, nothing after
+    sys.stdout.flush()
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    text = _read_text(args.text)
+    if not text.strip():
+        raise InvalidPrompt("The text is empty: give the model something to continue or answer.")
+    sampling = SamplingParams(
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+        min_p=args.min_p,
+        repeat_penalty=args.repeat_penalty,
+        max_tokens=args.max_tokens,
+        seed=args.seed,
+    ).validated()
+    if not 0 <= args.top_k_probs <= 20:
+        raise InvalidPrompt("--top-k-probs must be between 0 and 20.")
+    model = _model(args.model, args.mode)
+    rendered = _render_for(model, args.mode, text, args.system)
+    for note in rendered.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if args.show_prompt:
+        print(
+            f"--- prompt ({rendered.template_name or 'raw'}) ---\n{rendered.text}\n--- output ---",
+            file=sys.stderr,
+        )
+    config = _config(args)
+    config.check()
+    with EngineClient(model.path, config) as engine:
+        engine.load()
+        done = _stream(engine, rendered, sampling, args.top_k_probs)
+    if done is None:
+        return 1
+    stats = done.stats
+    print(
+        f"\n[{model.id} · {args.mode} · stopped: {done.reason.describe()} · "
+        f"{stats.generated_tokens} tokens, {stats.tokens_per_second:.1f} tok/s · "
+        f"prompt {stats.prompt_tokens} tokens · seed {stats.seed}]",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_self_test(args: argparse.Namespace) -> int:
+    """Both starter models, one raw and one chat generation; exit 0 only if all is well."""
+    started = time.perf_counter()
+    base_path, instruct_path = require_starter_paths()
+    library = Library()
+    checks: list[tuple[str, bool, str]] = []
+    sampling = SamplingParams(temperature=0.0, max_tokens=24, seed=0)
+    cases = (
+        (base_path, "raw", "The capital of France is"),
+        (instruct_path, "chat", "What is the capital of France?"),
+    )
+    for path, mode, text in cases:
+        model = library.describe(path, "starter")
+        name = f"{path.name} ({mode})"
+        try:
+            with EngineClient(path, _config(args)) as engine:
+                info = engine.load()
+                done = _collect(engine, _render_for(model, mode, text, None), sampling)
+            ok = done.stats.generated_tokens > 0 and bool(done.text.strip())
+            detail = (
+                f"loaded in {info.load_seconds:.2f}s, {done.stats.generated_tokens} tokens at "
+                f"{done.stats.tokens_per_second:.1f} tok/s, stopped: {done.reason.value}: {done.text.strip()[:60]!r}"
+            )
+        except DuetError as exc:
+            ok, detail = False, str(exc)
+        checks.append((name, ok, detail))
+    for name, ok, detail in checks:
+        print(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
+    passed = all(ok for _, ok, _ in checks)
+    print(f"self-test {'passed' if passed else 'FAILED'} in {time.perf_counter() - started:.1f}s")
+    return 0 if passed else 1
+
+
+# Helpers ------------------------------------------------------------------------------------
+
+
+def _model(name: str | None, mode: str) -> InstalledModel:
+    library = Library()
+    if name:
+        return library.resolve(name)
+    require_starter_paths()
+    pair = library.catalog.starter_pair()
+    return library.resolve(pair.base.id if mode == "raw" else pair.instruct.id)
+
+
+def _render_for(model: InstalledModel, mode: str, text: str, system: str | None) -> RenderedPrompt:
+    spec = TokenizerSpec.from_info(model.info)
+    if mode == "raw":
+        return render_raw(text, spec)
+    return render_chat([Message("user", text)], spec, template_of(model.info), system)
+
+
+def _config(args: argparse.Namespace) -> EngineConfig:
+    return EngineConfig(n_ctx=args.ctx or EngineConfig().n_ctx, n_threads=args.threads)
+
+
+def _read_text(text: str) -> str:
+    return sys.stdin.read() if text == "-" else text
+
+
+def _messages(args: argparse.Namespace) -> list[Message]:
+    if args.messages is not None:
+        try:
+            data = json.loads(args.messages.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise DuetError(f"Cannot read {args.messages}: {exc.strerror or exc}.") from None
+        except ValueError as exc:
+            raise DuetError(f"{args.messages} is not valid JSON: {exc}.") from None
+        messages = messages_from_json(data, str(args.messages))
+    else:
+        messages = []
+    if args.text is not None:
+        messages.append(Message("user", _read_text(args.text)))
+    if not messages:
+        raise InvalidPrompt("Nothing to render: give a TEXT message or --messages FILE.json.")
+    return messages
+
+
+def _stream(
+    engine: EngineClient, rendered: RenderedPrompt, sampling: SamplingParams, top_k_probs: int
+) -> p.Done | None:
+    tokens: list[p.Token] = []
+    started_reply = rendered.mode == "raw"
+    try:
+        for event in engine.generate(
+            rendered.text, sampling, rendered.stop, top_k_probs, top_k_probs > 0
+        ):
+            if isinstance(event, p.Token):
+                text = event.text
+                if not started_reply:  # a transcript reply starts after "Assistant:"'s space
+                    text = text.lstrip()
+                    started_reply = bool(text)
+                sys.stdout.write(text)
+                sys.stdout.flush()
+                if top_k_probs and event.token_id >= 0:
+                    tokens.append(event)
+            elif isinstance(event, p.Done):
+                if tokens:
+                    _print_alternatives(tokens)
+                return event
+            elif isinstance(event, p.Failed):
+                raise error_from(event)
+            elif isinstance(event, p.Crashed):
+                raise DuetError(event.message)
+    except KeyboardInterrupt:
+        engine.cancel()
+        raise
+    return None
+
+
+def _collect(engine: EngineClient, rendered: RenderedPrompt, sampling: SamplingParams) -> p.Done:
+    for event in engine.generate(rendered.text, sampling, rendered.stop):
+        if isinstance(event, p.Done):
+            return event
+        if isinstance(event, p.Failed):
+            raise error_from(event)
+        if isinstance(event, p.Crashed):
+            raise DuetError(event.message)
+    raise DuetError("The engine ended the generation without a result.")
+
+
+def _print_alternatives(tokens: list[p.Token]) -> None:
+    import math
+
+    print("\n\ntoken probabilities (top alternatives):", file=sys.stderr)
+    for token in tokens:
+        chosen = math.exp(token.logprob) if token.logprob is not None else float("nan")
+        alts = "  ".join(f"{a.text!r} {math.exp(a.logprob):.2f}" for a in token.top)
+        print(f"  {token.piece!r:<18} {chosen:5.2f}   {alts}", file=sys.stderr)

@@ -1,0 +1,1 @@
+"""The engine: one worker process per loaded model, driven through `EngineClient`."""

@@ -1,0 +1,407 @@
+"""The engine worker: a process that owns one `llama_cpp.Llama` and streams tokens.
+
+This is the only module that imports llama_cpp, and it runs only in the worker process: a
+GGML assert kills this process, never the window or the conversation in it.
+
+The token loop is Duet's own, on llama.cpp's C API: decode one token, sample it with llama.cpp's
+native sampler chain, send it. `Llama.create_completion` copies every logit row into NumPy and
+runs Python per token (262,144 floats a token for Gemma 3), which costs it 10-15% against
+llama.cpp's own speed; this loop does no per-token work over the vocabulary unless log-probs
+are asked for.
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import ctypes
+import os
+import random
+import time
+from multiprocessing.connection import Connection
+from multiprocessing.sharedctypes import Synchronized
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from desktop.core.engine import protocol as p
+from desktop.core.engine.stopper import StopMatcher
+from desktop.core.errors import DuetError, InvalidPrompt, ModelLoadError, PromptTooLong
+from desktop.core.gguf_info import read_model_info
+
+_LOG_TAIL: collections.deque[str] = collections.deque(maxlen=20)
+_llama_cpp: Any = None
+
+
+def main(conn: Connection, cancel: Synchronized[int]) -> None:
+    """Process entry point: serve requests until Shutdown or the pipe closes."""
+    worker = Worker(conn, cancel)
+    try:
+        while True:
+            try:
+                request = conn.recv()
+            except (EOFError, OSError):
+                return
+            if isinstance(request, p.Shutdown):
+                return
+            worker.handle(request)
+    finally:
+        worker.close()
+
+
+def _import_llama() -> Any:
+    global _llama_cpp
+    if _llama_cpp is None:
+        import llama_cpp
+
+        @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+        def log_callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+            line = text.decode("utf-8", errors="replace")
+            if level in (2, 3):  # WARN, ERROR: kept to explain a failed load
+                _LOG_TAIL.append(line.strip())
+            if os.environ.get("DUET_LLAMA_LOG"):
+                os.write(2, text)
+
+        llama_cpp.llama_log_set(log_callback, ctypes.c_void_p(0))
+        globals()["_log_callback"] = log_callback  # keep the C callback alive
+        _llama_cpp = llama_cpp
+    return _llama_cpp
+
+
+class Worker:
+    def __init__(self, conn: Connection, cancel: Synchronized[int]) -> None:
+        self.conn = conn
+        self.cancel = cancel
+        self.llm: Any = None
+        self.kv_tokens: list[int] = []  # what the KV cache of sequence 0 holds, in order
+        self.pieces: dict[int, bytes] = {}
+        self.request_id = 0
+
+    def send(self, event: object) -> None:
+        self.conn.send(event)
+
+    def handle(self, request: object) -> None:
+        try:
+            if isinstance(request, p.LoadModel):
+                self.send(p.Loaded(self.load(request)))
+            elif isinstance(request, p.Generate):
+                self.generate(request)
+            elif isinstance(request, p.Tokenize):
+                ids = self.tokenize(request.text)
+                self.send(
+                    p.Tokens(
+                        tuple(ids), tuple(self.piece(t).decode("utf-8", "replace") for t in ids)
+                    )
+                )
+            else:
+                self.send(p.Failed("EngineError", f"Unknown request {type(request).__name__}."))
+        except DuetError as exc:
+            self.send(p.Failed(type(exc).__name__, str(exc)))
+        except Exception as exc:  # reported, and the worker lives on for the next request
+            self.send(p.Failed("EngineError", f"{type(exc).__name__}: {exc}"))
+
+    # Loading ----------------------------------------------------------------------------------
+
+    def load(self, request: p.LoadModel) -> p.RuntimeInfo:
+        started = time.perf_counter()
+        info = read_model_info(request.path)  # a bad file fails here, before llama.cpp sees it
+        config = request.config.resolved(info.context_length)
+        llama_cpp = _import_llama()
+        self.close()
+        _LOG_TAIL.clear()
+        try:
+            self.llm = llama_cpp.Llama(
+                model_path=str(request.path),
+                n_ctx=config.n_ctx,
+                n_batch=config.n_batch,
+                n_ubatch=config.n_batch,
+                n_threads=config.n_threads,
+                n_threads_batch=config.n_threads_batch,
+                n_gpu_layers=config.n_gpu_layers,
+                # A full-size sliding-window cache (Gemma 3) lets a later turn reuse any prefix
+                # of the KV cache; the default small one can only be cleared.
+                swa_full=True,
+                verbose=False,
+            )
+        except Exception as exc:
+            detail = "; ".join(_LOG_TAIL) or str(exc)
+            raise ModelLoadError(f"llama.cpp could not load {request.path}: {detail}") from None
+        self.kv_tokens = []
+        self.pieces = {}
+        ctx, vocab = self.llm._ctx.ctx, self.llm._model.vocab
+        add_bos = bool(llama_cpp.llama_vocab_get_add_bos(vocab))
+        bos = llama_cpp.llama_vocab_bos(vocab)
+        self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(vocab))
+        self.n_ctx = int(llama_cpp.llama_n_ctx(ctx))
+        self.bos_text = self.piece(bos).decode("utf-8", "replace") if add_bos and bos >= 0 else None
+        self.add_bos = add_bos
+        self.config = config
+        return p.RuntimeInfo(
+            path=Path(request.path),
+            n_ctx=self.n_ctx,
+            n_ctx_train=int(llama_cpp.llama_model_n_ctx_train(self.llm._model.model)),
+            n_vocab=self.n_vocab,
+            add_bos=add_bos,
+            bos_token=self.bos_text,
+            n_threads=config.n_threads,
+            n_threads_batch=config.n_threads_batch,
+            n_gpu_layers=config.n_gpu_layers or 0,
+            load_seconds=time.perf_counter() - started,
+            pid=os.getpid(),
+        )
+
+    def close(self) -> None:
+        if self.llm is not None:
+            self.llm.close()
+            self.llm = None
+
+    # Tokens -----------------------------------------------------------------------------------
+
+    def tokenize(self, text: str) -> list[int]:
+        """Special tokens written as text (`<|im_start|>`) become those tokens. A leading BOS
+        text is left to the tokenizer to add, as llama.cpp's server does with templates."""
+        if self.llm is None:
+            raise ModelLoadError("No model is loaded.")
+        add_special = False
+        if self.bos_text and text.startswith(self.bos_text):
+            text, add_special = text[len(self.bos_text) :], True
+        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=add_special, special=True))
+
+    def piece(self, token: int) -> bytes:
+        cached = self.pieces.get(token)
+        if cached is None:
+            buf = ctypes.create_string_buffer(64)
+            vocab = self.llm._model.vocab
+            n = _llama_cpp.llama_token_to_piece(vocab, token, buf, 64, 0, True)
+            if n < 0:
+                buf = ctypes.create_string_buffer(-n)
+                n = _llama_cpp.llama_token_to_piece(vocab, token, buf, -n, 0, True)
+            cached = self.pieces[token] = buf.raw[:n]
+        return cached
+
+    # Generation -------------------------------------------------------------------------------
+
+    def cancelled(self) -> bool:
+        return bool(self.cancel.value >= self.request_id)
+
+    def generate(self, req: p.Generate) -> None:
+        if self.llm is None:
+            raise ModelLoadError("No model is loaded.")
+        received = time.perf_counter()
+        self.request_id = req.request_id
+        lib = _llama_cpp
+        params = req.sampling.validated()
+        seed = params.seed if params.seed is not None else random.randrange(2**32 - 1)
+
+        prompt = self.tokenize(req.prompt)
+        if not prompt:
+            raise InvalidPrompt("The prompt is empty: write something for the model to continue.")
+        if len(prompt) >= self.n_ctx:
+            raise PromptTooLong(
+                f"The prompt is {len(prompt)} tokens but the context holds {self.n_ctx}: "
+                "shorten it, or raise the context length."
+            )
+        cached = self.reuse_prefix(prompt)
+        completed = self.eval_prompt(prompt, cached)
+        prompt_done = time.perf_counter()
+
+        sampler = self.build_sampler(params, seed, prompt)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        stopper = StopMatcher(req.stop)
+        out: list[str] = []
+        reason = p.StopReason.CANCELLED
+        self.n_generated = 0
+        self.first_token_at = 0.0
+        try:
+            if completed:
+                reason = self.token_loop(req, params, sampler, stopper, decoder, out)
+        finally:
+            lib.llama_sampler_free(sampler)
+        if reason is not p.StopReason.STOP_STRING:
+            tail = stopper.flush() + decoder.decode(b"", final=True)
+            if tail:
+                out.append(tail)
+                self.send(p.Token(tail, -1, "", None, ()))
+        done = time.perf_counter()
+        first = self.first_token_at or done
+        self.send(
+            p.Done(
+                reason=reason,
+                text="".join(out),
+                stats=p.Stats(
+                    prompt_tokens=len(prompt),
+                    cached_tokens=cached,
+                    generated_tokens=self.n_generated,
+                    prompt_seconds=prompt_done - received,
+                    ttft_seconds=first - received,
+                    generation_seconds=done - prompt_done,
+                    seed=seed,
+                    context_used=len(self.kv_tokens),
+                    context_size=self.n_ctx,
+                ),
+            )
+        )
+
+    def token_loop(
+        self,
+        req: p.Generate,
+        params: Any,
+        sampler: Any,
+        stopper: StopMatcher,
+        decoder: codecs.IncrementalDecoder,
+        out: list[str],
+    ) -> p.StopReason:
+        """The hot loop: per token one sample, one send and one decode, nothing over the
+        vocabulary unless log-probabilities were asked for."""
+        lib = _llama_cpp
+        ctx, vocab = self.llm._ctx.ctx, self.llm._model.vocab
+        decode, batch_one, sample = (
+            lib.llama_decode,
+            lib.llama_batch_get_one,
+            lib.llama_sampler_sample,
+        )
+        is_eog, pieces, send, cancel = (
+            lib.llama_vocab_is_eog,
+            self.pieces,
+            self.conn.send,
+            self.cancel,
+        )
+        kv_tokens, n_ctx, request_id, max_tokens = (
+            self.kv_tokens,
+            self.n_ctx,
+            self.request_id,
+            params.max_tokens,
+        )
+        want_probs = req.logprobs or req.top_k_probs > 0
+        token_buf = (lib.llama_token * 1)()
+        logprob: float | None = None
+        top: tuple[p.Alternative, ...] = ()
+        while True:
+            if cancel.value >= request_id:
+                return p.StopReason.CANCELLED
+            token = sample(sampler, ctx, -1)
+            if is_eog(vocab, token):
+                return p.StopReason.EOS
+            piece = pieces.get(token) or self.piece(token)
+            text, stopped = stopper.feed(decoder.decode(piece))
+            if want_probs:
+                logprob, top = self.probabilities(ctx, token, req.top_k_probs)
+            send(p.Token(text, token, piece.decode("utf-8", "replace"), logprob, top))
+            if not self.first_token_at:
+                self.first_token_at = time.perf_counter()
+            out.append(text)
+            self.n_generated += 1
+            if stopped:
+                return p.StopReason.STOP_STRING
+            if len(kv_tokens) >= n_ctx:
+                return p.StopReason.CONTEXT_FULL
+            # Every sent token is decoded into the KV cache, so the next turn of a chat
+            # reuses the whole reply without evaluating it again.
+            token_buf[0] = token
+            if decode(ctx, batch_one(token_buf, 1)) != 0:
+                return p.StopReason.CONTEXT_FULL
+            kv_tokens.append(token)
+            if self.n_generated >= max_tokens:
+                return p.StopReason.MAX_TOKENS
+
+    def reuse_prefix(self, prompt: list[int]) -> int:
+        """Keep the KV cache's longest common prefix with this prompt; drop the rest."""
+        lib = _llama_cpp
+        common = 0
+        for a, b in zip(self.kv_tokens, prompt, strict=False):
+            if a != b:
+                break
+            common += 1
+        common = min(common, len(prompt) - 1)  # at least one token must be decoded for logits
+        mem = lib.llama_get_memory(self.llm._ctx.ctx)
+        if not lib.llama_memory_seq_rm(mem, 0, common, -1):
+            lib.llama_memory_clear(mem, True)
+            common = 0
+        del self.kv_tokens[common:]
+        return common
+
+    def eval_prompt(self, prompt: list[int], start: int) -> bool:
+        """Decode prompt[start:] in batches. Returns False if cancelled part way."""
+        lib = _llama_cpp
+        ctx = self.llm._ctx.ctx
+        total = len(prompt)
+        n_batch = self.config.n_batch
+        cancel, request_id = self.cancel, self.request_id
+
+        # Cancel during a long prompt: ggml asks this between graph nodes. It costs a Python
+        # call per node, so it is set only for the prompt, not for one-token decodes.
+        @lib.ggml_abort_callback  # type: ignore[untyped-decorator]
+        def should_abort(_: ctypes.c_void_p) -> bool:
+            return bool(cancel.value >= request_id)
+
+        lib.llama_set_abort_callback(ctx, should_abort, None)
+        try:
+            pos = start
+            while pos < total:
+                if self.cancelled():
+                    return False
+                chunk = prompt[pos : pos + n_batch]
+                arr = (lib.llama_token * len(chunk))(*chunk)
+                rc = lib.llama_decode(ctx, lib.llama_batch_get_one(arr, len(chunk)))
+                if rc != 0:
+                    # Aborted or failed mid-batch: the cache may hold part of it. Drop it.
+                    lib.llama_memory_seq_rm(lib.llama_get_memory(ctx), 0, pos, -1)
+                    if rc == 2 or self.cancelled():
+                        return False
+                    raise PromptTooLong(f"llama.cpp could not evaluate the prompt (code {rc}).")
+                self.kv_tokens.extend(chunk)
+                pos += len(chunk)
+                if total - start > n_batch:
+                    self.send(p.PromptProgress(pos - start, total - start))
+            return True
+        finally:
+            lib.llama_set_abort_callback(ctx, lib.ggml_abort_callback(), None)
+
+    def build_sampler(self, params: Any, seed: int, prompt: list[int]) -> Any:
+        """llama.cpp's native chain, in the order of llama.cpp's common defaults."""
+        lib = _llama_cpp
+        chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
+        if params.repeat_penalty != 1.0 and params.repeat_last_n != 0:
+            penalties = lib.llama_sampler_init_penalties(
+                self.n_vocab, params.repeat_last_n, params.repeat_penalty, 0.0, 0.0
+            )
+            lib.llama_sampler_chain_add(chain, penalties)
+            for token in prompt[-params.repeat_last_n :]:
+                lib.llama_sampler_accept(penalties, token)
+        if params.temperature <= 0.0:
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_greedy())
+            return chain
+        if params.top_k > 0:
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_top_k(params.top_k))
+        if params.top_p < 1.0:
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_top_p(params.top_p, 1))
+        if params.min_p > 0.0:
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_min_p(params.min_p, 1))
+        lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_temp(params.temperature))
+        lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_dist(seed))
+        return chain
+
+    def probabilities(
+        self, ctx: Any, token: int, k: int
+    ) -> tuple[float, tuple[p.Alternative, ...]]:
+        """The model's own distribution (before sampling settings) at this step: the chosen
+        token's log-probability and the top-k. From this step's logits only: no logits_all."""
+        logits = np.ctypeslib.as_array(
+            _llama_cpp.llama_get_logits_ith(ctx, -1), shape=(self.n_vocab,)
+        )
+        top_logit = float(logits.max())
+        log_z = top_logit + float(np.log(np.exp(logits - top_logit, dtype=np.float64).sum()))
+        chosen = float(logits[token]) - log_z
+        if k <= 0:
+            return chosen, ()
+        k = min(k, self.n_vocab)
+        idx = np.argpartition(logits, -k)[-k:]
+        idx = idx[np.argsort(logits[idx])[::-1]]
+        top = tuple(
+            p.Alternative(
+                int(i), self.piece(int(i)).decode("utf-8", "replace"), float(logits[i]) - log_z
+            )
+            for i in idx
+        )
+        return chosen, top

