@@ -7,6 +7,7 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("DUET_HOME", str(Path(tempfile.gettempdir()) / "duet-bench-home"))
@@ -22,14 +23,24 @@ def starter_models() -> dict[str, Path]:
     return {"gemma-3-270m": base, "smollm2-135m-instruct": instruct}
 
 
-def warn_if_busy() -> None:
+def _cpu_times() -> tuple[int, int]:
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def warn_if_busy(seconds: float = 1.0) -> None:
+    """Warn when other processes keep the CPUs busy: the figures would be low and noisy."""
     try:
-        load = float(Path("/proc/loadavg").read_text().split()[0])
-    except (OSError, ValueError):
+        busy0, total0 = _cpu_times()
+        time.sleep(seconds)
+        busy1, total1 = _cpu_times()
+    except (OSError, ValueError, IndexError):
         return
-    if load > 0.7:
+    share = (busy1 - busy0) / max(1, total1 - total0)
+    if share > 0.1:
         print(
-            f"warning: load average {load:.2f}: other work is running; figures will be low.",
+            f"warning: the CPUs were {share:.0%} busy before the benchmark started; figures will be low.",
             file=sys.stderr,
         )
 

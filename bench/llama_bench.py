@@ -70,7 +70,7 @@ def llama_bench_binary() -> Path:
 def tg_tokens_per_second(
     model: Path, threads: int, n_gen: int = 128, repetitions: int = 5
 ) -> float:
-    """llama-bench's tg figure (decode only, no sampling), flash attention off like Duet's."""
+    """llama-bench's tg figure (decode only, no sampling), flash attention on like Duet's."""
     out = subprocess.run(
         [
             str(llama_bench_binary()),
@@ -85,7 +85,7 @@ def tg_tokens_per_second(
             "-r",
             str(repetitions),
             "-fa",
-            "0",
+            "1",
             "-o",
             "json",
         ],

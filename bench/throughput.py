@@ -76,6 +76,7 @@ def bench_model(name: str, path: Path, threads: int, rounds: int, with_llama_ben
         n_threads=threads,
         n_threads_batch=threads,
         swa_full=True,
+        flash_attn=True,
         verbose=False,
     )
     duet_rates, worker_rates, bare_rates = [], [], []

@@ -39,8 +39,8 @@ def turn(engine: EngineClient, prompt: str, stop: tuple[str, ...]) -> tuple[floa
     started = time.perf_counter()
     first = 0.0
     for event in engine.generate(prompt, SamplingParams(temperature=0.0, max_tokens=24), stop):
-        if isinstance(event, p.Token) and not first:
-            first = time.perf_counter() - started
+        if isinstance(event, p.Token):
+            first = first or time.perf_counter() - started
         elif isinstance(event, p.Done):
             return first, event
         elif not isinstance(event, p.PromptProgress):

@@ -26,3 +26,23 @@ def done(
     _, final = run(engine, prompt, sampling, **kwargs)
     assert isinstance(final, p.Done), final
     return final
+
+
+def next_token_top(engine: EngineClient, prompt: str, k: int = 5) -> p.Token:
+    """The first generated token of a greedy run, with its top-k alternatives."""
+    tokens, final = run(engine, prompt, GREEDY.with_changes(max_tokens=1), top_k_probs=k)
+    assert isinstance(final, p.Done), final
+    return tokens[0]
+
+
+def assert_same_distribution(a: p.Token, b: p.Token) -> None:
+    """Two next-token distributions equal up to rounding. After KV-cache reuse, new tokens sit
+    in other cells than in a fresh context, and flash attention sums cells in that order in
+    half precision; a real fault (a wrong position, a stale token) moves whole nats."""
+    first = {alt.token_id: alt.logprob for alt in a.top}
+    second = {alt.token_id: alt.logprob for alt in b.top}
+    assert a.token_id == b.token_id
+    shared = first.keys() & second.keys()
+    assert len(shared) >= len(first) - 1
+    for token_id in shared:
+        assert abs(first[token_id] - second[token_id]) < 0.2, (first, second)

