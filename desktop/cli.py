@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         if args.command is None:
-            return cmd_overview()
+            return cmd_window()
         return commands[args.command](args)
     except DuetError as exc:
         print(f"duet: {exc}", file=sys.stderr)
@@ -145,14 +145,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 # Commands -----------------------------------------------------------------------------------
 
 
-def cmd_overview() -> int:
-    print(f"Duet {__version__}: base and instruct GGUF models, side by side, offline.\n")
-    cmd_models(argparse.Namespace())
-    print(
-        "\nTry:\n  duet generate --mode raw 'The capital of France is'\n"
-        "  duet generate --mode chat 'Name three colours.'\n  duet --help"
-    )
-    return 0
+def cmd_window() -> int:
+    """`duet` with no command opens the window."""
+    try:
+        from desktop.ui.app import run
+    except ImportError as exc:
+        raise DuetError(f"The window needs PySide6, which is not installed here ({exc}).") from None
+    return run()
 
 
 def cmd_models(_: argparse.Namespace) -> int:

@@ -99,8 +99,10 @@ def render_chat(
     spec: TokenizerSpec,
     template: ChatTemplate | None,
     system: str | None = None,
+    add_generation_prompt: bool = True,
 ) -> RenderedPrompt:
-    """Render a conversation for generation: the template's own format, or the fallback."""
+    """Render a conversation for generation: the template's own format, or the fallback.
+    Without the generation prompt it is the conversation as it stands (for "open as raw")."""
     turns = list(messages)
     for message in turns:
         if message.role not in ROLES:
@@ -111,7 +113,7 @@ def render_chat(
         turns = [Message("system", system), *[m for m in turns if m.role != "system"]]
     if template is None:
         return RenderedPrompt(
-            text=with_bos(_render_fallback(turns), spec),
+            text=with_bos(_render_fallback(turns, add_generation_prompt), spec),
             mode="chat",
             template_name=FALLBACK_TEMPLATE_NAME,
             stop=FALLBACK_STOP,
@@ -122,7 +124,7 @@ def render_chat(
     if turns and turns[0].role == "system" and not supports_system_role(template, spec):
         turns = _fold_system(turns)
         notes = (SYSTEM_FOLDED_NOTE,)
-    text = _render_template(template, turns, spec)
+    text = _render_template(template, turns, spec, add_generation_prompt)
     return RenderedPrompt(
         text=with_bos(text, spec), mode="chat", template_name=template.name, notes=notes
     )
@@ -152,7 +154,7 @@ def _fold_system(turns: list[Message]) -> list[Message]:
     return [Message("user", system), *rest]
 
 
-def _render_fallback(turns: Iterable[Message]) -> str:
+def _render_fallback(turns: Iterable[Message], add_generation_prompt: bool = True) -> str:
     parts: list[str] = []
     for message in turns:
         if message.role == "system":
@@ -160,13 +162,17 @@ def _render_fallback(turns: Iterable[Message]) -> str:
         else:
             speaker = "Assistant" if message.role == "assistant" else "User"
             parts.append(f"{speaker}: {message.content.strip()}\n")
-    parts.append("Assistant:")
+    if add_generation_prompt:
+        parts.append("Assistant:")
     return "".join(parts)
 
 
-def _render_template(template: ChatTemplate, turns: list[Message], spec: TokenizerSpec) -> str:
+def _render_template(
+    template: ChatTemplate, turns: list[Message], spec: TokenizerSpec, add_generation_prompt: bool
+) -> str:
     compiled = _compile(template.source, template.name)
-    return _render(compiled, turns, spec.bos_token or "", spec.eos_token or "", template.name)
+    bos, eos = spec.bos_token or "", spec.eos_token or ""
+    return _render(compiled, turns, bos, eos, template.name, add_generation_prompt)
 
 
 def _raise_exception(message: str) -> NoReturn:
@@ -205,12 +211,17 @@ def _compile(source: str, name: str) -> jinja2.Template:
 
 
 def _render(
-    compiled: jinja2.Template, turns: Sequence[Message], bos: str, eos: str, name: str
+    compiled: jinja2.Template,
+    turns: Sequence[Message],
+    bos: str,
+    eos: str,
+    name: str,
+    add_generation_prompt: bool = True,
 ) -> str:
     try:
         return compiled.render(
             messages=[{"role": m.role, "content": m.content} for m in turns],
-            add_generation_prompt=True,
+            add_generation_prompt=add_generation_prompt,
             bos_token=bos,
             eos_token=eos,
         )

@@ -1,0 +1,97 @@
+"""App settings, persisted as JSON in Duet's config dir and validated on the way in and out.
+
+A settings file that is unreadable or holds out-of-range values never stops Duet: the bad
+values fall back to their defaults and `load_settings` says which, so the window can tell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from desktop.core.engine.config import MAX_THREADS, EngineConfig
+from desktop.core.errors import InvalidSettings
+from desktop.core.paths import app_dirs
+from desktop.core.prompts import MODES, Mode
+from desktop.core.sampling import SamplingParams
+
+CONTEXT_RANGE = (256, 131072)
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    n_ctx: int = 4096
+    n_threads: int = 0  # 0: Duet's thread policy
+    mode: Mode = "chat"
+    model_id: str = ""  # the last model used; empty: the starter pair's
+    system_prompt: str = ""
+
+    def validated(self) -> AppSettings:
+        self.sampling.validated()
+        if not CONTEXT_RANGE[0] <= self.n_ctx <= CONTEXT_RANGE[1]:
+            raise InvalidSettings(
+                f"context length must be between {CONTEXT_RANGE[0]} and {CONTEXT_RANGE[1]}, not {self.n_ctx}."
+            )
+        if not 0 <= self.n_threads <= MAX_THREADS:
+            raise InvalidSettings(f"threads must be between 0 (automatic) and {MAX_THREADS}.")
+        if self.mode not in MODES:
+            raise InvalidSettings(f"mode must be raw or chat, not {self.mode!r}.")
+        return self
+
+    def engine_config(self) -> EngineConfig:
+        return EngineConfig(n_ctx=self.n_ctx, n_threads=self.n_threads)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["sampling"] = self.sampling.to_dict()
+        return data
+
+
+def settings_path() -> Path:
+    return app_dirs().config / "settings.json"
+
+
+def load_settings(path: Path | None = None) -> tuple[AppSettings, list[str]]:
+    """The saved settings, and a note for each value that had to fall back to its default."""
+    path = path or settings_path()
+    defaults = AppSettings()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return defaults, []
+    except (OSError, ValueError) as exc:
+        return defaults, [f"Settings file {path} was unreadable ({exc}); using defaults."]
+    if not isinstance(data, dict):
+        return defaults, [f"Settings file {path} was not a JSON object; using defaults."]
+    notes: list[str] = []
+    sampling = defaults.sampling
+    for key, value in (data.get("sampling") or {}).items():
+        try:
+            sampling = sampling.with_changes(**{key: value})
+        except (InvalidSettings, TypeError) as exc:
+            notes.append(f"Ignored saved {key}: {exc}")
+    settings = replace(defaults, sampling=sampling)
+    for f in fields(AppSettings):
+        if f.name == "sampling" or f.name not in data:
+            continue
+        try:
+            candidate = replace(settings, **{f.name: data[f.name]})
+            if not isinstance(data[f.name], type(getattr(defaults, f.name))):
+                raise InvalidSettings(f"wrong type {type(data[f.name]).__name__}")
+            settings = candidate.validated()
+        except (InvalidSettings, TypeError) as exc:
+            notes.append(f"Ignored saved {f.name}: {exc}")
+    return settings, notes
+
+
+def save_settings(settings: AppSettings, path: Path | None = None) -> None:
+    path = path or settings_path()
+    settings.validated()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(settings.to_dict(), indent=2), encoding="utf-8")
+    os.replace(tmp, path)  # a crash mid-write leaves the old file, never half a file

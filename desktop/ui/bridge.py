@@ -1,0 +1,112 @@
+"""From core's blocking iterators to Qt signals: each long call runs on a QThread.
+
+Tokens are coalesced: the thread emits at most one batch every 25 ms, so the window repaints at
+most 40 times a second however fast the model is. Repainting per token would make the UI
+thread the bottleneck for small fast models.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from PySide6.QtCore import QThread, Signal
+
+from desktop.core.engine import protocol as p
+from desktop.core.engine.client import EngineClient
+from desktop.core.errors import DuetError
+from desktop.core.sampling import SamplingParams
+
+BATCH_INTERVAL = 0.025
+
+
+@dataclass(frozen=True)
+class TokenBatch:
+    text: str
+    tokens: tuple[p.Token, ...]
+
+
+class LoadThread(QThread):
+    loaded = Signal(object)  # RuntimeInfo
+    failed = Signal(str)
+
+    def __init__(self, engine: EngineClient, parent: object = None) -> None:
+        super().__init__(parent)  # type: ignore[arg-type]
+        self.engine = engine
+
+    def run(self) -> None:
+        try:
+            self.loaded.emit(self.engine.load())
+        except DuetError as exc:
+            self.failed.emit(str(exc))
+
+
+class GenerationThread(QThread):
+    batch = Signal(object)  # TokenBatch
+    progress = Signal(int, int)
+    done = Signal(object)  # p.Done
+    failed = Signal(str)
+    crashed = Signal(str)
+
+    def __init__(
+        self,
+        engine: EngineClient,
+        prompt: str,
+        sampling: SamplingParams,
+        stop: tuple[str, ...] = (),
+        top_k_probs: int = 0,
+        parent: object = None,
+    ) -> None:
+        super().__init__(parent)  # type: ignore[arg-type]
+        self.engine = engine
+        self.prompt = prompt
+        self.sampling = sampling
+        self.stop_strings = stop
+        self.top_k_probs = top_k_probs
+
+    def run(self) -> None:
+        pending: list[p.Token] = []
+        last_emit = 0.0
+        try:
+            events = self.engine.generate(
+                self.prompt,
+                self.sampling,
+                self.stop_strings,
+                self.top_k_probs,
+                self.top_k_probs > 0,
+            )
+            for event in events:
+                if isinstance(event, p.Token):
+                    pending.append(event)
+                    now = time.perf_counter()
+                    if now - last_emit >= BATCH_INTERVAL:
+                        self._flush(pending)
+                        pending, last_emit = [], now
+                    continue
+                if pending:
+                    self._flush(pending)
+                    pending = []
+                if isinstance(event, p.PromptProgress):
+                    self.progress.emit(event.done, event.total)
+                elif isinstance(event, p.Done):
+                    self.done.emit(event)
+                elif isinstance(event, p.Failed):
+                    self.failed.emit(event.message)
+                elif isinstance(event, p.Crashed):
+                    self.crashed.emit(event.message)
+        except DuetError as exc:
+            self.failed.emit(str(exc))
+
+    def _flush(self, tokens: list[p.Token]) -> None:
+        self.batch.emit(TokenBatch("".join(t.text for t in tokens), tuple(tokens)))
+
+
+class CloseThread(QThread):
+    """Ends a worker process without blocking the window (join can take a moment)."""
+
+    def __init__(self, engine: EngineClient, parent: object = None) -> None:
+        super().__init__(parent)  # type: ignore[arg-type]
+        self.engine = engine
+
+    def run(self) -> None:
+        self.engine.close()

