@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -147,6 +148,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_window() -> int:
     """`duet` with no command opens the window."""
+    headless = sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY")
+        or os.environ.get("WAYLAND_DISPLAY")
+        or os.environ.get("QT_QPA_PLATFORM")
+    )
+    if headless:
+        raise DuetError(
+            "No display to open the window on (DISPLAY and WAYLAND_DISPLAY are unset). "
+            "Run it in a desktop session, or use the command line: duet --help"
+        )
     try:
         from desktop.ui.app import run
     except ImportError as exc:
