@@ -119,6 +119,12 @@ def _engine_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ctx", type=int, default=0, help="context length in tokens (default 4096)"
     )
+    parser.add_argument(
+        "--gpu-layers",
+        type=int,
+        default=None,
+        help="layers to offload to the GPU (default: all on Apple Silicon, none elsewhere)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -297,7 +303,9 @@ def _render_for(model: InstalledModel, mode: str, text: str, system: str | None)
 
 
 def _config(args: argparse.Namespace) -> EngineConfig:
-    return EngineConfig(n_ctx=args.ctx or EngineConfig().n_ctx, n_threads=args.threads)
+    return EngineConfig(
+        n_ctx=args.ctx or EngineConfig().n_ctx, n_threads=args.threads, n_gpu_layers=args.gpu_layers
+    )
 
 
 def _read_text(text: str) -> str:

