@@ -326,12 +326,8 @@ class MainWindow(QMainWindow):
     def open_chat_as_raw(self) -> None:
         """The exact text chat mode sends, in the raw notebook: the clearest way to see what a
         chat template does."""
-        if self.model is None:
-            return
-        try:
-            prompt = self.conversation.render(self.model.info)
-        except DuetError as exc:
-            self.error_bar.show_error(str(exc), can_retry=False)
+        prompt = self._chat_prompt()
+        if prompt is None:
             return
         self.raw_view.set_text(prompt.text)
         self.inspector.show_prompt(prompt)
@@ -387,13 +383,20 @@ class MainWindow(QMainWindow):
         self.raw_view.begin_continuation()
         self._generate(prompt, "raw", retry=self.continue_raw)
 
-    def _reply(self) -> None:
+    def _chat_prompt(self) -> RenderedPrompt | None:
+        """The conversation rendered for the current model; a template error goes to the error
+        bar (it names the template) and gives None."""
         if self.model is None:
-            return
+            return None
         try:
-            prompt = self.conversation.render(self.model.info)
+            return self.conversation.render(self.model.info)
         except DuetError as exc:
             self.error_bar.show_error(str(exc), can_retry=False)
+            return None
+
+    def _reply(self) -> None:
+        prompt = self._chat_prompt()
+        if prompt is None:
             return
         self.chat_view.begin_reply()
         self._generate(prompt, "chat", retry=self.regenerate)

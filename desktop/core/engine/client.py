@@ -35,6 +35,7 @@ class EngineClient:
         self._cancel: Any = None
         self._next_id = 0
         self._active_id = 0
+        self._last_exitcode: int | None = None
         self._lock = threading.Lock()  # one request at a time per worker
 
     # Life cycle ---------------------------------------------------------------------------------
@@ -170,7 +171,7 @@ class EngineClient:
         process.start()
         child.close()  # so that the worker's death reads as EOF here
         self._process, self._conn = process, parent
-        self._last_exitcode: int | None = None
+        self._last_exitcode = None
 
     def _stop_process(self) -> None:
         process, conn = self._process, self._conn
@@ -219,7 +220,7 @@ class EngineClient:
         )
 
     def _exitcode(self) -> int | None:
-        return getattr(self, "_last_exitcode", None)
+        return self._last_exitcode
 
     def _drain(self, request_id: int) -> None:
         """After an abandoned stream: cancel it and read up to its end, so the next request

@@ -123,7 +123,7 @@ class Stats:
     generated_tokens: int
     prompt_seconds: float
     ttft_seconds: float  # request received -> first token sent
-    generation_seconds: float  # first token -> done
+    generation_seconds: float  # prompt evaluated -> done: every sample and decode of the reply
     seed: int
     context_used: int
     context_size: int
