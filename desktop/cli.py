@@ -105,6 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("models", help="list installed models")
+    pull = sub.add_parser("pull", help="download a model from the Hugging Face Hub")
+    pull.add_argument(
+        "spec",
+        metavar="REPO[:FILE|:QUANT]",
+        help="owner/name, owner/name:Q4_K_M, owner/name:file.gguf, or a catalog id",
+    )
+    search = sub.add_parser("search", help="search the Hub for GGUF models")
+    search.add_argument("query", metavar="QUERY")
+    search.add_argument("--limit", type=int, default=20)
+    rm = sub.add_parser("rm", help="delete a downloaded model (asks first)")
+    rm.add_argument("name", metavar="NAME")
+    rm.add_argument("--yes", "-y", action="store_true", help="do not ask")
     selftest = sub.add_parser(
         "self-test", help="load both starter models and generate in both modes"
     )
@@ -133,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "generate": cmd_generate,
         "render": cmd_render,
         "models": cmd_models,
+        "pull": cmd_pull,
+        "search": cmd_search,
+        "rm": cmd_rm,
         "self-test": cmd_self_test,
     }
     try:
@@ -186,6 +201,96 @@ def cmd_models(_: argparse.Namespace) -> int:
     for problem in library.problems:
         print(f"skipped {problem.path}: {problem.message}", file=sys.stderr)
     return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from desktop.core.hub import search
+
+    repos = search(args.query, limit=max(1, min(args.limit, 100)))
+    if not repos:
+        print(f"No GGUF repositories match '{args.query}'.")
+        return 0
+    print(f"{'REPOSITORY':<56} {'KIND':<9} {'DOWNLOADS':>10}")
+    for repo in repos:
+        gated = "  (gated)" if repo.gated else ""
+        print(f"{repo.repo_id:<56} {repo.kind:<9} {repo.downloads:>10,}{gated}")
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from desktop.core.hub import estimate_ram
+    from desktop.core.pull import pull, resolve
+
+    library = Library()
+    target = resolve(args.spec, library.catalog)
+    ram = estimate_ram(target.size)
+    parts = f" in {len(target.parts)} parts" if len(target.parts) > 1 else ""
+    print(
+        f"{target.repo_id} · {target.filename}{parts} · {target.quant} · {target.size / 1e6:,.0f} MB · "
+        f"memory: {ram.fit} (about {ram.total / 1e9:.1f} of {ram.machine / 1e9:.0f} GB)",
+        file=sys.stderr,
+    )
+    bar = _ProgressBar()
+    try:
+        path, fetched = pull(target, progress=bar.update)
+    except KeyboardInterrupt:
+        bar.end()
+        print(
+            "duet: stopped. Run the same command again to continue where it stopped.",
+            file=sys.stderr,
+        )
+        return 130
+    bar.end()
+    model = next((m for m in library.models() if m.path == path), None)
+    name = model.id if model is not None else path.name
+    how = "already downloaded" if fetched == 0 else f"downloaded {fetched / 1e6:,.0f} MB"
+    print(f"{name}: {how}, sha256 verified · {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    library = Library()
+    model = library.resolve(args.name)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise DuetError(
+                f"Deleting {model.id} needs confirmation: run it in a terminal, or add --yes."
+            )
+        answer = input(
+            f"Delete {model.id} ({model.info.file_size / 1e6:,.0f} MB, {model.path})? [y/N] "
+        )
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Kept.")
+            return 0
+    print(library.remove(model))
+    return 0
+
+
+class _ProgressBar:
+    """One line on stderr, redrawn in place: bar, percent, MB, rate, time left."""
+
+    def __init__(self) -> None:
+        self.drawn = False
+
+    def update(self, p: object) -> None:
+        from desktop.core.download import DownloadProgress
+
+        assert isinstance(p, DownloadProgress)
+        width = 30
+        filled = int(width * p.fraction)
+        eta = f"{int(p.eta // 60)}:{int(p.eta % 60):02d}" if p.eta is not None else "–"
+        line = (
+            f"\r  [{'#' * filled}{'.' * (width - filled)}] {p.fraction:4.0%}  "
+            f"{p.done / 1e6:,.0f}/{p.total / 1e6:,.0f} MB  {p.rate / 1e6:6.1f} MB/s  ETA {eta} "
+        )
+        sys.stderr.write(line)
+        sys.stderr.flush()
+        self.drawn = True
+
+    def end(self) -> None:
+        if self.drawn:
+            sys.stderr.write("\n")
+            self.drawn = False
 
 
 def cmd_render(args: argparse.Namespace) -> int:

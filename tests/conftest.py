@@ -1,5 +1,5 @@
-"""Test set-up: every test run gets its own DUET_HOME and an empty Hugging Face cache, so no
-test reads or writes a real user's files."""
+"""Test set-up: every test run gets its own DUET_HOME, Hugging Face home and cache, so no test
+reads or writes a real user's files, and no test talks to the real Hub."""
 
 from __future__ import annotations
 
@@ -17,8 +17,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
     home = Path(tempfile.mkdtemp(prefix="duet-test-home-"))
     os.environ["DUET_HOME"] = str(home)
+    os.environ["HF_HOME"] = str(home / "hf-home")  # no real login token is read
     os.environ["HF_HUB_CACHE"] = str(home / "hf-cache")
-    os.environ["HF_HUB_OFFLINE"] = "1"
+    # Nothing reaches the real Hub: Hub tests point HF_ENDPOINT at their local fake, and
+    # everything else at a closed local port.
+    os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"
+    os.environ.pop("HF_TOKEN", None)
+    os.environ.pop("HF_HUB_OFFLINE", None)
     config._duet_home = home  # type: ignore[attr-defined]
 
 

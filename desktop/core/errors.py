@@ -46,3 +46,43 @@ class EngineError(DuetError):
 
 class EngineCrashed(EngineError):
     """The engine worker process died; the next request starts a new one."""
+
+
+class HubError(DuetError):
+    """Talking to the Hugging Face Hub failed; the message says why and what to do."""
+
+
+class HubOffline(HubError):
+    """Offline mode (HF_HUB_OFFLINE) is on: Duet makes no network call at all."""
+
+
+class HubUnreachable(HubError):
+    """No connection to the Hub."""
+
+
+class HubNotFound(HubError):
+    """The repository or file does not exist, or is private."""
+
+
+class HubAccessDenied(HubError):
+    """401/403 or a gated repository."""
+
+
+class HubRateLimited(HubError):
+    """HTTP 429."""
+
+
+class DownloadError(HubError):
+    """A download that could not finish."""
+
+
+class DownloadCancelled(DownloadError):
+    """The user cancelled; nothing was kept or registered."""
+
+
+class ChecksumMismatch(DownloadError):
+    """The bytes do not hash to the sha256 the Hub published: the file was discarded."""
+
+
+class DiskFull(DownloadError):
+    """Not enough free space for the file."""

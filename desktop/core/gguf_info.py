@@ -99,7 +99,7 @@ class ModelInfo:
 class _Cursor:
     """Little-endian reads from a memory map; running off the end means the file is cut short."""
 
-    def __init__(self, buf: mmap.mmap, path: Path) -> None:
+    def __init__(self, buf: mmap.mmap | bytes, path: Path) -> None:
         self.buf = buf
         self.pos = 0
         self.path = path
@@ -133,6 +133,8 @@ class _Cursor:
         return raw.decode("utf-8", errors="replace")
 
     def skip_string(self) -> None:
+        if self.pos + 8 > self.size:
+            raise _truncated(self.path, "its header ends early")
         (length,) = struct.unpack_from("<Q", self.buf, self.pos)
         self.pos += 8 + length
         if self.pos > self.size:
@@ -363,3 +365,52 @@ def _as_int(value: object, default: int | None) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         return default
     return value
+
+
+def read_metadata_prefix(data: bytes, name: str = "download") -> dict[str, object]:
+    """The scalar metadata in the first bytes of a GGUF file, as far as they reach.
+
+    Architecture keys come before the vocabulary in every converter's output, so the first
+    megabytes of a remote file (an HTTP Range request) tell the KV-cache size before any
+    download. Stops quietly where the bytes end; raises ModelLoadError if it is not GGUF."""
+    cur = _Cursor(data, Path(name))
+    if bytes(data[:4]) != _GGUF_MAGIC:
+        raise ModelLoadError(f"{name} is not a GGUF model file.")
+    found: dict[str, object] = {}
+    try:
+        cur.pos = 4
+        cur.u32()
+        cur.u64()
+        kv_count = cur.u64()
+        for _ in range(kv_count):
+            key = cur.string()
+            vtype = cur.u32()
+            if vtype == gguf.GGUFValueType.ARRAY:
+                etype, length = cur.u32(), cur.u64()
+                _skip_array(cur, etype, length)
+            else:
+                found[key] = _read_value(cur, vtype)
+    except ModelLoadError:
+        pass  # the prefix ended: keep what was read
+    return found
+
+
+def kv_bytes_per_token(metadata: dict[str, object], bytes_per_value: int = 2) -> int | None:
+    """K and V cache per token of context from metadata scalars, or None if they are missing."""
+    arch = metadata.get("general.architecture")
+
+    def value(key: str) -> int | None:
+        return _as_int(metadata.get(f"{arch}.{key}"), None)
+
+    layers, heads, embedding = (
+        value("block_count"),
+        value("attention.head_count"),
+        value("embedding_length"),
+    )
+    if not (isinstance(arch, str) and layers and heads and embedding):
+        return None
+    kv_heads = value("attention.head_count_kv") or heads
+    head_dim = embedding // heads
+    key_length = value("attention.key_length") or head_dim
+    value_length = value("attention.value_length") or head_dim
+    return layers * kv_heads * (key_length + value_length) * bytes_per_value

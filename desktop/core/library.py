@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from desktop.core.catalog import Catalog, CatalogModel, ModelKind, load_default_catalog
-from desktop.core.errors import ModelLoadError, ModelNotFound
+from desktop.core.errors import DuetError, ModelLoadError, ModelNotFound
 from desktop.core.gguf_info import ModelInfo, read_model_info
 from desktop.core.paths import AppDirs, app_dirs, hf_hub_cache
 from desktop.core.starter import starter_files
@@ -24,6 +24,7 @@ from desktop.core.starter import starter_files
 Source = Literal["starter", "registered", "hf-cache", "path"]
 
 _INSTRUCT_WORDS = re.compile(r"(instruct|chat|(^|[-_. ])it($|[-_. ])|sft|dpo|rlhf)", re.I)
+_SPLIT_PART = re.compile(r"-(\d{5})-of-\d{5}\.gguf$")
 _BASE_WORDS = re.compile(r"(^|[-_. ])(base|pretrained|pt)($|[-_. ])", re.I)
 
 
@@ -129,6 +130,23 @@ class Library:
 
     # Registered local files ---------------------------------------------------------------
 
+    def remove(self, model: InstalledModel) -> str:
+        """Remove a model from Duet; says what happened. Downloaded files are deleted, files the
+        user registered are only forgotten (they belong to the user), starter files stay with
+        their package."""
+        if model.source == "starter":
+            raise DuetError(
+                f"{model.id} is part of the offline starter pair, installed as a Python package; "
+                "it cannot be deleted from here."
+            )
+        if model.source == "registered":
+            self.unregister(model.path)
+            return f"Removed {model.id} from Duet's list; the file stays at {model.path}."
+        if model.source == "hf-cache":
+            freed = _delete_from_hf_cache(model.path)
+            return f"Deleted {model.id} ({freed / 1e6:,.0f} MB freed)."
+        raise DuetError(f"{model.path} is not installed in Duet, so there is nothing to remove.")
+
     def registered_paths(self) -> list[Path]:
         try:
             data = json.loads(self.dirs.registry.read_text(encoding="utf-8"))
@@ -201,16 +219,34 @@ class Library:
 
 
 def _hf_cache_ggufs(cache: Path) -> list[tuple[str, Path]]:
-    """(repo_id, path) for every .gguf in the newest-looking snapshots of the hub cache."""
+    """(repo_id, path) for every .gguf in the hub cache's snapshots. Of a split model only
+    the first part is listed: llama.cpp opens the others through it."""
     results: list[tuple[str, Path]] = []
     if not cache.is_dir():
         return results
     for repo_dir in sorted(cache.glob("models--*")):
         repo_id = repo_dir.name.removeprefix("models--").replace("--", "/", 1)
         for path in sorted((repo_dir / "snapshots").glob("*/**/*.gguf")):
-            if path.is_file():
+            split = _SPLIT_PART.search(path.name)
+            if path.is_file() and (split is None or split.group(1) == "00001"):
                 results.append((repo_id, path))
     return results
+
+
+def _delete_from_hf_cache(path: Path) -> int:
+    """Delete a snapshot file and its blob (and the other parts of a split model)."""
+    parts = [path]
+    if _SPLIT_PART.search(path.name):
+        stem = _SPLIT_PART.sub("", path.name)
+        parts = sorted(path.parent.glob(f"{stem}-*-of-*.gguf"))
+    freed = 0
+    for part in parts:
+        blob = part.resolve()
+        freed += blob.stat().st_size if blob.exists() else 0
+        part.unlink(missing_ok=True)
+        if blob != part and blob.exists():
+            blob.unlink()
+    return freed
 
 
 def _slug(stem: str) -> str:

@@ -1,0 +1,77 @@
+"""Download throughput: Duet's downloader against curl, the same 1 GiB file from the same local
+server (the tests' fake Hub on 127.0.0.1), alternated over several rounds.
+
+Duet's figure includes what it does that curl does not: the sha256 of every byte, the Range
+bookkeeping and the move into the Hugging Face cache.
+
+    python -m bench.download [--rounds 3] [--size-mib 1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import CACHE, median, warn_if_busy
+from tests.fakehub import FakeHub
+
+
+def make_file(size: int) -> Path:
+    path = CACHE / f"download-bench-{size}.bin"
+    if not path.exists() or path.stat().st_size != size:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        block = os.urandom(4 << 20)
+        with path.open("wb") as out:
+            for _ in range(size // len(block)):
+                out.write(block)
+            out.write(block[: size % len(block)])
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--size-mib", type=int, default=1024)
+    args = parser.parse_args()
+    size = args.size_mib * 1024 * 1024
+    source = make_file(size)
+    fake = FakeHub()
+    fake.add_repo("bench/Big-GGUF", {"big.gguf": source})
+    os.environ["HF_ENDPOINT"] = fake.url
+    os.environ.pop("HF_HUB_OFFLINE", None)
+    from desktop.core.download import download  # after HF_ENDPOINT is set
+
+    warn_if_busy()
+    duet_rates, curl_rates = [], []
+    url = f"{fake.url}/cdn/bench/Big-GGUF/big.gguf"
+    with tempfile.TemporaryDirectory(dir=CACHE) as scratch:
+        for r in range(args.rounds):
+            for which in ("duet", "curl") if r % 2 == 0 else ("curl", "duet"):
+                target = Path(scratch) / f"{which}-{r}"
+                started = time.perf_counter()
+                if which == "curl":
+                    subprocess.run(["curl", "-sS", "-L", "-o", str(target), url], check=True)
+                    curl_rates.append(size / (time.perf_counter() - started))
+                else:
+                    os.environ["HF_HUB_CACHE"] = str(target)
+                    got = download("bench/Big-GGUF", "big.gguf")
+                    duet_rates.append(size / (time.perf_counter() - started))
+                    assert got.size == size
+                shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink()
+    fake.close()
+    duet, curl = median(duet_rates), median(curl_rates)
+    print(f"\n{args.size_mib} MiB from a local server, {args.rounds} rounds, medians:")
+    print(f"  Duet (with sha256 and cache move)  {duet / 1e6:8.1f} MB/s")
+    print(f"  curl                               {curl / 1e6:8.1f} MB/s")
+    print(f"  Duet / curl                        {duet / curl:8.3f}")
+
+
+if __name__ == "__main__":
+    main()
