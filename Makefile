@@ -30,10 +30,12 @@ lint: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
-## bench: engine throughput and chat latency against bare llama-cpp-python and llama-bench
+## bench: engine, chat latency, window and download benchmarks (run alone on the machine)
 bench: $(STAMP)
 	$(BIN)/python -m bench.throughput
 	$(BIN)/python -m bench.ttft
+	$(BIN)/python -m bench.ui
+	$(BIN)/python -m bench.download
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -68,3 +68,15 @@ def instruct_engine(instruct_path: Path) -> Iterator[object]:
     with EngineClient(instruct_path, EngineConfig(n_ctx=2048)) as engine:
         engine.load()
         yield engine
+
+
+@pytest.fixture
+def fake_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[object]:
+    """A fresh local fake Hub (tests/fakehub.py), HF_ENDPOINT pointing at it, an empty HF cache."""
+    from tests.fakehub import FakeHub
+
+    fake = FakeHub()
+    monkeypatch.setenv("HF_ENDPOINT", fake.url)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    yield fake
+    fake.close()

@@ -38,6 +38,7 @@ from desktop.core.errors import (
     DiskFull,
     DownloadCancelled,
     DownloadError,
+    DownloadPaused,
 )
 from desktop.core.hub import _http_error, endpoint, file_metadata, is_safe_filename, require_online
 from desktop.core.paths import app_dirs, hf_hub_cache
@@ -77,12 +78,18 @@ class Downloaded:
 
 
 class CancelToken:
-    """Set from any thread; the download stops at the next chunk and deletes its partial file."""
+    """Set from any thread; the download stops at the next chunk. Cancel deletes the partial
+    file; pause (Duet closing) keeps it, so the next run continues from there."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self.keep_partial = False
 
     def cancel(self) -> None:
+        self._event.set()
+
+    def pause(self) -> None:
+        self.keep_partial = True
         self._event.set()
 
     @property
@@ -235,6 +242,8 @@ class _Transfer:
 
     def _check_cancel(self) -> None:
         if self.cancel is not None and self.cancel.cancelled:
+            if self.cancel.keep_partial:
+                raise DownloadPaused(f"Download of {self.filename} paused; it continues next time.")
             self.partial.unlink(missing_ok=True)
             raise DownloadCancelled(f"Download of {self.filename} cancelled; nothing was kept.")
 

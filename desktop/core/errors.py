@@ -80,6 +80,10 @@ class DownloadCancelled(DownloadError):
     """The user cancelled; nothing was kept or registered."""
 
 
+class DownloadPaused(DownloadCancelled):
+    """Stopped because Duet is closing; the partial file is kept for the next run."""
+
+
 class ChecksumMismatch(DownloadError):
     """The bytes do not hash to the sha256 the Hub published: the file was discarded."""
 

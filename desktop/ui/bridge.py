@@ -8,6 +8,7 @@ thread the bottleneck for small fast models.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import QThread, Signal
@@ -110,3 +111,20 @@ class CloseThread(QThread):
 
     def run(self) -> None:
         self.engine.close()
+
+
+class CallThread(QThread):
+    """Runs one blocking core call off the UI thread: `done` with its result, or `failed`."""
+
+    done = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, call: Callable[[], object], parent: object = None) -> None:
+        super().__init__(parent)  # type: ignore[arg-type]
+        self.call = call
+
+    def run(self) -> None:
+        try:
+            self.done.emit(self.call())
+        except DuetError as exc:
+            self.failed.emit(str(exc))

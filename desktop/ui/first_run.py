@@ -12,6 +12,7 @@ from desktop.core.starter import INSTALL_HINT, install_commands
 class FirstRunPage(QWidget):
     installed = Signal()
     add_file = Signal()
+    open_models = Signal()
     check_again = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -20,7 +21,8 @@ class FirstRunPage(QWidget):
         body = QLabel(
             "Duet runs GGUF models on this machine, offline. Start with the starter pair, a base "
             "model and an instruct model small enough for any laptop: Gemma 3 270M base (253 MB) "
-            "and SmolLM2 135M Instruct (98 MB). Or add a .gguf file you already have."
+            "and SmolLM2 135M Instruct (98 MB). Or browse the catalog of base/instruct pairs and the "
+            "Hugging Face Hub, or add a .gguf file you already have."
         )
         body.setWordWrap(True)
         self.install_button = QPushButton("Install the starter pair")
@@ -30,10 +32,13 @@ class FirstRunPage(QWidget):
         add = QPushButton("Add a GGUF file…")
         add.setAccessibleName("Add a GGUF file")
         add.clicked.connect(self.add_file)
+        browse = QPushButton("Browse models…")
+        browse.setAccessibleName("Open the model manager")
+        browse.clicked.connect(self.open_models)
         again = QPushButton("Check again")
         again.clicked.connect(self.check_again)
         buttons = QHBoxLayout()
-        for button in (self.install_button, add, again):
+        for button in (self.install_button, browse, add, again):
             buttons.addWidget(button)
         buttons.addStretch(1)
         hint = QLabel(f"From a terminal: <code>{INSTALL_HINT.split(': ', 1)[-1]}</code>")

@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QThread, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -33,8 +33,10 @@ from desktop.core.prompts import FALLBACK_NOTE, RenderedPrompt
 from desktop.core.settings import AppSettings, load_settings, save_settings
 from desktop.ui.bridge import CloseThread, GenerationThread, LoadThread, TokenBatch
 from desktop.ui.chat_view import ChatView
+from desktop.ui.downloads import DownloadQueue
 from desktop.ui.first_run import FirstRunPage
 from desktop.ui.inspector import PromptInspector
+from desktop.ui.models_dialog import ModelsDialog
 from desktop.ui.raw_view import RawView
 from desktop.ui.sampling_panel import SamplingPanel
 from desktop.ui.widgets import Banner, ErrorBar, ModeToggle, kind_icon
@@ -80,6 +82,11 @@ class MainWindow(QMainWindow):
         self._stream_tokens = 0
         self._prompt_tokens = 0
 
+        self.downloads = DownloadQueue(self)
+        self.downloads.finished.connect(lambda _job: self.scan_models())
+        self.models_dialog: ModelsDialog | None = None
+        self.setAcceptDrops(True)
+
         self._build_toolbar()
         self._build_central()
         self._build_docks()
@@ -88,6 +95,7 @@ class MainWindow(QMainWindow):
         self.mode_toggle.set_mode(self.settings.mode)
         self._show_mode(self.settings.mode)
         self.scan_models()
+        self.downloads.resume_saved()
 
     # Construction ---------------------------------------------------------------------------
 
@@ -122,6 +130,13 @@ class MainWindow(QMainWindow):
         )
         self.open_raw_action.triggered.connect(self.open_chat_as_raw)
         bar.addAction(self.open_raw_action)
+        bar.addSeparator()
+        self.models_action = QAction("Models…", self)
+        self.models_action.setToolTip(
+            "Download base/instruct pairs from the Hub, search, import, delete (Ctrl+L)"
+        )
+        self.models_action.triggered.connect(self.open_models)
+        bar.addAction(self.models_action)
 
     def _build_central(self) -> None:
         self.pages = QStackedWidget(self)
@@ -131,6 +146,7 @@ class MainWindow(QMainWindow):
         self.empty_page.add_file.connect(self.add_model_file)
         self.empty_page.check_again.connect(self.scan_models)
         self.empty_page.installed.connect(self.scan_models)
+        self.empty_page.open_models.connect(self.open_models)
         # The workspace: hints and errors above the two views.
         self.workspace = QWidget()
         self.banner = Banner(self.workspace)
@@ -199,6 +215,7 @@ class MainWindow(QMainWindow):
         QShortcut(QKeySequence("Escape"), self, activated=self.stop)
         QShortcut(QKeySequence("Ctrl+N"), self, activated=self.new)
         QShortcut(QKeySequence("Ctrl+M"), self, activated=self.mode_toggle.toggle)
+        QShortcut(QKeySequence("Ctrl+L"), self, activated=self.open_models)
 
     # Models -----------------------------------------------------------------------------------
 
@@ -279,6 +296,24 @@ class MainWindow(QMainWindow):
         self.status_model.setText("Model failed to load")
         self.retry_action = self.load_model
         self.error_bar.show_error(message)
+
+    def open_models(self) -> None:
+        if self.models_dialog is None:
+            self.models_dialog = ModelsDialog(self.downloads, self)
+            self.models_dialog.models_changed.connect(self.scan_models)
+        self.models_dialog.refresh_installed()
+        self.models_dialog.show()
+        self.models_dialog.raise_()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(url.toLocalFile().lower().endswith(".gguf") for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        """Dropped .gguf files are imported, as in the Models window."""
+        self.open_models()
+        assert self.models_dialog is not None
+        self.models_dialog.dropEvent(event)
 
     def add_model_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -540,6 +575,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.stop()
+        self.downloads.pause_all()  # kept, and continued at the next start
         self._save(replace(self.settings, system_prompt=self.chat_view.system.text()))
         for thread in list(self._threads):
             thread.wait(5000)

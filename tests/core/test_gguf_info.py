@@ -79,3 +79,24 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
         read_model_info(tmp_path / "nope.gguf")
     with pytest.raises(ModelLoadError, match="is a folder"):
         read_model_info(tmp_path)
+
+
+def test_every_truncation_point_is_a_model_load_error(tmp_path: Path) -> None:
+    whole = write_gguf(
+        tmp_path / "whole.gguf", chat_template="{{ messages }}", tags=("a",)
+    ).read_bytes()
+    cut = tmp_path / "cut.gguf"
+    for length in range(1, len(whole)):
+        cut.write_bytes(whole[:length])
+        with pytest.raises(ModelLoadError):
+            read_model_info(cut)
+
+
+def test_metadata_from_the_first_bytes_of_a_remote_file(base_path: Path) -> None:
+    from desktop.core.gguf_info import kv_bytes_per_token, read_metadata_prefix
+
+    with base_path.open("rb") as handle:
+        prefix = handle.read(64 * 1024)  # ends inside Gemma's 262k-token vocabulary
+    metadata = read_metadata_prefix(prefix)
+    assert metadata["general.architecture"] == "gemma3"
+    assert kv_bytes_per_token(metadata) == read_model_info(base_path).kv_bytes_per_token()
