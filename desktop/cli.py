@@ -223,11 +223,12 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
     library = Library()
     target = resolve(args.spec, library.catalog)
-    ram = estimate_ram(target.size)
+    ram = estimate_ram(target.size, n_ctx=4096, kv_per_token=_remote_kv(target))
     parts = f" in {len(target.parts)} parts" if len(target.parts) > 1 else ""
     print(
         f"{target.repo_id} · {target.filename}{parts} · {target.quant} · {target.size / 1e6:,.0f} MB · "
-        f"memory: {ram.fit} (about {ram.total / 1e9:.1f} of {ram.machine / 1e9:.0f} GB)",
+        f"memory at 4k context: {ram.fit} (about {ram.total / 1e9:.1f} of {ram.machine / 1e9:.0f} GB"
+        f"{'' if ram.exact_kv else ', KV cache estimated'})",
         file=sys.stderr,
     )
     bar = _ProgressBar()
@@ -264,6 +265,22 @@ def cmd_rm(args: argparse.Namespace) -> int:
             return 0
     print(library.remove(model))
     return 0
+
+
+def _remote_kv(target: object) -> int | None:
+    """The model's real KV-cache size per token, from its header (None if it cannot be read)."""
+    from desktop.core.errors import HubError
+    from desktop.core.hub import HubFile, remote_kv_per_token
+    from desktop.core.pull import PullTarget
+
+    assert isinstance(target, PullTarget)
+    file = HubFile(target.repo_id, target.filename, target.parts, target.size, None, target.quant)
+    try:
+        return remote_kv_per_token(file)
+    except HubError:
+        return (
+            None  # the estimate falls back to a guess; the download itself will say what is wrong
+        )
 
 
 class _ProgressBar:

@@ -37,7 +37,9 @@ _INSTRUCT = re.compile(r"(instruct|chat|(^|[-_./ ])it($|[-_./ ])|sft|dpo|rlhf)",
 _BASE = re.compile(r"(^|[-_./ ])(base|pretrained|pt)($|[-_./ ])", re.I)
 # Runtime beyond the weights and the KV cache: compute buffers, the engine process itself.
 _OVERHEAD_BYTES = 400 * 1024 * 1024
-_HEADER_PREFIX = 8 * 1024 * 1024
+# Architecture keys come before the tokenizer's arrays; half a megabyte holds them in every
+# converter's output seen (Gemma 3's first 100 KB do).
+_HEADER_PREFIX = 512 * 1024
 _CONNECT_TIMEOUT = 5.0
 _reachable: dict[tuple[str, int], float] = {}
 
@@ -257,7 +259,8 @@ def estimate_ram(
 
 
 def remote_kv_per_token(file: HubFile, revision: str | None = None) -> int | None:
-    """KV bytes per token from the first megabytes of a remote GGUF (one Range request)."""
+    """KV bytes per token from the first bytes of a remote GGUF (one Range request). All
+    quantizations of a model share it, so one request serves a whole repository."""
     require_online()
     url = hf_hub_url(file.repo_id, file.parts[0], revision=revision, endpoint=endpoint())
     with hub_errors(f"reading the header of {file.filename}"):

@@ -299,7 +299,7 @@ class MainWindow(QMainWindow):
 
     def open_models(self) -> None:
         if self.models_dialog is None:
-            self.models_dialog = ModelsDialog(self.downloads, self)
+            self.models_dialog = ModelsDialog(self.downloads, self, n_ctx=self.settings.n_ctx)
             self.models_dialog.models_changed.connect(self.scan_models)
         self.models_dialog.refresh_installed()
         self.models_dialog.show()

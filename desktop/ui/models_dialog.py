@@ -41,9 +41,10 @@ def human_size(size: int) -> str:
     return f"{size / 1e9:.2f} GB" if size >= 1e9 else f"{size / 1e6:,.0f} MB"
 
 
-def fit_text(size: int) -> str:
-    estimate = hub.estimate_ram(size)
-    return f"{estimate.fit} ({estimate.total / 1e9:.1f} GB)"
+def fit_text(size: int, n_ctx: int = 4096, kv_per_token: int | None = None) -> str:
+    estimate = hub.estimate_ram(size, n_ctx=n_ctx, kv_per_token=kv_per_token)
+    guess = "" if estimate.exact_kv else ", KV estimated"
+    return f"{estimate.fit} ({estimate.total / 1e9:.1f} GB{guess})"
 
 
 class _JobRow(QWidget):
@@ -84,8 +85,11 @@ class _JobRow(QWidget):
 class ModelsDialog(QDialog):
     models_changed = Signal()
 
-    def __init__(self, queue: DownloadQueue, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, queue: DownloadQueue, parent: QWidget | None = None, n_ctx: int = 4096
+    ) -> None:
         super().__init__(parent)
+        self.n_ctx = n_ctx
         self.setWindowTitle("Models")
         self.resize(980, 640)
         self.setAcceptDrops(True)
@@ -119,7 +123,9 @@ class ModelsDialog(QDialog):
     def _catalog_tab(self) -> QWidget:
         page = QWidget()
         self.catalog_tree = QTreeWidget()
-        self.catalog_tree.setHeaderLabels(["Model", "Kind", "Quant", "Size", "Memory", "State"])
+        self.catalog_tree.setHeaderLabels(
+            ["Model", "Kind", "Quant", "Size", f"Memory ({self.n_ctx} ctx)", "State"]
+        )
         self.catalog_tree.setAccessibleName("Catalog of base and instruct pairs")
         self.catalog_tree.setSelectionMode(QTreeWidget.SelectionMode.ExtendedSelection)
         self.catalog_tree.itemDoubleClicked.connect(lambda *_: self.download_catalog_selection())
@@ -146,7 +152,7 @@ class ModelsDialog(QDialog):
                         entry.kind,
                         entry.quant,
                         human_size(entry.size),
-                        fit_text(entry.size),
+                        fit_text(entry.size, self.n_ctx),
                         "",
                     ]
                 )
@@ -208,7 +214,7 @@ class ModelsDialog(QDialog):
             lambda item, _: item and self.list_repo(item.text(0))
         )
         self.files = QTreeWidget()
-        self.files.setHeaderLabels(["File", "Quant", "Size", "Memory", "State"])
+        self.files.setHeaderLabels(["File", "Quant", "Size", f"Memory ({self.n_ctx} ctx)", "State"])
         self.files.setAccessibleName("Files in the repository")
         self.files.itemDoubleClicked.connect(lambda *_: self.download_file_selection())
         download = QPushButton("Download")
@@ -269,11 +275,30 @@ class ModelsDialog(QDialog):
         for file in listing.files:
             parts = f" ({len(file.parts)} parts)" if file.is_split else ""
             item = QTreeWidgetItem(
-                [file.filename + parts, file.quant, human_size(file.size), fit_text(file.size), ""]
+                [
+                    file.filename + parts,
+                    file.quant,
+                    human_size(file.size),
+                    fit_text(file.size, self.n_ctx),
+                    "",
+                ]
             )
             item.setData(0, ROLE, PullTarget(file.repo_id, file.parts, file.size, file.quant))
             self.files.addTopLevelItem(item)
         self.files.resizeColumnToContents(0)
+        if listing.files:  # one header read gives the real KV size for every quantization
+            first = listing.files[0]
+            self._call(
+                lambda: hub.remote_kv_per_token(first), self._exact_fit, lambda _message: None
+            )
+
+    def _exact_fit(self, kv_per_token: int | None) -> None:
+        if kv_per_token is None:
+            return
+        for i in range(self.files.topLevelItemCount()):
+            item = self.files.topLevelItem(i)
+            target: PullTarget = item.data(0, ROLE)
+            item.setText(3, fit_text(target.size, self.n_ctx, kv_per_token))
 
     def download_file_selection(self) -> None:
         for item in self.files.selectedItems():
@@ -355,7 +380,10 @@ class ModelsDialog(QDialog):
                 else "no (a base model: chat mode uses a plain transcript)",
             ),
             ("Kind", f"{model.kind} (from its {model.kind_reason})"),
-            ("Size", f"{human_size(info.file_size)} · memory {fit_text(info.file_size)}"),
+            (
+                "Size",
+                f"{human_size(info.file_size)} · memory {fit_text(info.file_size, self.n_ctx, info.kv_bytes_per_token())}",
+            ),
             ("Source", model.repo_id or model.source),
             ("File", str(model.path)),
         ]

@@ -107,7 +107,7 @@ def test_cli_search_pull_models_rm(repo: FakeHub) -> None:
     pulled = duet("pull", "org/Tiny-Instruct-GGUF:Q8_0")
     assert pulled.returncode == 0, pulled.stderr
     assert "[##############################] 100%" in pulled.stderr
-    assert "sha256 verified" in pulled.stderr and "memory: fits" in pulled.stderr
+    assert "sha256 verified" in pulled.stderr and "memory at 4k context: fits" in pulled.stderr
 
     models = duet("models")
     line = next(row for row in models.stdout.splitlines() if "tiny-instruct.q8_0" in row)

@@ -59,6 +59,9 @@ def test_search_list_download_and_use(
     models.results.setCurrentItem(models.results.topLevelItem(0))
     qtbot.waitUntil(lambda: models.files.topLevelItemCount() == 1, timeout=20_000)
     row = models.files.topLevelItem(0)
+    qtbot.waitUntil(
+        lambda: "KV estimated" not in row.text(3), timeout=20_000
+    )  # read from its header
     assert (row.text(1), row.text(3).split()[0]) == ("Q4_1", "fits")
     row.setSelected(True)
     models.download_file_selection()
