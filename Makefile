@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.throughput
 	$(BIN)/python -m bench.ttft
 	$(BIN)/python -m bench.ui
+	$(BIN)/python -m bench.compare
 	$(BIN)/python -m bench.download
 
 clean:

@@ -39,6 +39,7 @@ def _wait(app: object, condition: object, timeout: float = 120.0) -> None:
 def stall_and_throughput(rounds: int) -> None:
     from PySide6.QtCore import QTimer
 
+    from desktop.core.compare import TOP_K
     from desktop.core.engine import protocol as p
     from desktop.core.engine.client import EngineClient
     from desktop.core.sampling import SamplingParams
@@ -80,7 +81,8 @@ def stall_and_throughput(rounds: int) -> None:
         gaps.append(max((b - a for a, b in itertools.pairwise(streamed)), default=0.0))
         window_rates.append(done[0].stats.tokens_per_second)
         window_ui_rates.append((sum(n for _, n in arrivals) - arrivals[0][1]) / (last - first))
-        for event in alone.generate("<bos>" + DOC, sampling):
+        # The same request the window makes: with the top-5 alternatives for the hover charts.
+        for event in alone.generate("<bos>" + DOC, sampling, top_k_probs=TOP_K, logprobs=True):
             if isinstance(event, p.Done):
                 engine_rates.append(event.stats.tokens_per_second)
     alone.close()

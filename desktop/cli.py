@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from desktop import __version__
+from desktop.core.compare import render_input
 from desktop.core.engine import protocol as p
 from desktop.core.engine.client import EngineClient, error_from
 from desktop.core.engine.config import EngineConfig
@@ -104,6 +105,27 @@ def build_parser() -> argparse.ArgumentParser:
         "text", nargs="?", metavar="TEXT", help="a user message (chat) or the document (raw)"
     )
 
+    cmp = sub.add_parser("compare", help="one input through two or three models at once")
+    cmp.add_argument("text", metavar="TEXT", help="the input; - reads stdin")
+    cmp.add_argument(
+        "--models", default="", help="comma-separated model names (default: the starter pair)"
+    )
+    cmp.add_argument(
+        "--mode", default="chat", help="raw or chat, for all, or one per model: raw,chat"
+    )
+    cmp.add_argument("--system", "-s", help="system prompt (chat mode)")
+    cmp.add_argument("--max-tokens", "-n", type=int, default=128)
+    cmp.add_argument(
+        "--temperature",
+        "-t",
+        type=float,
+        default=0.0,
+        help="default 0: greedy, so differences are the models'",
+    )
+    cmp.add_argument("--seed", type=int, default=0)
+    cmp.add_argument("--score", action="store_true", help="score each output with the other model")
+    cmp.add_argument("--export", type=Path, metavar="FILE.md|FILE.json", help="save the comparison")
+    cmp.add_argument("--ctx", type=int, default=0, help="context length in tokens (default 4096)")
     sub.add_parser("models", help="list installed models")
     pull = sub.add_parser("pull", help="download a model from the Hugging Face Hub")
     pull.add_argument(
@@ -143,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {
         "generate": cmd_generate,
+        "compare": cmd_compare,
         "render": cmd_render,
         "models": cmd_models,
         "pull": cmd_pull,
@@ -347,7 +370,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if not 0 <= args.top_k_probs <= 20:
         raise InvalidPrompt("--top-k-probs must be between 0 and 20.")
     model = _model(args.model, args.mode)
-    rendered = _render_for(model, args.mode, text, args.system)
+    rendered = render_input(model, args.mode, text, args.system)
     for note in rendered.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.show_prompt:
@@ -372,6 +395,80 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from desktop.core.compare import (
+        Column,
+        Comparison,
+        compare_config,
+        run_columns,
+        save,
+        score_with,
+    )
+
+    text = _read_text(args.text)
+    if not text.strip():
+        raise InvalidPrompt("The text is empty: give the models something to continue or answer.")
+    library = Library()
+    if args.models:
+        models = [library.resolve(name.strip()) for name in args.models.split(",") if name.strip()]
+    else:
+        require_starter_paths()
+        pair = library.catalog.starter_pair()
+        models = [library.resolve(pair.base.id), library.resolve(pair.instruct.id)]
+    if not 2 <= len(models) <= 3:
+        raise DuetError("Compare takes two or three models: --models A,B[,C].")
+    modes = [m.strip() for m in args.mode.split(",")]
+    modes = modes * len(models) if len(modes) == 1 else modes
+    if len(modes) != len(models) or any(m not in MODES for m in modes):
+        raise DuetError("--mode is raw or chat, or one per model (raw,chat).")
+    sampling = SamplingParams(
+        temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed
+    ).validated()
+    columns = [
+        Column(model, mode, render_input(model, mode, text, args.system))  # type: ignore[arg-type]
+        for model, mode in zip(models, modes, strict=True)
+    ]
+    comparison = Comparison(text, args.system, sampling, columns)
+    config = compare_config(len(columns), n_ctx=args.ctx or EngineConfig().n_ctx)
+    engines = [EngineClient(model.path, config) for model in models]
+    try:
+        run_columns(engines, comparison)
+        if args.score:
+            for i, column in enumerate(columns):
+                other = (i + 1) % len(columns)
+                score_with(engines[other], column, columns[other])
+    finally:
+        for engine in engines:
+            engine.close()
+    for column in columns:
+        print(f"=== {column.model.id} ({column.model.kind}, {column.mode}) ===")
+        print(column.text.strip() if column.mode == "chat" else column.text)
+        if column.error:
+            print(f"[error: {column.error}]")
+        elif column.done:
+            stats = column.done.stats
+            print(
+                f"[stopped: {column.done.reason.describe()} · {stats.generated_tokens} tokens · {stats.tokens_per_second:.1f} tok/s]"
+            )
+        if column.surprise:
+            mean = sum(t.logprob or 0 for t in column.surprise) / len(column.surprise)
+            print(f"[scored by {column.surprise_model}: mean log-probability {mean:.2f}]")
+        print()
+    divergence = comparison.divergence
+    if divergence is None:
+        print("The outputs are identical.")
+    else:
+        a, b = columns[0], columns[1]
+        print(
+            f"First divergence: character {divergence.char}, token {divergence.token_a} of {a.model.id} "
+            f"and token {divergence.token_b} of {b.model.id}."
+        )
+    if args.export:
+        save(comparison, args.export)
+        print(f"Saved {args.export}", file=sys.stderr)
+    return 1 if any(c.error for c in columns) else 0
+
+
 def cmd_self_test(args: argparse.Namespace) -> int:
     """Both starter models, one raw and one chat generation; exit 0 only if all is well."""
     started = time.perf_counter()
@@ -389,7 +486,7 @@ def cmd_self_test(args: argparse.Namespace) -> int:
         try:
             with EngineClient(path, _config(args)) as engine:
                 info = engine.load()
-                done = _collect(engine, _render_for(model, mode, text, None), sampling)
+                done = _collect(engine, render_input(model, mode, text, None), sampling)
             ok = done.stats.generated_tokens > 0 and bool(done.text.strip())
             detail = (
                 f"loaded in {info.load_seconds:.2f}s, {done.stats.generated_tokens} tokens at "
@@ -415,13 +512,6 @@ def _model(name: str | None, mode: str) -> InstalledModel:
     require_starter_paths()
     pair = library.catalog.starter_pair()
     return library.resolve(pair.base.id if mode == "raw" else pair.instruct.id)
-
-
-def _render_for(model: InstalledModel, mode: str, text: str, system: str | None) -> RenderedPrompt:
-    spec = TokenizerSpec.from_info(model.info)
-    if mode == "raw":
-        return render_raw(text, spec)
-    return render_chat([Message("user", text)], spec, template_of(model.info), system)
 
 
 def _config(args: argparse.Namespace) -> EngineConfig:

@@ -1,7 +1,6 @@
 """What a GGUF file is, read from its header without loading any weights.
 
-The `gguf` package gives the format's constants (value types, quantization block sizes, file
-types). Its `GGUFReader` is not used for reading: it builds an object per array element, and
+The `gguf` package gives the format's tables (quantization block sizes, file types). Its `GGUFReader` is not used for reading: it builds an object per array element, and
 Gemma 3's 262,144-entry vocabulary takes it about 20 s. This reader walks the header with
 `struct.unpack_from` over a memory map and keeps only what Duet shows, in well under a second.
 
@@ -15,10 +14,10 @@ import mmap
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from types import MappingProxyType
-
-import gguf
+from typing import Any
 
 from desktop.core.errors import ModelLoadError
 
@@ -27,19 +26,33 @@ _SUPPORTED_VERSIONS = (2, 3)
 # Arrays up to this length are kept (tags, languages); longer ones (vocabularies, merges) are
 # skipped and only their length is recorded.
 _SMALL_ARRAY = 64
+# GGUF value types (the format's numbering, as in gguf.GGUFValueType).
+_STRING, _ARRAY = 8, 9
 _SCALAR_FORMATS: dict[int, str] = {
-    gguf.GGUFValueType.UINT8: "<B",
-    gguf.GGUFValueType.INT8: "<b",
-    gguf.GGUFValueType.UINT16: "<H",
-    gguf.GGUFValueType.INT16: "<h",
-    gguf.GGUFValueType.UINT32: "<I",
-    gguf.GGUFValueType.INT32: "<i",
-    gguf.GGUFValueType.FLOAT32: "<f",
-    gguf.GGUFValueType.BOOL: "<?",
-    gguf.GGUFValueType.UINT64: "<Q",
-    gguf.GGUFValueType.INT64: "<q",
-    gguf.GGUFValueType.FLOAT64: "<d",
+    0: "<B",  # UINT8
+    1: "<b",  # INT8
+    2: "<H",  # UINT16
+    3: "<h",  # INT16
+    4: "<I",  # UINT32
+    5: "<i",  # INT32
+    6: "<f",  # FLOAT32
+    7: "<?",  # BOOL
+    10: "<Q",  # UINT64
+    11: "<q",  # INT64
+    12: "<d",  # FLOAT64
 }
+_DEFAULT_ALIGNMENT = 32
+
+
+@cache
+def _gguf() -> Any:
+    """The gguf package, for its quantization tables. Imported on first use: it pulls in
+    NumPy and its reader and writer, a seventh of a second the window should not wait for."""
+    import gguf
+
+    return gguf
+
+
 # llama.cpp's defaults when a file does not say whether BOS is added (llama-vocab.cpp):
 # SentencePiece and WordPiece vocabularies add it, byte-level BPE ones do not, except Llama 3's.
 _ADD_BOS_BY_TOKENIZER = {"llama": True, "bert": True, "gpt2": False, "t5": False, "rwkv": False}
@@ -197,7 +210,7 @@ def _parse(cur: _Cursor, size: int) -> ModelInfo:
     for _ in range(kv_count):
         key = cur.string()
         vtype = cur.u32()
-        if vtype == gguf.GGUFValueType.ARRAY:
+        if vtype == _ARRAY:
             etype = cur.u32()
             length = cur.u64()
             if key == "tokenizer.ggml.tokens":
@@ -210,7 +223,7 @@ def _parse(cur: _Cursor, size: int) -> ModelInfo:
         else:
             scalars[key] = _read_value(cur, vtype)
 
-    alignment = _as_int(scalars.get("general.alignment"), gguf.GGUF_DEFAULT_ALIGNMENT) or 32
+    alignment = _as_int(scalars.get("general.alignment"), _DEFAULT_ALIGNMENT) or _DEFAULT_ALIGNMENT
     tensor_types: dict[int, int] = {}
     parameter_count = 0
     data_end = 0
@@ -290,7 +303,7 @@ def _parse(cur: _Cursor, size: int) -> ModelInfo:
 
 
 def _read_value(cur: _Cursor, vtype: int) -> object:
-    if vtype == gguf.GGUFValueType.STRING:
+    if vtype == _STRING:
         return cur.string()
     fmt = _SCALAR_FORMATS.get(vtype)
     if fmt is None:
@@ -299,7 +312,7 @@ def _read_value(cur: _Cursor, vtype: int) -> object:
 
 
 def _skip_array(cur: _Cursor, etype: int, length: int) -> None:
-    if etype == gguf.GGUFValueType.STRING:
+    if etype == _STRING:
         for _ in range(length):
             cur.skip_string()
         return
@@ -327,6 +340,7 @@ def _token_texts(cur: _Cursor, tokens_at: int | None, wanted: set[int]) -> dict[
 
 
 def _tensor_bytes(path: Path, ttype: int, elements: int) -> int:
+    gguf = _gguf()
     try:
         block, type_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(ttype)]
     except (ValueError, KeyError):
@@ -338,9 +352,10 @@ def _tensor_bytes(path: Path, ttype: int, elements: int) -> int:
 
 
 def _quantization(file_type: object, tensor_types: dict[int, int]) -> str:
+    gguf = _gguf()
     if isinstance(file_type, int):
         try:
-            name = gguf.LlamaFileType(file_type).name
+            name = str(gguf.LlamaFileType(file_type).name)
         except ValueError:
             name = ""
         if name:
@@ -356,7 +371,7 @@ def _quantization(file_type: object, tensor_types: dict[int, int]) -> str:
 
 def _type_name(vtype: int) -> str:
     try:
-        return str(gguf.GGUFValueType(vtype).name.lower())
+        return str(_gguf().GGUFValueType(vtype).name.lower())
     except ValueError:
         return f"type{vtype}"
 
@@ -385,7 +400,7 @@ def read_metadata_prefix(data: bytes, name: str = "download") -> dict[str, objec
         for _ in range(kv_count):
             key = cur.string()
             vtype = cur.u32()
-            if vtype == gguf.GGUFValueType.ARRAY:
+            if vtype == _ARRAY:
                 etype, length = cur.u32(), cur.u64()
                 _skip_array(cur, etype, length)
             else:

@@ -3,33 +3,18 @@ default quantization), `REPO:QUANT` or `REPO:FILE`, split files included."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.core.catalog import Catalog
 from desktop.core.download import CancelToken, Downloaded, ProgressCallback, download
 from desktop.core.errors import DuetError, HubNotFound
 from desktop.core.hub import HubFile, list_files
-from desktop.core.paths import app_dirs
+from desktop.core.pending import PullTarget
 
 # The usual laptop sweet spot first, then smaller, then larger.
 DEFAULT_QUANTS = ("Q4_K_M", "Q4_K_S", "Q4_0", "IQ4_XS", "Q5_K_M", "Q5_K_S", "Q6_K", "Q8_0")
 _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
-
-
-@dataclass(frozen=True)
-class PullTarget:
-    repo_id: str
-    parts: tuple[str, ...]
-    size: int
-    quant: str
-
-    @property
-    def filename(self) -> str:
-        return self.parts[0]
 
 
 def resolve(spec: str, catalog: Catalog) -> PullTarget:
@@ -86,31 +71,3 @@ def pull(
         download(target.repo_id, part, progress=progress, cancel=cancel) for part in target.parts
     ]
     return results[0].path, sum(r.fetched for r in results)
-
-
-def pending_path() -> Path:
-    return app_dirs().data / "downloads" / "pending.json"
-
-
-def save_pending(targets: list[PullTarget]) -> None:
-    """Downloads that were under way when Duet closed, to continue at the next start."""
-    path = pending_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = [
-        {"repo_id": t.repo_id, "parts": list(t.parts), "size": t.size, "quant": t.quant}
-        for t in targets
-    ]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def load_pending() -> list[PullTarget]:
-    try:
-        data = json.loads(pending_path().read_text(encoding="utf-8"))
-        return [
-            PullTarget(d["repo_id"], tuple(d["parts"]), int(d["size"]), str(d["quant"]))
-            for d in data
-        ]
-    except (OSError, ValueError, KeyError, TypeError):
-        return []

@@ -21,7 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.compare import TokenRecord
 from desktop.core.conversation import Conversation
+from desktop.ui.token_view import TokenView
 
 
 class Bubble(QFrame):
@@ -39,6 +41,16 @@ class Bubble(QFrame):
         who.setFont(font)
         header.addWidget(who)
         header.addStretch(1)
+        self.tokens_button = QToolButton(self)
+        self.tokens_button.setText("Tokens")
+        self.tokens_button.setCheckable(True)
+        self.tokens_button.setToolTip(
+            "Show the reply token by token: hover a token for its alternatives"
+        )
+        self.tokens_button.setAccessibleName("Show token probabilities")
+        self.tokens_button.toggled.connect(self._show_tokens)
+        self.tokens_button.hide()
+        header.addWidget(self.tokens_button)
         if role == "user":
             button = QToolButton(self)
             button.setText("Edit")
@@ -58,11 +70,29 @@ class Bubble(QFrame):
         layout.setContentsMargins(10, 6, 10, 8)
         layout.addLayout(header)
         layout.addWidget(self.body)
+        self.token_view: TokenView | None = None
+        self.records: list[TokenRecord] = []
+        self.record_texts: list[str] = []
         tint = "rgba(47,127,214,0.10)" if role == "user" else "rgba(127,127,127,0.10)"
         self.setStyleSheet(f"#bubble-{role} {{ background: {tint}; border-radius: 8px; }}")
         self.raw_text = ""
         if text:
             self.set_markdown(text)
+
+    def set_tokens(self, records: list[TokenRecord], texts: list[str]) -> None:
+        self.records, self.record_texts = records, texts
+        self.tokens_button.setVisible(bool(records))
+
+    def _show_tokens(self, on: bool) -> None:
+        if on and self.token_view is None:
+            self.token_view = TokenView(self)
+            self.token_view.append_tokens(self.records, self.record_texts)
+            height = int(self.token_view.document().size().height()) + 12
+            self.token_view.setFixedHeight(min(400, max(40, height)))
+            self.layout().addWidget(self.token_view)
+        if self.token_view is not None:
+            self.token_view.setVisible(on)
+        self.body.setVisible(not on)
 
     def set_plain(self, text: str) -> None:
         self.raw_text = text
@@ -160,9 +190,13 @@ class ChatView(QWidget):
         self.streaming.set_plain(self.streaming.raw_text + text)
         self._scroll_to_end()
 
-    def finish_reply(self, text: str) -> None:
+    def finish_reply(
+        self, text: str, records: list[TokenRecord] | None = None, texts: list[str] | None = None
+    ) -> None:
         if self.streaming is not None:
             self.streaming.set_markdown(text)
+            if records:
+                self.streaming.set_tokens(records, texts or [r.piece for r in records])
             self.streaming = None
             self._scroll_to_end()
 

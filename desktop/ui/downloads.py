@@ -6,12 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from desktop.core.download import CancelToken, DownloadProgress
 from desktop.core.errors import DownloadCancelled, DownloadPaused, DuetError
-from desktop.core.pull import PullTarget, load_pending, pull, save_pending
+from desktop.core.pending import PullTarget, load_pending, save_pending
+
+if TYPE_CHECKING:
+    from desktop.core.download import CancelToken, DownloadProgress
 
 _ids = count(1)
 
@@ -25,7 +28,14 @@ class DownloadJob:
     progress: DownloadProgress | None = None
     message: str = ""
     path: Path | None = None
-    cancel: CancelToken = field(default_factory=CancelToken)
+    cancel: CancelToken = field(default_factory=lambda: _new_token())
+
+
+def _new_token() -> CancelToken:
+    # The Hub client loads on the first download, not when the window starts.
+    from desktop.core.download import CancelToken
+
+    return CancelToken()
 
 
 class _Worker(QThread):
@@ -38,6 +48,8 @@ class _Worker(QThread):
         self.job = job
 
     def run(self) -> None:
+        from desktop.core.pull import pull
+
         try:
             path, _ = pull(self.job.target, progress=self.progressed.emit, cancel=self.job.cancel)
         except DownloadPaused as exc:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QThread, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
@@ -24,6 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.catalog import Catalog, load_default_catalog
+from desktop.core.compare import TOP_K, TokenRecord
 from desktop.core.conversation import Conversation, Document
 from desktop.core.engine import protocol as p
 from desktop.core.engine.client import EngineClient
@@ -36,10 +39,13 @@ from desktop.ui.chat_view import ChatView
 from desktop.ui.downloads import DownloadQueue
 from desktop.ui.first_run import FirstRunPage
 from desktop.ui.inspector import PromptInspector
-from desktop.ui.models_dialog import ModelsDialog
 from desktop.ui.raw_view import RawView
 from desktop.ui.sampling_panel import SamplingPanel
 from desktop.ui.widgets import Banner, ErrorBar, ModeToggle, kind_icon
+
+if TYPE_CHECKING:
+    from desktop.ui.compare_window import CompareWindow
+    from desktop.ui.models_dialog import ModelsDialog
 
 INSTRUCT_RAW_HINT = (
     "This is an instruct model in raw mode. It was trained on its chat template, so expect early "
@@ -76,6 +82,8 @@ class MainWindow(QMainWindow):
         self.generation: GenerationThread | None = None
         self.target = "chat"  # the view the running generation writes into
         self.reply = ""
+        self.reply_tokens: list[TokenRecord] = []  # the reply's tokens, for the hover charts
+        self.reply_texts: list[str] = []
         self.retry_action: Callable[[], None] | None = None
         self._threads: set[QThread] = set()
         self._stream_started = 0.0
@@ -85,6 +93,7 @@ class MainWindow(QMainWindow):
         self.downloads = DownloadQueue(self)
         self.downloads.finished.connect(lambda _job: self.scan_models())
         self.models_dialog: ModelsDialog | None = None
+        self.compare_window: CompareWindow | None = None
         self.setAcceptDrops(True)
 
         self._build_toolbar()
@@ -137,6 +146,12 @@ class MainWindow(QMainWindow):
         )
         self.models_action.triggered.connect(self.open_models)
         bar.addAction(self.models_action)
+        self.compare_action = QAction("Compare…", self)
+        self.compare_action.setToolTip(
+            "One input through a base and an instruct model at once (Ctrl+K)"
+        )
+        self.compare_action.triggered.connect(self.open_compare)
+        bar.addAction(self.compare_action)
 
     def _build_central(self) -> None:
         self.pages = QStackedWidget(self)
@@ -216,6 +231,7 @@ class MainWindow(QMainWindow):
         QShortcut(QKeySequence("Ctrl+N"), self, activated=self.new)
         QShortcut(QKeySequence("Ctrl+M"), self, activated=self.mode_toggle.toggle)
         QShortcut(QKeySequence("Ctrl+L"), self, activated=self.open_models)
+        QShortcut(QKeySequence("Ctrl+K"), self, activated=self.open_compare)
 
     # Models -----------------------------------------------------------------------------------
 
@@ -298,12 +314,44 @@ class MainWindow(QMainWindow):
         self.error_bar.show_error(message)
 
     def open_models(self) -> None:
+        from desktop.ui.models_dialog import ModelsDialog  # loads the Hub client: not at start
+
         if self.models_dialog is None:
             self.models_dialog = ModelsDialog(self.downloads, self, n_ctx=self.settings.n_ctx)
             self.models_dialog.models_changed.connect(self.scan_models)
         self.models_dialog.refresh_installed()
         self.models_dialog.show()
         self.models_dialog.raise_()
+
+    def compare_defaults(self) -> tuple[str, str]:
+        """The current model's catalog pair if both sides are installed, else the starter
+        pair, else the first two models."""
+        ids = {m.id for m in self.models}
+        pairs = list(self.library_catalog().pairs)
+        current = self.model.catalog.pair if self.model and self.model.catalog else None
+        pairs.sort(key=lambda pair: pair.id != current)  # the current model's pair first
+        for pair in pairs:
+            if pair.base.id in ids and pair.instruct.id in ids:
+                return pair.base.id, pair.instruct.id
+        first = [m.id for m in self.models[:2]]
+        return first[0], first[-1]
+
+    def library_catalog(self) -> Catalog:
+        return load_default_catalog()
+
+    def open_compare(self) -> None:
+        if not self.models:
+            self.error_bar.show_error(
+                "Install a model first: the compare view needs two.", can_retry=False
+            )
+            return
+        if self.compare_window is None:
+            from desktop.ui.compare_window import CompareWindow
+
+            self.compare_window = CompareWindow(self.models, self.settings, self.compare_defaults())
+        self.compare_window.settings = self.settings
+        self.compare_window.show()
+        self.compare_window.raise_()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if any(url.toLocalFile().lower().endswith(".gguf") for url in event.mimeData().urls()):
@@ -470,8 +518,9 @@ class MainWindow(QMainWindow):
                 self.banner.show_text(note)
         self._stream_started, self._stream_tokens = 0.0, 0
         self.status_stop.setText("generating…")
+        self.reply_tokens, self.reply_texts = [], []
         thread = GenerationThread(
-            self.engine, prompt.text, self.settings.sampling, prompt.stop, parent=self
+            self.engine, prompt.text, self.settings.sampling, prompt.stop, TOP_K, parent=self
         )
         thread.batch.connect(self._on_batch)
         thread.progress.connect(self._on_progress)
@@ -488,6 +537,14 @@ class MainWindow(QMainWindow):
         if not self._stream_started:
             self._stream_started = now
         self._stream_tokens += sum(1 for t in batch.tokens if t.token_id >= 0)
+        for token in batch.tokens:
+            if token.token_id >= 0:
+                self.reply_tokens.append(
+                    TokenRecord(token.token_id, token.piece, token.logprob, token.top)
+                )
+                self.reply_texts.append(token.text)
+            elif self.reply_texts:
+                self.reply_texts[-1] += token.text
         if self.target == "chat":
             text = batch.text
             if not self.reply:  # a transcript reply starts after "Assistant:"'s space
@@ -496,7 +553,7 @@ class MainWindow(QMainWindow):
             self.chat_view.append_reply(text)
         else:
             self.reply += batch.text
-            self.raw_view.append_generated(batch.text)
+            self.raw_view.append_generated(batch.text, batch.tokens)
         elapsed = now - self._stream_started
         if elapsed > 0.2:
             self.status_speed.setText(f"{(self._stream_tokens - 1) / elapsed:.1f} tok/s")
@@ -526,7 +583,7 @@ class MainWindow(QMainWindow):
         if self.target == "chat":
             if self.reply:
                 self.conversation.add("assistant", self.reply)
-                self.chat_view.finish_reply(self.reply)
+                self.chat_view.finish_reply(self.reply, self.reply_tokens, self.reply_texts)
             else:
                 self.chat_view.drop_reply()
         else:
@@ -560,6 +617,8 @@ class MainWindow(QMainWindow):
 
     def _save(self, settings: AppSettings) -> None:
         self.settings = settings
+        if self.compare_window is not None:
+            self.compare_window.settings = settings
         try:
             save_settings(settings)
         except (OSError, DuetError) as exc:
@@ -581,4 +640,6 @@ class MainWindow(QMainWindow):
             thread.wait(5000)
         if self.engine is not None:
             self.engine.close()
+        if self.compare_window is not None:
+            self.compare_window.close()
         super().closeEvent(event)

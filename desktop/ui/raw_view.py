@@ -7,6 +7,8 @@ colour marks what the model wrote, nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PySide6.QtCore import QMimeData, Signal
 from PySide6.QtGui import (
     QColor,
@@ -17,7 +19,42 @@ from PySide6.QtGui import (
     QTextCharFormat,
     QTextCursor,
 )
-from PySide6.QtWidgets import QHBoxLayout, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QMenu,
+    QPlainTextEdit,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.core.compare import TokenRecord
+from desktop.core.engine import protocol as p
+from desktop.ui.token_view import TokenHover, token_format
+
+# Base models continue documents; these shapes turn continuation into something useful.
+SCAFFOLDS: tuple[tuple[str, str, str], ...] = (
+    (
+        "Few-shot Q/A",
+        "Two answered questions teach the pattern; the model answers the third the same way.",
+        "Q: What is the capital of Italy?\nA: Rome.\n\nQ: How many legs does a spider have?\nA: Eight.\n\n"
+        "Q: What gas do plants take in?\nA:",
+    ),
+    (
+        "Dialogue transcript",
+        "A script with named speakers: the model writes the next line for the assistant.",
+        "The following is a conversation between a curious user and a helpful, knowledgeable "
+        "assistant.\n\nUser: Hello! Can you help me plan a picnic?\nAssistant: Of course. Where "
+        "would you like to go?\nUser: Somewhere near a lake.\nAssistant:",
+    ),
+    (
+        "Document opening",
+        "The start of a well-written document: the model continues in the same register.",
+        "# A Beginner's Guide to Bread Baking\n\n## Introduction\n\nBaking bread at home needs only "
+        "four ingredients: flour, water, salt and yeast. In this guide",
+    ),
+)
 
 
 class NotebookEditor(QPlainTextEdit):
@@ -64,7 +101,21 @@ class RawView(QWidget):
         self.undo_button.setAccessibleName("Undo continuation")
         self.undo_button.setEnabled(False)
         self.undo_button.clicked.connect(self.undo_continuation)
+        self.scaffolds = QToolButton(self)
+        self.scaffolds.setText("Scaffold")
+        self.scaffolds.setToolTip("Inserts that make a base model useful: it continues a pattern")
+        self.scaffolds.setAccessibleName("Insert a base-model scaffold")
+        self.scaffolds.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.scaffolds)
+        for name, explanation, text in SCAFFOLDS:
+            action = menu.addAction(name)
+            action.setToolTip(explanation)
+            action.setStatusTip(explanation)
+            action.triggered.connect(lambda _=False, text=text: self.insert_scaffold(text))
+        menu.setToolTipsVisible(True)
+        self.scaffolds.setMenu(menu)
         row = QHBoxLayout()
+        row.addWidget(self.scaffolds)
         row.addStretch(1)
         row.addWidget(self.undo_button)
         row.addWidget(self.continue_button)
@@ -75,6 +126,8 @@ class RawView(QWidget):
 
         self._plain = self.editor.plain_format
         self._generated = QTextCharFormat()
+        self.tokens: list[TokenRecord] = []
+        self.hover = TokenHover(self.editor, self.tokens)
         self._continuation: tuple[int, str] | None = None  # (start, text) of the last one
         self.refresh_colours()
 
@@ -90,6 +143,7 @@ class RawView(QWidget):
 
     def set_text(self, text: str) -> None:
         self.editor.setPlainText(text)
+        self.tokens.clear()
         self._continuation = None
         self.undo_button.setEnabled(False)
         self.editor.moveCursor(QTextCursor.MoveOperation.End)
@@ -98,12 +152,24 @@ class RawView(QWidget):
         self._continuation = (len(self.text), "")
         self.undo_button.setEnabled(False)
 
-    def append_generated(self, text: str) -> None:
+    def append_generated(self, text: str, tokens: Sequence[p.Token] = ()) -> None:
+        """Append generated text; each token's stretch remembers the token, for the hover chart."""
         if not text or self._continuation is None:
             return
         cursor = QTextCursor(self.editor.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
-        cursor.insertText(text, self._generated)
+        pieces = [t for t in tokens if t.text]
+        if pieces and "".join(t.text for t in pieces) == text:
+            for token in pieces:
+                index = len(self.tokens)
+                self.tokens.append(
+                    TokenRecord(token.token_id, token.piece, token.logprob, token.top)
+                )
+                cursor.insertText(
+                    token.text, token_format(index, self._generated, self.tokens[-1], False)
+                )
+        else:
+            cursor.insertText(text, self._generated)
         start, so_far = self._continuation
         self._continuation = (start, so_far + text)
         self.editor.ensureCursorVisible()
@@ -126,6 +192,14 @@ class RawView(QWidget):
         self._continuation = None
         self.undo_button.setEnabled(False)
         return True
+
+    def insert_scaffold(self, text: str) -> None:
+        """Put a scaffold at the cursor (or fill an empty notebook), ready to continue."""
+        if not self.text.strip():
+            self.set_text(text)
+        else:
+            self.editor.textCursor().insertText(text, self._plain)
+        self.editor.setFocus()
 
     def generated_ranges(self) -> list[tuple[int, int]]:
         """(start, end) of every stretch in the generated colour: what the tests look at."""

@@ -100,3 +100,15 @@ def test_metadata_from_the_first_bytes_of_a_remote_file(base_path: Path) -> None
     metadata = read_metadata_prefix(prefix)
     assert metadata["general.architecture"] == "gemma3"
     assert kv_bytes_per_token(metadata) == read_model_info(base_path).kv_bytes_per_token()
+
+
+def test_value_type_numbers_match_the_gguf_package() -> None:
+    import gguf
+
+    from desktop.core import gguf_info
+
+    assert (gguf_info._STRING, gguf_info._ARRAY) == (gguf.GGUFValueType.STRING, gguf.GGUFValueType.ARRAY)
+    for number, fmt in gguf_info._SCALAR_FORMATS.items():
+        assert gguf.GGUFValueType(number).name.lower().rstrip("0123456789") in {"uint", "int", "float", "bool"}
+        assert fmt.startswith("<")
+    assert gguf_info._DEFAULT_ALIGNMENT == gguf.GGUF_DEFAULT_ALIGNMENT

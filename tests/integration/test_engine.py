@@ -246,3 +246,31 @@ def test_top_k_probabilities_from_current_logits(base_engine: EngineClient) -> N
         assert sum(math.exp(lp) for lp in logprobs) <= 1.0 + 1e-6
         assert token.top[0].token_id == token.token_id  # greedy picks the most likely
         assert token.logprob == pytest.approx(token.top[0].logprob)
+
+
+@pytest.mark.parametrize("which", ["base", "instruct"])
+def test_scoring_matches_the_logprobs_reported_while_generating(
+    which: str, base_path: Path, instruct_path: Path
+) -> None:
+    path, prompt = (base_path, "<bos>" + STORY) if which == "base" else (instruct_path, STORY)
+    with EngineClient(path, EngineConfig(n_ctx=2048)) as engine:
+        tokens, final = run(engine, prompt, SamplingParams(max_tokens=24, seed=11), logprobs=True)
+        assert isinstance(final, p.Done)
+        generated = [t for t in tokens if t.token_id >= 0]
+        ids = tuple(t.token_id for t in generated)
+        with EngineClient(path, EngineConfig(n_ctx=2048)) as other:
+            for scorer in (engine, other):  # the engine that generated it, and a new one
+                scored = scorer.score(prompt, token_ids=ids, top_k=3)
+                assert [s.token_id for s in scored.tokens] == list(ids)
+                for gen, sc in zip(generated, scored.tokens, strict=True):
+                    assert sc.logprob == pytest.approx(gen.logprob, abs=1e-4)
+                assert all(len(s.top) == 3 for s in scored.tokens)
+
+
+def test_scoring_another_models_text(base_engine: EngineClient) -> None:
+    scored = base_engine.score(
+        "<bos>The capital of France is", continuation=" Paris. It is a big city."
+    )
+    assert "".join(s.piece for s in scored.tokens) == " Paris. It is a big city."
+    assert all(s.logprob <= 0 for s in scored.tokens)
+    assert scored.tokens[0].logprob > -5  # " Paris" is not a surprise to a language model

@@ -125,6 +125,26 @@ class EngineClient:
         if active and self._cancel is not None:
             self._cancel.value = active
 
+    def score(
+        self, prompt: str, continuation: str = "", token_ids: tuple[int, ...] = (), top_k: int = 0
+    ) -> p.Scored:
+        """Per-token log-probabilities of a continuation under this model (teacher forcing)."""
+        with self._lock:
+            self._ensure_loaded()
+            self._next_id += 1
+            self._active_id = self._next_id
+            try:
+                self._send(p.Score(self._next_id, prompt, continuation, tuple(token_ids), top_k))
+                event = self._recv()
+                while isinstance(event, p.PromptProgress):
+                    event = self._recv()
+            finally:
+                self._active_id = 0
+        if isinstance(event, p.Failed):
+            raise error_from(event)
+        assert isinstance(event, p.Scored)
+        return event
+
     def tokenize(self, text: str) -> p.Tokens:
         with self._lock:
             self._ensure_loaded()

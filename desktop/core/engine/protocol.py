@@ -34,6 +34,19 @@ class Generate:
 
 
 @dataclass(frozen=True)
+class Score:
+    """The log-probability of each token of a continuation after a prompt (teacher forcing).
+    `token_ids` scores exact tokens (this model's own output); else `continuation` is text,
+    tokenized by this model (another model's output)."""
+
+    request_id: int
+    prompt: str
+    continuation: str = ""
+    token_ids: tuple[int, ...] = ()
+    top_k: int = 0
+
+
+@dataclass(frozen=True)
 class Tokenize:
     text: str
 
@@ -43,7 +56,7 @@ class Shutdown:
     pass
 
 
-Request = LoadModel | Generate | Tokenize | Shutdown
+Request = LoadModel | Generate | Score | Tokenize | Shutdown
 
 # Events -------------------------------------------------------------------------------------
 
@@ -155,6 +168,19 @@ class Failed:
 
 
 @dataclass(frozen=True)
+class ScoredToken:
+    token_id: int
+    piece: str
+    logprob: float
+    top: tuple[Alternative, ...] = ()
+
+
+@dataclass(frozen=True)
+class Scored:
+    tokens: tuple[ScoredToken, ...]
+
+
+@dataclass(frozen=True)
 class Tokens:
     ids: tuple[int, ...]
     pieces: tuple[str, ...]
@@ -166,4 +192,4 @@ class Crashed:
     exitcode: int | None
 
 
-Event = Loaded | PromptProgress | Token | Done | Failed | Tokens | Crashed
+Event = Loaded | PromptProgress | Token | Done | Failed | Scored | Tokens | Crashed
