@@ -107,8 +107,16 @@ def test_value_type_numbers_match_the_gguf_package() -> None:
 
     from desktop.core import gguf_info
 
-    assert (gguf_info._STRING, gguf_info._ARRAY) == (gguf.GGUFValueType.STRING, gguf.GGUFValueType.ARRAY)
+    assert (gguf_info._STRING, gguf_info._ARRAY) == (
+        gguf.GGUFValueType.STRING,
+        gguf.GGUFValueType.ARRAY,
+    )
     for number, fmt in gguf_info._SCALAR_FORMATS.items():
-        assert gguf.GGUFValueType(number).name.lower().rstrip("0123456789") in {"uint", "int", "float", "bool"}
+        assert gguf.GGUFValueType(number).name.lower().rstrip("0123456789") in {
+            "uint",
+            "int",
+            "float",
+            "bool",
+        }
         assert fmt.startswith("<")
     assert gguf_info._DEFAULT_ALIGNMENT == gguf.GGUF_DEFAULT_ALIGNMENT
