@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ttft
 	$(BIN)/python -m bench.ui
 	$(BIN)/python -m bench.compare
+	$(BIN)/python -m bench.history
 	$(BIN)/python -m bench.download
 
 clean:

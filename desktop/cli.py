@@ -127,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--export", type=Path, metavar="FILE.md|FILE.json", help="save the comparison")
     cmp.add_argument("--ctx", type=int, default=0, help="context length in tokens (default 4096)")
     sub.add_parser("models", help="list installed models")
+    chats = sub.add_parser("chats", help="list saved chats and documents, newest first")
+    chats.add_argument("--search", default="", help="only those whose title or text contains this")
+    export = sub.add_parser("export", help="print a saved chat as Markdown or JSON")
+    export.add_argument("id", type=int, metavar="ID")
+    export.add_argument("--format", choices=("md", "json"), default="md")
     pull = sub.add_parser("pull", help="download a model from the Hugging Face Hub")
     pull.add_argument(
         "spec",
@@ -168,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "compare": cmd_compare,
         "render": cmd_render,
         "models": cmd_models,
+        "chats": cmd_chats,
+        "export": cmd_export,
         "pull": cmd_pull,
         "search": cmd_search,
         "rm": cmd_rm,
@@ -223,6 +230,34 @@ def cmd_models(_: argparse.Namespace) -> int:
             )
     for problem in library.problems:
         print(f"skipped {problem.path}: {problem.message}", file=sys.stderr)
+    return 0
+
+
+def cmd_chats(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from desktop.core.store import Store
+
+    store = Store()
+    chats = store.list_chats(args.search)
+    if not chats:
+        print("No saved chats yet." if not args.search else f"No chats match '{args.search}'.")
+        return 0
+    print(f"{'ID':>6}  {'KIND':<8}  {'UPDATED':<16}  {'MESSAGES':>8}  TITLE")
+    for chat in chats:
+        when = datetime.fromtimestamp(chat.updated).strftime("%Y-%m-%d %H:%M")
+        print(f"{chat.id:>6}  {chat.kind:<8}  {when:<16}  {chat.messages:>8}  {chat.title}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from desktop.core.store import Store
+
+    store = Store()
+    if args.format == "json":
+        print(json.dumps(store.export_json(args.id), indent=2, ensure_ascii=False))
+    else:
+        print(store.export_markdown(args.id))
     return 0
 
 

@@ -36,6 +36,10 @@ class PromptTooLong(InvalidPrompt):
     """The prompt does not fit the model's context window."""
 
 
+class ContextOverflow(InvalidPrompt):
+    """A conversation that no longer fits the context under the chosen overflow policy."""
+
+
 class InvalidSettings(DuetError):
     """A sampling or engine setting outside its allowed range."""
 

@@ -19,6 +19,7 @@ from desktop.core.prompts import MODES, Mode
 from desktop.core.sampling import SamplingParams
 
 CONTEXT_RANGE = (256, 131072)
+OVERFLOW_POLICIES = ("stop", "drop_oldest")
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class AppSettings:
     mode: Mode = "chat"
     model_id: str = ""  # the last model used; empty: the starter pair's
     system_prompt: str = ""
+    overflow: str = "stop"  # when a chat outgrows the context: "stop" and say so, or "drop_oldest"
 
     def validated(self) -> AppSettings:
         self.sampling.validated()
@@ -38,6 +40,10 @@ class AppSettings:
             )
         if not 0 <= self.n_threads <= MAX_THREADS:
             raise InvalidSettings(f"threads must be between 0 (automatic) and {MAX_THREADS}.")
+        if self.overflow not in OVERFLOW_POLICIES:
+            raise InvalidSettings(
+                f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}, not {self.overflow!r}."
+            )
         if self.mode not in MODES:
             raise InvalidSettings(f"mode must be raw or chat, not {self.mode!r}.")
         return self

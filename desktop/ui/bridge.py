@@ -16,6 +16,7 @@ from PySide6.QtCore import QThread, Signal
 from desktop.core.engine import protocol as p
 from desktop.core.engine.client import EngineClient
 from desktop.core.errors import DuetError
+from desktop.core.prompts import RenderedPrompt
 from desktop.core.sampling import SamplingParams
 
 BATCH_INTERVAL = 0.025
@@ -43,6 +44,7 @@ class LoadThread(QThread):
 
 
 class GenerationThread(QThread):
+    prepared = Signal(object)  # RenderedPrompt, when `prepare` made it in this thread
     batch = Signal(object)  # TokenBatch
     progress = Signal(int, int)
     done = Signal(object)  # p.Done
@@ -57,8 +59,10 @@ class GenerationThread(QThread):
         stop: tuple[str, ...] = (),
         top_k_probs: int = 0,
         parent: object = None,
+        prepare: Callable[[], RenderedPrompt] | None = None,
     ) -> None:
         super().__init__(parent)  # type: ignore[arg-type]
+        self.prepare = prepare
         self.engine = engine
         self.prompt = prompt
         self.sampling = sampling
@@ -69,6 +73,10 @@ class GenerationThread(QThread):
         pending: list[p.Token] = []
         last_emit = 0.0
         try:
+            if self.prepare is not None:  # work that needs the engine, off the UI thread
+                prompt = self.prepare()
+                self.prompt, self.stop_strings = prompt.text, prompt.stop
+                self.prepared.emit(prompt)
             events = self.engine.generate(
                 self.prompt,
                 self.sampling,

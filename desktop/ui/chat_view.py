@@ -28,6 +28,7 @@ from desktop.ui.token_view import TokenView
 
 class Bubble(QFrame):
     edit = Signal(int)
+    branch = Signal(int, int)  # message index, -1 or +1
 
     def __init__(self, index: int, role: str, text: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -40,7 +41,24 @@ class Bubble(QFrame):
         font.setBold(True)
         who.setFont(font)
         header.addWidget(who)
+        self.dropped_label = QLabel("not seen by the model: the context is full")
+        self.dropped_label.setEnabled(False)
+        self.dropped_label.hide()
+        header.addWidget(self.dropped_label)
         header.addStretch(1)
+        self.branch_prev = QToolButton(self)
+        self.branch_prev.setText("◀")
+        self.branch_prev.setAccessibleName("Previous alternative")
+        self.branch_prev.clicked.connect(lambda: self.branch.emit(self.index, -1))
+        self.branch_label = QLabel("")
+        self.branch_label.setAccessibleName("Alternative number")
+        self.branch_next = QToolButton(self)
+        self.branch_next.setText("▶")
+        self.branch_next.setAccessibleName("Next alternative")
+        self.branch_next.clicked.connect(lambda: self.branch.emit(self.index, +1))
+        for widget in (self.branch_prev, self.branch_label, self.branch_next):
+            widget.hide()
+            header.addWidget(widget)
         self.tokens_button = QToolButton(self)
         self.tokens_button.setText("Tokens")
         self.tokens_button.setCheckable(True)
@@ -73,11 +91,22 @@ class Bubble(QFrame):
         self.token_view: TokenView | None = None
         self.records: list[TokenRecord] = []
         self.record_texts: list[str] = []
-        tint = "rgba(47,127,214,0.10)" if role == "user" else "rgba(127,127,127,0.10)"
-        self.setStyleSheet(f"#bubble-{role} {{ background: {tint}; border-radius: 8px; }}")
         self.raw_text = ""
         if text:
             self.set_markdown(text)
+
+    def set_branch(self, position: int, count: int) -> None:
+        """Show "2/3" with arrows when this message has alternatives."""
+        shown = count > 1
+        for widget in (self.branch_prev, self.branch_label, self.branch_next):
+            widget.setVisible(shown)
+        self.branch_label.setText(f"{position + 1}/{count}")
+        self.branch_prev.setEnabled(position > 0)
+        self.branch_next.setEnabled(position < count - 1)
+
+    def set_dropped(self, dropped: bool) -> None:
+        self.dropped_label.setVisible(dropped)
+        self.setEnabled(not dropped)
 
     def set_tokens(self, records: list[TokenRecord], texts: list[str]) -> None:
         self.records, self.record_texts = records, texts
@@ -109,6 +138,8 @@ class ChatView(QWidget):
     send = Signal(str)
     regenerate = Signal()
     edit = Signal(int)
+    branch = Signal(int, int)
+    SHOWN = 40  # bubbles built at once; older ones wait behind "Show earlier messages"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -120,6 +151,12 @@ class ChatView(QWidget):
         self.area.setWidgetResizable(True)
         self.area.setFrameShape(QFrame.Shape.NoFrame)
         self.container = QWidget()
+        # One style sheet for every bubble: a sheet per bubble makes Qt re-polish each one,
+        # which dominated opening a long chat.
+        self.container.setStyleSheet(
+            "#bubble-user { background: rgba(47,127,214,0.10); border-radius: 8px; }"
+            "#bubble-assistant, #bubble-system { background: rgba(127,127,127,0.10); border-radius: 8px; }"
+        )
         self.column = QVBoxLayout(self.container)
         self.column.setSpacing(8)
         self.column.addStretch(1)
@@ -131,6 +168,14 @@ class ChatView(QWidget):
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.placeholder.setEnabled(False)
         self.column.insertWidget(0, self.placeholder)
+        self.earlier = QPushButton("Show earlier messages", self.container)
+        self.earlier.setAccessibleName("Show earlier messages")
+        self.earlier.clicked.connect(self.show_earlier)
+        self.earlier.hide()
+        self.column.insertWidget(0, self.earlier)
+        self.conversation = Conversation()
+        self.branches: dict[int, tuple[int, int]] = {}
+        self.first_shown = 0
 
         self.input = QPlainTextEdit(self)
         self.input.setPlaceholderText("Message (Ctrl+Enter to send)")
@@ -161,22 +206,57 @@ class ChatView(QWidget):
 
     # Conversation display -------------------------------------------------------------------
 
-    def show_conversation(self, conversation: Conversation) -> None:
+    def show_conversation(
+        self,
+        conversation: Conversation,
+        branches: dict[int, tuple[int, int]] | None = None,
+        shown: int | None = None,
+    ) -> None:
+        """Show a conversation: its last messages as bubbles (older ones on request), each
+        with its alternatives' "2/3" where it has some, and the turns the model no longer sees
+        greyed out."""
         for bubble in self.bubbles:
             bubble.deleteLater()
         self.bubbles = []
         self.streaming = None
-        for message in conversation.messages:
-            self.add_bubble(message.role, message.content)
+        self.conversation = conversation
+        self.branches = branches or {}
+        total = len(conversation.messages)
+        self.first_shown = max(0, total - (shown or self.SHOWN))
+        self.earlier.setVisible(self.first_shown > 0)
+        self.earlier.setText(f"Show earlier messages ({self.first_shown})")
+        for index in range(self.first_shown, total):
+            message = conversation.messages[index]
+            bubble = self.add_bubble(message.role, message.content, index, scroll=False)
+            if index in self.branches:
+                bubble.set_branch(*self.branches[index])
+            bubble.set_dropped(index < conversation.dropped)
         self.placeholder.setVisible(not self.bubbles)
+        self._scroll_to_end()
 
-    def add_bubble(self, role: str, text: str) -> Bubble:
-        bubble = Bubble(len(self.bubbles), role, text, self.container)
+    def show_earlier(self) -> None:
+        total = len(self.conversation.messages)
+        self.show_conversation(
+            self.conversation, self.branches, shown=total - self.first_shown + self.SHOWN
+        )
+
+    def mark_dropped(self, dropped: int) -> None:
+        for bubble in self.bubbles:
+            bubble.set_dropped(bubble.index < dropped)
+
+    def add_bubble(
+        self, role: str, text: str, index: int | None = None, scroll: bool = True
+    ) -> Bubble:
+        if index is None:
+            index = self.first_shown + len(self.bubbles)
+        bubble = Bubble(index, role, text, self.container)
         bubble.edit.connect(self.edit)
+        bubble.branch.connect(self.branch)
         self.column.insertWidget(self.column.count() - 1, bubble)
         self.bubbles.append(bubble)
         self.placeholder.hide()
-        self._scroll_to_end()
+        if scroll:
+            self._scroll_to_end()
         return bubble
 
     def begin_reply(self) -> None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QThread, Signal
+from PySide6.QtCore import Qt, QThread, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
@@ -31,9 +31,11 @@ from desktop.core.conversation import Conversation, Document
 from desktop.core.engine import protocol as p
 from desktop.core.engine.client import EngineClient
 from desktop.core.errors import DuetError
+from desktop.core.history import History
 from desktop.core.library import InstalledModel, Library
 from desktop.core.prompts import FALLBACK_NOTE, RenderedPrompt
 from desktop.core.settings import AppSettings, load_settings, save_settings
+from desktop.core.store import MessageMeta, Store
 from desktop.ui.bridge import CloseThread, GenerationThread, LoadThread, TokenBatch
 from desktop.ui.chat_view import ChatView
 from desktop.ui.downloads import DownloadQueue
@@ -41,6 +43,7 @@ from desktop.ui.first_run import FirstRunPage
 from desktop.ui.inspector import PromptInspector
 from desktop.ui.raw_view import RawView
 from desktop.ui.sampling_panel import SamplingPanel
+from desktop.ui.sidebar import Sidebar
 from desktop.ui.widgets import Banner, ErrorBar, ModeToggle, kind_icon
 
 if TYPE_CHECKING:
@@ -75,6 +78,11 @@ class MainWindow(QMainWindow):
         self.settings, self.settings_notes = load_settings()
         self.conversation = Conversation(system=self.settings.system_prompt)
         self.document = Document()
+        self.document_id: int | None = None
+        self.store = Store()
+        self.store.purge_deleted(older_than=7 * 24 * 3600)  # deleted chats stay undoable a week
+        self.history = History(self.store)
+        self.model_sha: dict[Path, str] = {}
         self.models: list[InstalledModel] = []
         self.model: InstalledModel | None = None
         self.engine: EngineClient | None = None
@@ -179,6 +187,12 @@ class MainWindow(QMainWindow):
         self.chat_view.send.connect(self.send_chat)
         self.chat_view.regenerate.connect(self.regenerate)
         self.chat_view.edit.connect(self.edit_message)
+        self.chat_view.branch.connect(self.switch_branch)
+        self._document_timer = QTimer(self)
+        self._document_timer.setSingleShot(True)
+        self._document_timer.setInterval(1000)
+        self._document_timer.timeout.connect(self.save_document)
+        self.raw_view.editor.textChanged.connect(self._document_timer.start)
         self.chat_view.system.setText(self.conversation.system)
         self.chat_view.system.textChanged.connect(self._system_changed)
         self.chat_view.system.editingFinished.connect(self._save_system)
@@ -193,6 +207,15 @@ class MainWindow(QMainWindow):
         self.pages.addWidget(self.empty_page)
 
     def _build_docks(self) -> None:
+        self.sidebar = Sidebar(self.store, self)
+        self.sidebar.open_chat.connect(self.open_history)
+        self.sidebar.new_chat.connect(self.new_chat)
+        self.sidebar.deleted.connect(self._history_deleted)
+        sidebar_dock = QDockWidget("History", self)
+        sidebar_dock.setObjectName("history")
+        sidebar_dock.setWidget(self.sidebar)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, sidebar_dock)
+        self.resizeDocks([sidebar_dock], [220], Qt.Orientation.Horizontal)
         self.inspector = PromptInspector(self)
         inspector_dock = QDockWidget("Prompt inspector", self)
         inspector_dock.setObjectName("inspector")
@@ -429,16 +452,18 @@ class MainWindow(QMainWindow):
     def send_chat(self, text: str) -> None:
         if self.busy or not text.strip():
             return
-        self.conversation.add("user", text)
+        self.history.add_user(self.conversation, text)
         self.chat_view.add_bubble("user", text)
+        self.sidebar.current = self.conversation.chat_id
+        self.sidebar.refresh()
         self._reply()
 
     def regenerate(self) -> None:
         if self.busy:
             return
         if self.conversation.messages and self.conversation.messages[-1].role == "assistant":
-            self.conversation.drop_last_reply()
-            self.chat_view.show_conversation(self.conversation)
+            self.conversation.drop_last_reply()  # it stays in the history, as an alternative
+            self.show_conversation()
         if self.conversation.awaiting_reply:
             self._reply()
 
@@ -448,8 +473,8 @@ class MainWindow(QMainWindow):
         if self.busy or index >= len(self.conversation.messages):
             return
         text = self.conversation.messages[index].content
-        self.conversation.truncate(index)
-        self.chat_view.show_conversation(self.conversation)
+        self.conversation.truncate(index)  # the edit is sent as an alternative: nothing is lost
+        self.show_conversation()
         self.chat_view.input.setPlainText(text)
         self.chat_view.input.setFocus()
 
@@ -479,10 +504,24 @@ class MainWindow(QMainWindow):
 
     def _reply(self) -> None:
         prompt = self._chat_prompt()
-        if prompt is None:
+        if prompt is None or self.engine is None or self.model is None:
             return
         self.chat_view.begin_reply()
-        self._generate(prompt, "chat", retry=self.regenerate)
+        self.history.begin_reply(self.conversation)
+        engine, info, conversation = self.engine, self.model.info, self.conversation
+        settings = self.settings
+
+        def fitted() -> RenderedPrompt:
+            # In the generation thread: counting tokens asks the engine, which may be loading.
+            return conversation.fit(
+                info,
+                lambda text: len(engine.tokenize(text).ids),
+                engine.load().n_ctx,
+                settings.sampling.max_tokens,
+                settings.overflow,  # type: ignore[arg-type]
+            )
+
+        self._generate(prompt, "chat", retry=self.regenerate, prepare=fitted)
 
     def stop(self) -> None:
         if self.engine is not None and self.generation is not None:
@@ -492,10 +531,15 @@ class MainWindow(QMainWindow):
         if self.busy:
             return
         if self.mode_toggle.mode == "raw":
+            self.save_document()
+            self.document_id = None
             self.raw_view.set_text("")
+            self._document_timer.stop()
         else:
             self.conversation = Conversation(system=self.chat_view.system.text())
             self.chat_view.show_conversation(self.conversation)
+            self.sidebar.current = None
+            self.sidebar.refresh()
         self.error_bar.hide()
 
     # Generation -------------------------------------------------------------------------------
@@ -504,7 +548,13 @@ class MainWindow(QMainWindow):
     def busy(self) -> bool:
         return self.generation is not None
 
-    def _generate(self, prompt: RenderedPrompt, target: str, retry: Callable[[], None]) -> None:
+    def _generate(
+        self,
+        prompt: RenderedPrompt,
+        target: str,
+        retry: Callable[[], None],
+        prepare: Callable[[], RenderedPrompt] | None = None,
+    ) -> None:
         if self.engine is None or self.model is None:
             return
         if self.settings.engine_config() != self.engine_config:
@@ -519,9 +569,17 @@ class MainWindow(QMainWindow):
         self._stream_started, self._stream_tokens = 0.0, 0
         self.status_stop.setText("generating…")
         self.reply_tokens, self.reply_texts = [], []
+        self.last_prompt = prompt
         thread = GenerationThread(
-            self.engine, prompt.text, self.settings.sampling, prompt.stop, TOP_K, parent=self
+            self.engine,
+            prompt.text,
+            self.settings.sampling,
+            prompt.stop,
+            TOP_K,
+            parent=self,
+            prepare=prepare,
         )
+        thread.prepared.connect(self._prepared)
         thread.batch.connect(self._on_batch)
         thread.progress.connect(self._on_progress)
         thread.done.connect(self._on_done)
@@ -530,6 +588,17 @@ class MainWindow(QMainWindow):
         self.generation = thread
         self._set_busy(True)
         self._run(thread)
+
+    def _prepared(self, prompt: RenderedPrompt) -> None:
+        """The prompt as fitted to the context: show it, and grey the turns left out."""
+        self.last_prompt = prompt
+        self.inspector.show_prompt(prompt)
+        self.chat_view.mark_dropped(self.conversation.dropped)
+        if self.conversation.dropped:
+            self.banner.show_text(
+                f"The chat outgrew the context: the model no longer sees the first "
+                f"{self.conversation.dropped} messages (greyed out)."
+            )
 
     def _on_batch(self, batch: TokenBatch) -> None:
         self.prompt_progress.hide()
@@ -551,6 +620,7 @@ class MainWindow(QMainWindow):
                 text = text.lstrip()
             self.reply += text
             self.chat_view.append_reply(text)
+            self.history.stream(self.reply)
         else:
             self.reply += batch.text
             self.raw_view.append_generated(batch.text, batch.tokens)
@@ -564,7 +634,7 @@ class MainWindow(QMainWindow):
         self.prompt_progress.show()
 
     def _on_done(self, done: p.Done) -> None:
-        self._finish_stream()
+        self._finish_stream(done)
         stats = done.stats
         self.status_speed.setText(f"{stats.tokens_per_second:.1f} tok/s")
         self.status_context.setText(f"context {stats.context_used} / {stats.context_size}")
@@ -572,23 +642,26 @@ class MainWindow(QMainWindow):
         self.inspector.show_counts(stats.prompt_tokens, stats.cached_tokens)
 
     def _on_failed(self, message: str, crashed: bool) -> None:
-        self._finish_stream()
+        self._finish_stream(None, "crashed" if crashed else "failed")
         self.status_stop.setText("engine crashed" if crashed else "failed")
         if crashed:
             self.status_model.setText(f"{self.model.id if self.model else ''} · restarts on retry")
         self.error_bar.show_error(message)
 
-    def _finish_stream(self) -> None:
+    def _finish_stream(self, done: p.Done | None = None, failure: str = "") -> None:
         self.prompt_progress.hide()
         if self.target == "chat":
+            self.history.finish_reply(self.conversation, self.reply, self._meta(done, failure))
             if self.reply:
-                self.conversation.add("assistant", self.reply)
                 self.chat_view.finish_reply(self.reply, self.reply_tokens, self.reply_texts)
+                self.show_branch_controls()
             else:
                 self.chat_view.drop_reply()
+            self.sidebar.refresh()
         else:
             self.raw_view.end_continuation()
             self.document.text = self.raw_view.text
+            self.save_document()
         self.generation = None
         self._set_busy(False)
 
@@ -604,6 +677,100 @@ class MainWindow(QMainWindow):
         if self.retry_action is not None:
             self.retry_action()
 
+    # History ----------------------------------------------------------------------------------
+
+    def _meta(self, done: p.Done | None, failure: str) -> MessageMeta:
+        """Everything needed to reproduce the reply that just ended."""
+        model, prompt = self.model, self.last_prompt
+        stats = done.stats if done is not None else None
+        sha = ""
+        if model is not None:
+            sha = (
+                model.catalog.sha256
+                if model.catalog and model.catalog.sha256
+                else self.model_sha.get(model.path, "")
+            )
+        return MessageMeta(
+            model_id=model.id if model else "",
+            model_file=model.path.name if model else "",
+            model_sha256=sha or "",
+            mode=self.target,
+            template=prompt.template_name or "" if prompt else "",
+            prompt=prompt.text if prompt else "",
+            sampling=self.settings.sampling.to_dict(),
+            seed=stats.seed if stats else self.settings.sampling.seed,
+            stop_reason=done.reason.value if done else failure,
+            stats=asdict(stats) if stats else {},
+            dropped_turns=self.conversation.dropped,
+        )
+
+    def show_conversation(self) -> None:
+        self.chat_view.show_conversation(self.conversation)
+        self.show_branch_controls()
+
+    def show_branch_controls(self) -> None:
+        """ "2/3" on every shown message that has alternatives."""
+        for bubble in self.chat_view.bubbles:
+            message_id = (
+                self.conversation.ids[bubble.index]
+                if bubble.index < len(self.conversation.ids)
+                else None
+            )
+            position, siblings = self.history.branch_position(message_id)
+            bubble.set_branch(position, len(siblings))
+
+    def switch_branch(self, index: int, delta: int) -> None:
+        if self.busy or index >= len(self.conversation.ids):
+            return
+        position, siblings = self.history.branch_position(self.conversation.ids[index])
+        target = position + delta
+        if 0 <= target < len(siblings):
+            self.conversation = self.history.switch(self.conversation, siblings[target])
+            self.show_conversation()
+
+    def open_history(self, chat_id: int, kind: str) -> None:
+        if self.busy:
+            return
+        try:
+            if kind == "document":
+                self.save_document()
+                self.document_id = chat_id
+                self.raw_view.set_text(self.store.document(chat_id))
+                self._document_timer.stop()
+                self.set_mode("raw")
+            else:
+                self.conversation = self.history.load(chat_id)
+                self.chat_view.system.blockSignals(True)
+                self.chat_view.system.setText(self.conversation.system)
+                self.chat_view.system.blockSignals(False)
+                self.show_conversation()
+                self.set_mode("chat")
+        except DuetError as exc:
+            self.error_bar.show_error(str(exc), can_retry=False)
+
+    def new_chat(self) -> None:
+        self.set_mode("chat")
+        self.new()
+
+    def _history_deleted(self, chat_id: int) -> None:
+        if self.conversation.chat_id == chat_id:
+            self.conversation = Conversation(system=self.conversation.system)
+            self.show_conversation()
+        if self.document_id == chat_id:
+            self.document_id = None
+            self.raw_view.set_text("")
+
+    def save_document(self) -> None:
+        text = self.raw_view.text
+        if not text.strip() and self.document_id is None:
+            return
+        if self.document_id is not None or text.strip():
+            new = self.document_id is None
+            self.document_id = self.history.save_document(self.document_id, text)
+            if new:
+                self.sidebar.current = self.document_id
+                self.sidebar.refresh()
+
     # Settings ---------------------------------------------------------------------------------
 
     def _settings_changed(self, settings: AppSettings) -> None:
@@ -611,6 +778,7 @@ class MainWindow(QMainWindow):
 
     def _system_changed(self, text: str) -> None:
         self.conversation.system = text
+        self.history.set_system(self.conversation)
 
     def _save_system(self) -> None:
         self._save(replace(self.settings, system_prompt=self.chat_view.system.text()))
@@ -635,6 +803,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.stop()
         self.downloads.pause_all()  # kept, and continued at the next start
+        self.save_document()
         self._save(replace(self.settings, system_prompt=self.chat_view.system.text()))
         for thread in list(self._threads):
             thread.wait(5000)
@@ -642,4 +811,5 @@ class MainWindow(QMainWindow):
             self.engine.close()
         if self.compare_window is not None:
             self.compare_window.close()
+        self.store.close()
         super().closeEvent(event)

@@ -73,6 +73,16 @@ class SamplingPanel(QWidget):
         self.threads.setKeyboardTracking(False)
         self.threads.valueChanged.connect(self._edited)
         form.addRow("Threads", self.threads)
+        self.overflow = QComboBox(self)
+        self.overflow.addItem("Stop and say so", "stop")
+        self.overflow.addItem("Drop the oldest turns", "drop_oldest")
+        self.overflow.setAccessibleName("When the context is full")
+        self.overflow.setToolTip(
+            "When a chat no longer fits the model's context: stop with a message, or leave out the "
+            "oldest turns (the system prompt always stays; the left-out turns are greyed)"
+        )
+        self.overflow.currentIndexChanged.connect(self._edited)
+        form.addRow("When the context is full", self.overflow)
         note = QLabel("Context and threads apply when the model is next loaded.")
         note.setWordWrap(True)
         note.setEnabled(False)
@@ -91,6 +101,7 @@ class SamplingPanel(QWidget):
         )
         self.context.setValue(settings.n_ctx)
         self.threads.setValue(settings.n_threads)
+        self.overflow.setCurrentIndex(max(0, self.overflow.findData(settings.overflow)))
         self._match_preset()
         self._loading = False
 
@@ -112,6 +123,7 @@ class SamplingPanel(QWidget):
             sampling=sampling,
             n_ctx=self.context.value(),
             n_threads=self.threads.value(),
+            overflow=self.overflow.currentData(),
         ).validated()
 
     def _edited(self) -> None:

@@ -1,0 +1,501 @@
+"""Conversations and raw documents that last: SQLite in WAL mode in Duet's data dir.
+
+Messages form a tree: a regenerated reply or an edited message is a sibling of the one it
+replaces, so nothing is ever overwritten, and a chat's `active_leaf` says which branch is shown.
+A reply is written while it streams (in small batches) and marked complete when it ends, with
+everything needed to reproduce it: model file and sha256, mode, template, the rendered prompt,
+sampling settings, seed, stop reason and stats.
+
+Every write is its own transaction; with WAL and synchronous=NORMAL a kill loses at most the
+last unflushed batch of a streaming reply, never a completed message, never the database.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from desktop import __version__
+from desktop.core.errors import DuetError
+from desktop.core.paths import app_dirs
+
+SCHEMA_VERSION = 2
+ChatKind = Literal["chat", "document"]
+
+# Version 1, kept to migrate from: one linear list of messages per chat, no metadata.
+SCHEMA_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE chats (id INTEGER PRIMARY KEY, title TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE messages (
+    id INTEGER PRIMARY KEY, chat_id INTEGER NOT NULL REFERENCES chats(id),
+    role TEXT NOT NULL, content TEXT NOT NULL, created REAL NOT NULL
+);
+INSERT INTO meta VALUES ('schema_version', '1');
+"""
+
+_MIGRATIONS: dict[int, str] = {
+    # 1 -> 2: branches (parent_id, active_leaf), per-message reproducibility metadata,
+    # raw documents, soft delete for undo.
+    2: """
+    ALTER TABLE chats ADD COLUMN kind TEXT NOT NULL DEFAULT 'chat';
+    ALTER TABLE chats ADD COLUMN system TEXT NOT NULL DEFAULT '';
+    ALTER TABLE chats ADD COLUMN updated REAL NOT NULL DEFAULT 0;
+    ALTER TABLE chats ADD COLUMN active_leaf INTEGER;
+    ALTER TABLE chats ADD COLUMN deleted REAL;
+    ALTER TABLE chats ADD COLUMN document TEXT NOT NULL DEFAULT '';
+    ALTER TABLE messages ADD COLUMN parent_id INTEGER REFERENCES messages(id);
+    ALTER TABLE messages ADD COLUMN complete INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE messages ADD COLUMN meta TEXT NOT NULL DEFAULT '{}';
+    UPDATE chats SET updated = coalesce((SELECT max(created) FROM messages m WHERE m.chat_id = chats.id), created);
+    UPDATE messages SET parent_id = (
+        SELECT p.id FROM messages p WHERE p.chat_id = messages.chat_id
+        AND (p.created < messages.created OR (p.created = messages.created AND p.id < messages.id))
+        ORDER BY p.created DESC, p.id DESC LIMIT 1
+    );
+    UPDATE chats SET active_leaf = (
+        SELECT id FROM messages m WHERE m.chat_id = chats.id ORDER BY created DESC, id DESC LIMIT 1
+    );
+    CREATE INDEX messages_parent ON messages(chat_id, parent_id);
+    CREATE INDEX chats_updated ON chats(deleted, updated);
+    """,
+}
+
+
+@dataclass(frozen=True)
+class MessageMeta:
+    """How a reply was made, to reproduce it later."""
+
+    model_id: str = ""
+    model_file: str = ""
+    model_sha256: str = ""
+    mode: str = ""
+    template: str = ""
+    prompt: str = ""
+    sampling: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    stop_reason: str = ""
+    stats: dict[str, Any] = field(default_factory=dict)
+    dropped_turns: int = 0  # turns the context could not hold when this reply was made
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> MessageMeta:
+        data = json.loads(text or "{}")
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    chat_id: int
+    parent_id: int | None
+    role: str
+    content: str
+    created: float
+    complete: bool
+    meta_json: str
+
+    @property
+    def meta(self) -> MessageMeta:
+        """Parsed when asked: opening a long chat needs the text, not every reply's settings."""
+        return MessageMeta.from_json(self.meta_json)
+
+
+@dataclass(frozen=True)
+class ChatSummary:
+    id: int
+    kind: ChatKind
+    title: str
+    updated: float
+    messages: int
+
+
+class Store:
+    def __init__(self, path: Path | None = None) -> None:
+        self.file = path or app_dirs().data / "duet.sqlite3"
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()  # one connection, shared by the UI and saving threads
+        try:
+            self.db = sqlite3.connect(
+                self.file, check_same_thread=False, isolation_level=None, timeout=10
+            )
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise DuetError(
+                f"The history database {self.file} cannot be opened ({exc}). Move it aside to "
+                "start a new one; Duet will not overwrite it."
+            ) from None
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    # Schema ---------------------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _migrate(self) -> None:
+        exists = self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
+        if not exists:
+            self.db.executescript(SCHEMA_V1)
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise DuetError(
+                f"The history database was written by a newer Duet (schema {version}); "
+                "update Duet to open it."
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self._tx() as db:
+                for statement in _MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(target),))
+
+    # Chats ----------------------------------------------------------------------------------------
+
+    def create_chat(
+        self, title: str = "New chat", system: str = "", kind: ChatKind = "chat"
+    ) -> int:
+        now = time.time()
+        with self._tx() as db:
+            cursor = db.execute(
+                "INSERT INTO chats (title, created, updated, kind, system) VALUES (?, ?, ?, ?, ?)",
+                (title, now, now, kind, system),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def list_chats(self, search: str = "", limit: int = 10_000) -> list[ChatSummary]:
+        """Newest first. `search` matches titles and message text."""
+        query = (
+            "SELECT c.id, c.kind, c.title, c.updated, "
+            "(SELECT count(*) FROM messages m WHERE m.chat_id = c.id) "
+            "FROM chats c WHERE c.deleted IS NULL"
+        )
+        args: list[Any] = []
+        if search:
+            like = f"%{search}%"
+            query += (
+                " AND (c.title LIKE ? OR c.document LIKE ? OR EXISTS "
+                "(SELECT 1 FROM messages m WHERE m.chat_id = c.id AND m.content LIKE ?))"
+            )
+            args += [like, like, like]
+        query += " ORDER BY c.updated DESC LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            rows = self.db.execute(query, args).fetchall()
+        return [ChatSummary(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    def chat(self, chat_id: int) -> tuple[str, str, ChatKind, int | None]:
+        """(title, system, kind, active leaf)."""
+        with self._lock:
+            row = self.db.execute(
+                "SELECT title, system, kind, active_leaf FROM chats WHERE id = ? AND deleted IS NULL",
+                (chat_id,),
+            ).fetchone()
+        if row is None:
+            raise DuetError(f"There is no chat {chat_id}: `duet chats` lists them.")
+        return row[0], row[1], row[2], row[3]
+
+    def rename(self, chat_id: int, title: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE chats SET title = ? WHERE id = ?", (title.strip() or "Untitled", chat_id)
+            )
+
+    def set_system(self, chat_id: int, system: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE chats SET system = ? WHERE id = ?", (system, chat_id))
+
+    def delete(self, chat_id: int) -> None:
+        """Hidden at once, gone for good only with purge_deleted: so delete can be undone."""
+        with self._tx() as db:
+            db.execute("UPDATE chats SET deleted = ? WHERE id = ?", (time.time(), chat_id))
+
+    def undo_delete(self, chat_id: int) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE chats SET deleted = NULL WHERE id = ?", (chat_id,))
+
+    def purge_deleted(self, older_than: float = 0.0) -> int:
+        cutoff = time.time() - older_than
+        with self._tx() as db:
+            ids = [
+                r[0]
+                for r in db.execute(
+                    "SELECT id FROM chats WHERE deleted IS NOT NULL AND deleted <= ?", (cutoff,)
+                )
+            ]
+            for chat_id in ids:
+                db.execute("UPDATE chats SET active_leaf = NULL WHERE id = ?", (chat_id,))
+                db.execute("DELETE FROM messages WHERE chat_id = ?", (chat_id,))
+                db.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
+        return len(ids)
+
+    # Documents ------------------------------------------------------------------------------------
+
+    def save_document(self, chat_id: int, text: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE chats SET document = ?, updated = ? WHERE id = ?",
+                (text, time.time(), chat_id),
+            )
+
+    def document(self, chat_id: int) -> str:
+        with self._lock:
+            row = self.db.execute("SELECT document FROM chats WHERE id = ?", (chat_id,)).fetchone()
+        return str(row[0]) if row else ""
+
+    # Messages -------------------------------------------------------------------------------------
+
+    def add_message(
+        self,
+        chat_id: int,
+        parent_id: int | None,
+        role: str,
+        content: str,
+        *,
+        complete: bool = True,
+        meta: MessageMeta | None = None,
+    ) -> int:
+        """A new message under `parent_id`; it becomes the chat's shown branch."""
+        now = time.time()
+        with self._tx() as db:
+            cursor = db.execute(
+                "INSERT INTO messages (chat_id, parent_id, role, content, created, complete, meta) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    chat_id,
+                    parent_id,
+                    role,
+                    content,
+                    now,
+                    int(complete),
+                    (meta or MessageMeta()).to_json(),
+                ),
+            )
+            message_id = int(cursor.lastrowid or 0)
+            db.execute(
+                "UPDATE chats SET active_leaf = ?, updated = ? WHERE id = ?",
+                (message_id, now, chat_id),
+            )
+        return message_id
+
+    def update_streaming(self, message_id: int, content: str) -> None:
+        """The text so far of a reply that is still streaming."""
+        with self._tx() as db:
+            db.execute("UPDATE messages SET content = ? WHERE id = ?", (content, message_id))
+
+    def complete_message(self, message_id: int, content: str, meta: MessageMeta) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE messages SET content = ?, complete = 1, meta = ? WHERE id = ?",
+                (content, meta.to_json(), message_id),
+            )
+
+    def delete_message(self, message_id: int) -> None:
+        """Remove a message that has no replies under it (an empty, failed reply)."""
+        with self._tx() as db:
+            if (
+                db.execute("SELECT 1 FROM messages WHERE parent_id = ?", (message_id,)).fetchone()
+                is None
+            ):
+                db.execute(
+                    "UPDATE chats SET active_leaf = NULL WHERE active_leaf = ?", (message_id,)
+                )
+                db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+
+    def message(self, message_id: int) -> StoredMessage:
+        with self._lock:
+            row = self.db.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,)
+            ).fetchone()
+        if row is None:
+            raise DuetError(f"There is no message {message_id}.")
+        return _message(row)
+
+    def path(self, chat_id: int, leaf: int | None = None) -> list[StoredMessage]:
+        """The shown branch: from the first message down to `leaf` (default: the active leaf).
+
+        One indexed read of the chat's parent links, walked in Python, then the branch's rows:
+        a recursive query over 10,000 messages took five times as long."""
+        if leaf is None:
+            leaf = self.chat(chat_id)[3]
+        if leaf is None:
+            return []
+        with self._lock:
+            parents = dict(
+                self.db.execute(
+                    "SELECT id, parent_id FROM messages WHERE chat_id = ?", (chat_id,)
+                ).fetchall()
+            )
+            branch: list[int] = []
+            node: int | None = leaf
+            while node is not None and node in parents:
+                branch.append(node)
+                node = parents[node]
+            branch.reverse()
+            rows = (
+                {
+                    row[0]: row
+                    for row in self.db.execute(
+                        f"SELECT {_COLUMNS} FROM messages WHERE chat_id = ?", (chat_id,)
+                    )
+                }
+                if len(branch) > 500
+                else {
+                    row[0]: row
+                    for row in self.db.execute(
+                        f"SELECT {_COLUMNS} FROM messages WHERE id IN ({','.join('?' * len(branch))})",
+                        branch,
+                    )
+                }
+            )
+        return [_message(rows[i]) for i in branch]
+
+    def siblings(self, message_id: int) -> list[int]:
+        """The message and its alternatives (same parent), oldest first."""
+        with self._lock:
+            row = self.db.execute(
+                "SELECT chat_id, parent_id FROM messages WHERE id = ?", (message_id,)
+            ).fetchone()
+            if row is None:
+                return []
+            chat_id, parent = row
+            rows = self.db.execute(
+                "SELECT id FROM messages WHERE chat_id = ? AND parent_id IS ? ORDER BY created, id",
+                (chat_id, parent),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def switch_to(self, message_id: int) -> list[StoredMessage]:
+        """Show the branch through `message_id`, down to its newest leaf."""
+        leaf = message_id
+        with self._lock:
+            while True:
+                row = self.db.execute(
+                    "SELECT id FROM messages WHERE parent_id = ? ORDER BY created DESC, id DESC LIMIT 1",
+                    (leaf,),
+                ).fetchone()
+                if row is None:
+                    break
+                leaf = row[0]
+            chat_id = self.message(message_id).chat_id
+        with self._tx() as db:
+            db.execute("UPDATE chats SET active_leaf = ? WHERE id = ?", (leaf, chat_id))
+        return self.path(chat_id, leaf)
+
+    def set_active_leaf(self, chat_id: int, leaf: int | None) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE chats SET active_leaf = ? WHERE id = ?", (leaf, chat_id))
+
+    def integrity(self) -> str:
+        with self._lock:
+            return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
+
+    # Export and import ----------------------------------------------------------------------------
+
+    def export_json(self, chat_id: int) -> dict[str, Any]:
+        """The shown branch, with each reply's model, template, prompt, settings and seed."""
+        title, system, kind, _ = self.chat(chat_id)
+        return {
+            "format": "duet-chat",
+            "duet_version": __version__,
+            "title": title,
+            "kind": kind,
+            "system": system,
+            "document": self.document(chat_id) if kind == "document" else "",
+            "messages": [
+                {
+                    "role": m.role,
+                    "content": m.content,
+                    "complete": m.complete,
+                    "created": m.created,
+                    "meta": json.loads(m.meta.to_json()),
+                }
+                for m in self.path(chat_id)
+            ],
+        }
+
+    def import_json(self, data: dict[str, Any]) -> int:
+        if not isinstance(data, dict) or data.get("format") != "duet-chat":
+            raise DuetError('This is not a Duet chat export (its "format" is not duet-chat).')
+        chat_id = self.create_chat(
+            str(data.get("title", "Imported chat")),
+            str(data.get("system", "")),
+            data.get("kind", "chat"),
+        )
+        if data.get("document"):
+            self.save_document(chat_id, str(data["document"]))
+        parent = None
+        with self._tx() as db:
+            for item in data.get("messages", []):
+                meta = MessageMeta(
+                    **{
+                        k: v
+                        for k, v in item.get("meta", {}).items()
+                        if k in MessageMeta.__dataclass_fields__
+                    }
+                )
+                cursor = db.execute(
+                    "INSERT INTO messages (chat_id, parent_id, role, content, created, complete, meta) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        chat_id,
+                        parent,
+                        item["role"],
+                        item["content"],
+                        float(item.get("created", time.time())),
+                        int(item.get("complete", True)),
+                        meta.to_json(),
+                    ),
+                )
+                parent = cursor.lastrowid
+            db.execute("UPDATE chats SET active_leaf = ? WHERE id = ?", (parent, chat_id))
+        return chat_id
+
+    def export_markdown(self, chat_id: int) -> str:
+        title, system, kind, _ = self.chat(chat_id)
+        lines = [f"# {title}\n"]
+        if kind == "document":
+            return lines[0] + "\n" + self.document(chat_id) + "\n"
+        if system:
+            lines.append(f"*System:* {system}\n")
+        for m in self.path(chat_id):
+            who = {"user": "You", "assistant": m.meta.model_id or "Model"}.get(m.role, m.role)
+            note = "" if m.complete else " *(interrupted)*"
+            lines.append(f"**{who}**{note}\n\n{m.content}\n")
+            if m.role == "assistant" and m.meta.stop_reason:
+                lines.append(
+                    f"<sub>{m.meta.mode} mode · {m.meta.template or 'no template'} · seed {m.meta.seed} · stopped: {m.meta.stop_reason}</sub>\n"
+                )
+        return "\n".join(lines)
+
+
+_COLUMNS = "id, chat_id, parent_id, role, content, created, complete, meta"
+
+
+def _message(row: tuple[Any, ...]) -> StoredMessage:
+    return StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), str(row[7]))

@@ -1,0 +1,181 @@
+"""History in the real window: chats saved as they stream, reopened after a restart, branches,
+delete with undo, raw documents, and the context-overflow policy on the real model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+
+from desktop.core.sampling import SamplingParams
+from desktop.core.store import Store
+from desktop.ui.main_window import MainWindow
+from tests.ui.conftest import wait_loaded
+
+pytestmark = pytest.mark.slow
+
+
+def idle(win: MainWindow, qtbot, timeout: int = 60_000) -> None:
+    qtbot.waitUntil(lambda: not win.busy, timeout=timeout)
+
+
+def settle(win: MainWindow, **changes: object) -> None:
+    win._settings_changed(replace(win.settings, **changes))  # type: ignore[arg-type]
+
+
+def test_a_chat_is_saved_while_it_streams_and_reopens_after_a_restart(
+    window: MainWindow, qtbot
+) -> None:
+    settle(window, sampling=SamplingParams(max_tokens=400, seed=2, repeat_penalty=1.3))
+    window.send_chat("Tell me a long story about a lighthouse keeper.")
+    chat_id = window.conversation.chat_id
+    assert chat_id is not None and window.sidebar.list.item(0).text().startswith(
+        "Tell me a long story"
+    )
+    qtbot.waitUntil(lambda: len(window.reply) > 60, timeout=60_000)
+    qtbot.wait(400)
+    streaming = Store(window.store.file).path(chat_id)[-1]  # another connection sees it already
+    assert streaming.role == "assistant" and not streaming.complete and streaming.content
+    idle(window, qtbot)
+    saved = window.store.path(chat_id)[-1]
+    assert saved.complete and saved.content == window.conversation.messages[-1].content
+    meta = saved.meta
+    assert (meta.model_id, meta.mode, meta.seed) == ("smollm2-135m-instruct", "chat", 2)
+    assert meta.template.startswith("chat template of") and "<|im_start|>user" in meta.prompt
+    assert meta.stop_reason in ("eos", "length") and meta.stats["generated_tokens"] > 0
+    assert meta.model_sha256 == window.model.catalog.sha256
+    window.close()
+    again = MainWindow()
+    qtbot.addWidget(again)
+    wait_loaded(qtbot, again)
+    item = again.sidebar.list.item(0)
+    again.sidebar._activated(item)
+    assert again.conversation.chat_id == chat_id
+    assert [m.role for m in again.conversation.messages] == ["user", "assistant"]
+    assert again.chat_view.bubbles[-1].raw_text == saved.content
+
+
+def test_regenerate_and_edit_keep_every_alternative(window: MainWindow, qtbot) -> None:
+    settle(window, sampling=SamplingParams(max_tokens=16, temperature=1.0))
+    window.send_chat("Name a fruit.")
+    idle(window, qtbot)
+    first = window.conversation.messages[-1].content
+    window.regenerate()
+    idle(window, qtbot)
+    reply_bubble = window.chat_view.bubbles[-1]
+    assert reply_bubble.branch_label.text() == "2/2" and reply_bubble.branch_prev.isEnabled()
+    reply_bubble.branch_prev.click()
+    assert window.conversation.messages[-1].content == first
+    assert window.chat_view.bubbles[-1].branch_label.text() == "1/2"
+    window.edit_message(0)
+    window.chat_view.input.setPlainText("Name a vegetable.")
+    window.submit()
+    idle(window, qtbot)
+    assert window.chat_view.bubbles[0].branch_label.text() == "2/2"
+    window.chat_view.bubbles[0].branch_prev.click()
+    assert window.conversation.messages[0].content == "Name a fruit."
+    assert len(window.conversation.messages) == 2  # the fruit branch, with its reply, is intact
+
+
+def test_delete_with_undo_and_search(window: MainWindow, qtbot) -> None:
+    settle(window, sampling=SamplingParams(max_tokens=4))
+    window.send_chat("Zebra question")
+    idle(window, qtbot)
+    window.sidebar.search.setText("zebra")
+    assert window.sidebar.list.count() == 1
+    window.sidebar.list.setCurrentRow(0)
+    window.sidebar.delete_selected()
+    assert window.sidebar.list.count() == 0 and not window.sidebar.undo_bar.isHidden()
+    assert window.conversation.messages == []  # the open chat was the deleted one
+    window.sidebar.undo_button.click()
+    assert window.sidebar.list.count() == 1
+
+
+def test_raw_documents_are_saved_and_listed(window: MainWindow, qtbot) -> None:
+    settle(window, sampling=SamplingParams(max_tokens=8))
+    window.set_mode("raw")
+    window.raw_view.set_text("Ode to the sea\n\nThe waves")
+    window.continue_raw()
+    idle(window, qtbot)
+    document_id = window.document_id
+    assert document_id is not None
+    assert window.store.document(document_id) == window.raw_view.text
+    assert window.sidebar.list.item(0).text() == "📄 Ode to the sea"
+    window.new()
+    assert window.raw_view.text == ""
+    window.open_history(document_id, "document")
+    assert window.raw_view.text.startswith("Ode to the sea\n\nThe waves")
+
+
+def test_context_overflow_policies_on_the_real_model(window: MainWindow, qtbot) -> None:
+    settle(window, n_ctx=256, sampling=SamplingParams(max_tokens=24, seed=1), overflow="stop")
+    long = "Please remember this list: " + ", ".join(f"item {i}" for i in range(25)) + "."
+    failures = 0
+    for _ in range(6):
+        window.send_chat(long)
+        idle(window, qtbot)
+        if "no longer fits" in window.error_bar.message:
+            failures += 1
+            break
+    assert failures == 1  # "stop" refused once the chat outgrew 256 tokens
+    assert window.conversation.messages[-1].role == "user"  # nothing was lost
+    settle(window, overflow="drop_oldest")
+    window.regenerate()  # the same request, now leaving out the oldest turns
+    idle(window, qtbot)
+    assert not window.error_bar.message
+    assert window.conversation.messages[-1].role == "assistant"
+    assert window.conversation.dropped > 0
+    assert not window.chat_view.bubbles[0].dropped_label.isHidden()
+    assert "no longer sees the first" in window.banner.text
+    saved = window.store.path(window.conversation.chat_id)[-1]
+    assert saved.meta.dropped_turns == window.conversation.dropped
+
+
+def test_cli_chats_and_export(window: MainWindow, qtbot) -> None:
+    settle(window, sampling=SamplingParams(max_tokens=6, seed=3))
+    window.send_chat("Export me")
+    idle(window, qtbot)
+    chat_id = window.conversation.chat_id
+    env = os.environ.copy()
+    listed = subprocess.run(
+        [sys.executable, "-m", "desktop", "chats"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert listed.returncode == 0 and "Export me" in listed.stdout
+    md = subprocess.run(
+        [sys.executable, "-m", "desktop", "export", str(chat_id)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert md.stdout.startswith("# Export me") and "seed 3" in md.stdout
+    js = subprocess.run(
+        [sys.executable, "-m", "desktop", "export", str(chat_id), "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert '"format": "duet-chat"' in js.stdout and '"seed": 3' in js.stdout
+    missing = subprocess.run(
+        [sys.executable, "-m", "desktop", "export", "999999"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert missing.returncode == 1 and "no chat 999999" in missing.stderr
+
+
+def test_the_engine_reloads_with_the_new_context(window: MainWindow, qtbot) -> None:
+    settle(window, n_ctx=512, sampling=SamplingParams(max_tokens=4))
+    window.send_chat("Hi")
+    idle(window, qtbot)
+    assert window.engine.info is not None and window.engine.info.n_ctx == 512
