@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 from desktop.core.conversation import Conversation
+from desktop.core.library import InstalledModel
 from desktop.core.store import MessageMeta, Store
 
 STREAM_SAVE_EVERY = 0.25  # seconds: a kill loses at most this much of a streaming reply
@@ -99,3 +100,27 @@ class History:
             document_id = self.store.create_chat(first_line.strip()[:48], kind="document")
         self.store.save_document(document_id, text)
         return document_id
+
+
+def missing_models(data: dict[str, object], installed: list[InstalledModel]) -> list[str]:
+    """The models an imported chat's replies were made with that are not installed here (by
+    sha256, else by file name), as plain warnings."""
+    have_sha = {m.catalog.sha256 for m in installed if m.catalog and m.catalog.sha256}
+    have_files = {m.path.name for m in installed}
+    warnings: list[str] = []
+    seen: set[str] = set()
+    messages = data.get("messages", [])
+    for item in messages if isinstance(messages, list) else []:
+        meta = item.get("meta", {}) if isinstance(item, dict) else {}
+        file, sha = str(meta.get("model_file", "")), str(meta.get("model_sha256", ""))
+        if not file or file in seen:
+            continue
+        seen.add(file)
+        if (sha and sha in have_sha) or file in have_files:
+            continue
+        where = f" from {meta['model_repo']}" if meta.get("model_repo") else ""
+        warnings.append(
+            f"Replies in this chat were made with {file}{where}, which is not installed: "
+            "download it to reproduce them (Models window, or duet pull)."
+        )
+    return warnings

@@ -73,6 +73,7 @@ class MessageMeta:
     """How a reply was made, to reproduce it later."""
 
     model_id: str = ""
+    model_repo: str = ""  # the Hugging Face repository it came from, when known
     model_file: str = ""
     model_sha256: str = ""
     mode: str = ""

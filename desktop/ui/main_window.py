@@ -4,6 +4,7 @@ the document and the settings are core objects, and the model runs in an engine 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -31,7 +32,7 @@ from desktop.core.conversation import Conversation, Document
 from desktop.core.engine import protocol as p
 from desktop.core.engine.client import EngineClient
 from desktop.core.errors import DuetError
-from desktop.core.history import History
+from desktop.core.history import History, missing_models
 from desktop.core.library import InstalledModel, Library
 from desktop.core.prompts import FALLBACK_NOTE, RenderedPrompt
 from desktop.core.settings import AppSettings, load_settings, save_settings
@@ -211,6 +212,7 @@ class MainWindow(QMainWindow):
         self.sidebar.open_chat.connect(self.open_history)
         self.sidebar.new_chat.connect(self.new_chat)
         self.sidebar.deleted.connect(self._history_deleted)
+        self.sidebar.import_requested.connect(self.import_chat)
         sidebar_dock = QDockWidget("History", self)
         sidebar_dock.setObjectName("history")
         sidebar_dock.setWidget(self.sidebar)
@@ -692,6 +694,7 @@ class MainWindow(QMainWindow):
             )
         return MessageMeta(
             model_id=model.id if model else "",
+            model_repo=(model.repo_id or "") if model else "",
             model_file=model.path.name if model else "",
             model_sha256=sha or "",
             mode=self.target,
@@ -759,6 +762,31 @@ class MainWindow(QMainWindow):
         if self.document_id == chat_id:
             self.document_id = None
             self.raw_view.set_text("")
+
+    def import_chat(self, path: Path | None = None) -> None:
+        """Open a chat exported as JSON; warn about the models it needs that are missing."""
+        if path is None:
+            name, _ = QFileDialog.getOpenFileName(
+                self, "Import a chat", str(Path.home()), "Duet chat (*.json)"
+            )
+            if not name:
+                return
+            path = Path(name)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            chat_id = self.store.import_json(data)
+        except (OSError, ValueError) as exc:
+            self.error_bar.show_error(f"Cannot import {path.name}: {exc}", can_retry=False)
+            return
+        except DuetError as exc:
+            self.error_bar.show_error(str(exc), can_retry=False)
+            return
+        self.sidebar.current = chat_id
+        self.sidebar.refresh()
+        self.open_history(chat_id, data.get("kind", "chat"))
+        warnings = missing_models(data, self.models)
+        if warnings:
+            self.error_bar.show_error(" ".join(warnings), can_retry=False)
 
     def save_document(self) -> None:
         text = self.raw_view.text

