@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.duet-installed
 
-.PHONY: run test lint pytest bench clean
+.PHONY: run test lint pytest bench package package-test clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,5 +39,13 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.history
 	$(BIN)/python -m bench.download
 
+## package: the Linux installers (PyInstaller folder, .deb, .tar.gz) in dist/
+package: $(STAMP)
+	bash packaging/linux/build.sh
+
+## package-test: build the Linux installers, then run the frozen app's tests
+package-test: package
+	$(BIN)/python -m pytest -m package
+
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-package build dist .pytest_cache .mypy_cache .ruff_cache

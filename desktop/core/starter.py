@@ -72,7 +72,22 @@ def require_starter_paths() -> tuple[Path, Path]:
     return base.path, instruct.path
 
 
+def _bundled(model: CatalogModel) -> Path | None:
+    """A starter file shipped beside Duet: in DUET_STARTER_DIR, or in the offline bundle of a
+    frozen build (its `starter/` folder)."""
+    folders = [os.environ.get("DUET_STARTER_DIR", "")]
+    if getattr(sys, "frozen", False):
+        folders.append(str(Path(getattr(sys, "_MEIPASS", "")) / "starter"))
+    for folder in filter(None, folders):
+        path = Path(folder) / model.filename
+        if path.is_file():
+            return path
+    return None
+
+
 def _smollm2_path(model: CatalogModel) -> Path | None:
+    if bundled := _bundled(model):
+        return bundled
     spec = importlib.util.find_spec(SMOLLM2_MODULE)
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -81,6 +96,8 @@ def _smollm2_path(model: CatalogModel) -> Path | None:
 
 
 def _gemma_path(model: CatalogModel, assemble: bool) -> Path | None:
+    if bundled := _bundled(model):
+        return bundled
     target = app_dirs().models / "starter" / model.filename
     # Size, not sha256, on every start: hashing 253 MB would add a second to each launch.
     # The hash is checked once, when assembling.

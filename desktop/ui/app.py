@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import time
+from pathlib import Path
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QGuiApplication, QPalette
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
 from desktop import __version__
+
+_STARTED = time.perf_counter()  # the process has just started: Python's own start-up is before
+
+
+def resource(name: str) -> Path:
+    """A file from resources/: beside the source tree, or inside a frozen bundle."""
+    base = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[2]))
+    return base / "resources" / name
 
 
 def dark_palette() -> QPalette:
@@ -53,6 +65,9 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("duet")
     app.setStyle("Fusion")
+    icon = resource("duet.png")
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
     apply_theme(app)
     QGuiApplication.styleHints().colorSchemeChanged.connect(lambda _: apply_theme(app))
     return app
@@ -64,4 +79,19 @@ def run() -> int:
 
     window = MainWindow()
     window.show()
+    # SIGTERM (logout, `kill`) closes the window properly: conversations and downloads are saved.
+    # Qt's event loop never returns to Python on its own, so a timer lets the handler run.
+    signal.signal(signal.SIGTERM, lambda *_: window.close())
+    heartbeat = QTimer()
+    heartbeat.timeout.connect(lambda: None)
+    heartbeat.start(250)
+    if os.environ.get("DUET_PRINT_STARTUP"):
+        QTimer.singleShot(
+            0,
+            lambda: print(
+                f"window shown after {(time.perf_counter() - _STARTED) * 1000:.0f} ms",
+                file=sys.stderr,
+                flush=True,
+            ),
+        )
     return app.exec()

@@ -169,7 +169,7 @@ class ModelsDialog(QDialog):
     def download_catalog_selection(self) -> None:
         for item in self.catalog_tree.selectedItems():
             for entry in item.data(0, ROLE) or []:
-                if not self._is_installed(entry) and not entry.is_starter:
+                if not self._is_installed(entry):  # a starter file comes from the Hub too
                     target = PullTarget(entry.repo_id, (entry.filename,), entry.size, entry.quant)
                     self.queue.enqueue(target, entry.id)
         self._refresh_catalog_states()
