@@ -508,6 +508,8 @@ class MainWindow(QMainWindow):
         prompt = self._chat_prompt()
         if prompt is None or self.engine is None or self.model is None:
             return
+        self._ensure_engine_config()  # before the engine is captured below
+        assert self.engine is not None
         self.chat_view.begin_reply()
         self.history.begin_reply(self.conversation)
         engine, info, conversation = self.engine, self.model.info, self.conversation
@@ -559,8 +561,7 @@ class MainWindow(QMainWindow):
     ) -> None:
         if self.engine is None or self.model is None:
             return
-        if self.settings.engine_config() != self.engine_config:
-            self.load_model()  # context or threads changed: load again with them
+        self._ensure_engine_config()
         self.error_bar.hide()
         self.retry_action = retry
         self.target, self.reply = target, ""
@@ -590,6 +591,10 @@ class MainWindow(QMainWindow):
         self.generation = thread
         self._set_busy(True)
         self._run(thread)
+
+    def _ensure_engine_config(self) -> None:
+        if self.settings.engine_config() != self.engine_config:
+            self.load_model()  # context or threads changed: load again with them
 
     def _prepared(self, prompt: RenderedPrompt) -> None:
         """The prompt as fitted to the context: show it, and grey the turns left out."""

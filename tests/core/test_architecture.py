@@ -43,7 +43,8 @@ def test_only_the_worker_imports_llama_cpp() -> None:
 
 def test_the_window_process_does_not_load_llama_cpp() -> None:
     code = (
-        "import sys; import desktop.ui.main_window, desktop.cli; print('llama_cpp' in sys.modules)"
+        "import sys; import desktop.ui.main_window, desktop.ui.compare_window, "
+        "desktop.ui.models_dialog, desktop.cli; print('llama_cpp' in sys.modules)"
     )
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     out = subprocess.run(
