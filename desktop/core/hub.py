@@ -12,10 +12,10 @@ import os
 import re
 import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Literal
 from urllib.parse import urlparse
 
 import httpx2
@@ -26,7 +26,6 @@ from desktop.core import errors as duet_errors
 from desktop.core.catalog import ModelKind
 from desktop.core.gguf_info import kv_bytes_per_token, read_metadata_prefix
 
-T = TypeVar("T")
 Fit = Literal["fits", "tight", "won't fit"]
 
 _QUANT = re.compile(
@@ -363,8 +362,3 @@ def _http_error(status: int, doing: str) -> duet_errors.HubError:
             "logged-in users get higher limits."
         )
     return duet_errors.HubError(f"The Hub answered HTTP {status} while {doing}: try again later.")
-
-
-def call(doing: str, fn: Callable[[], T]) -> T:
-    with hub_errors(doing):
-        return fn()

@@ -41,10 +41,6 @@ class InstalledModel:
     catalog: CatalogModel | None = None
     repo_id: str | None = None
 
-    @property
-    def display_name(self) -> str:
-        return self.id
-
 
 @dataclass(frozen=True)
 class Problem:
