@@ -126,6 +126,21 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--score", action="store_true", help="score each output with the other model")
     cmp.add_argument("--export", type=Path, metavar="FILE.md|FILE.json", help="save the comparison")
     cmp.add_argument("--ctx", type=int, default=0, help="context length in tokens (default 4096)")
+    remote = sub.add_parser(
+        "remote", help="OpenAI-compatible servers (llama-server, vLLM, Ollama, ...)"
+    )
+    remote_sub = remote.add_subparsers(
+        dest="remote_command", metavar="ACTION", parser_class=_Parser, required=True
+    )
+    remote_add = remote_sub.add_parser("add", help="add a server")
+    remote_add.add_argument("name", metavar="NAME")
+    remote_add.add_argument("url", metavar="URL", help="e.g. http://127.0.0.1:8080")
+    remote_add.add_argument(
+        "--api-key-env", default="", metavar="VAR", help="environment variable holding its API key"
+    )
+    remote_sub.add_parser("list", help="list servers and their models")
+    remote_rm = remote_sub.add_parser("rm", help="remove a server")
+    remote_rm.add_argument("name", metavar="NAME")
     sub.add_parser("models", help="list installed models")
     chats = sub.add_parser("chats", help="list saved chats and documents, newest first")
     chats.add_argument("--search", default="", help="only those whose title or text contains this")
@@ -173,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "compare": cmd_compare,
         "render": cmd_render,
         "models": cmd_models,
+        "remote": cmd_remote,
         "chats": cmd_chats,
         "export": cmd_export,
         "pull": cmd_pull,
@@ -230,6 +246,76 @@ def cmd_models(_: argparse.Namespace) -> int:
             )
     for problem in library.problems:
         print(f"skipped {problem.path}: {problem.message}", file=sys.stderr)
+    return 0
+
+
+def cmd_remote(args: argparse.Namespace) -> int:
+    from desktop.core import remote
+
+    if args.remote_command == "add":
+        server = remote.add_server(args.name, args.url, args.api_key_env)
+        try:
+            models = remote.RemoteEngine(server, "").models()
+            print(
+                f"Added {server.name} ({server.url}): {len(models)} model(s): {', '.join(models)}"
+            )
+        except remote.RemoteError as exc:
+            print(f"Added {server.name} ({server.url}), but: {exc}")
+    elif args.remote_command == "rm":
+        remote.remove_server(args.name)
+        print(f"Removed {args.name}.")
+    else:
+        known = remote.servers()
+        if not known:
+            print("No servers yet: duet remote add NAME URL")
+        for server in known:
+            key = f" · key from ${server.api_key_env}" if server.api_key_env else ""
+            try:
+                models = ", ".join(remote.RemoteEngine(server, "").models()) or "no models"
+            except remote.RemoteError as exc:
+                models = f"unreachable: {exc}"
+            print(f"{server.name:<16} {server.url}{key}\n    {models}")
+    return 0
+
+
+def _generate_remote(args: argparse.Namespace, text: str, sampling: SamplingParams) -> int:
+    """`--model remote:NAME[/MODEL]`: the same modes, on an OpenAI-compatible server."""
+    from desktop.core import remote
+
+    name, _, model = args.model.removeprefix("remote:").partition("/")
+    server = remote.server(name)
+    engine = remote.RemoteEngine(server, model)
+    if not model:
+        models = engine.models()
+        if not models:
+            raise remote.RemoteError(f"The server {name} lists no models.")
+        engine.model = models[0]
+    if args.mode == "raw":
+        events = engine.generate(text, sampling, top_k_probs=args.top_k_probs)
+    else:
+        messages = ([Message("system", args.system)] if args.system else []) + [
+            Message("user", text)
+        ]
+        events = engine.generate_chat(messages, sampling, top_k_probs=args.top_k_probs)
+    done = None
+    try:
+        for event in events:
+            if isinstance(event, p.Token):
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+            elif isinstance(event, p.Done):
+                done = event
+            elif isinstance(event, p.Failed):
+                raise remote.RemoteError(event.message)
+    except KeyboardInterrupt:
+        engine.cancel()
+        raise
+    assert done is not None
+    print(
+        f"\n[remote:{name}/{engine.model} · {args.mode} · stopped: {done.reason.describe()} · "
+        f"{done.stats.generated_tokens} tokens, {done.stats.tokens_per_second:.1f} tok/s · seed {done.stats.seed}]",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -404,6 +490,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     ).validated()
     if not 0 <= args.top_k_probs <= 20:
         raise InvalidPrompt("--top-k-probs must be between 0 and 20.")
+    if args.model and args.model.startswith("remote:"):
+        return _generate_remote(args, text, sampling)
     model = _model(args.model, args.mode)
     rendered = render_input(model, args.mode, text, args.system)
     for note in rendered.notes:

@@ -21,7 +21,7 @@ from desktop.core.gguf_info import ModelInfo, read_model_info
 from desktop.core.paths import AppDirs, app_dirs, hf_hub_cache
 from desktop.core.starter import starter_files
 
-Source = Literal["starter", "registered", "hf-cache", "path"]
+Source = Literal["starter", "registered", "hf-cache", "path", "remote"]
 
 _INSTRUCT_WORDS = re.compile(r"(instruct|chat|(^|[-_. ])it($|[-_. ])|sft|dpo|rlhf)", re.I)
 _SPLIT_PART = re.compile(r"-(\d{5})-of-\d{5}\.gguf$")
@@ -40,6 +40,11 @@ class InstalledModel:
     info: ModelInfo
     catalog: CatalogModel | None = None
     repo_id: str | None = None
+    server: str | None = None  # for a remote model: the server's name (see desktop.core.remote)
+
+    @property
+    def is_remote(self) -> bool:
+        return self.source == "remote"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,227 @@
+"""Remote engines against a real OpenAI-compatible server on 127.0.0.1: llama-cpp-python's own
+`llama_cpp.server`, serving the starter instruct model."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from desktop.core.compare import Column, Comparison, render_input, run_columns
+from desktop.core.engine import protocol as p
+from desktop.core.engine.client import EngineClient
+from desktop.core.engine.config import EngineConfig
+from desktop.core.library import Library
+from desktop.core.prompts import Message
+from desktop.core.remote import RemoteEngine, RemoteServer
+from desktop.core.sampling import SamplingParams
+
+pytestmark = pytest.mark.slow
+GREEDY = SamplingParams(temperature=0.0, max_tokens=8, seed=0)
+STORY = "Once upon a time, in a small village by the sea, there lived"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(model: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "1024",
+            "--n_threads",
+            "1",
+            "--flash_attn",
+            "true",
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if (
+                httpx2.get(
+                    url + "/v1/models", timeout=1, headers={"Authorization": "Bearer sekrit"}
+                ).status_code
+                < 500
+            ):
+                return proc, url
+        except httpx2.TransportError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("llama_cpp.server did not start")
+
+
+@pytest.fixture(scope="module")
+def server(instruct_path: Path) -> Iterator[RemoteServer]:
+    proc, url = start_server(instruct_path)
+    yield RemoteServer("test", url)
+    proc.kill()
+    proc.wait()
+
+
+@pytest.fixture
+def engine(server: RemoteServer) -> RemoteEngine:
+    remote = RemoteEngine(server, "")
+    remote.model = remote.models()[0]
+    return remote
+
+
+def collect(events: Iterator[p.Event]) -> tuple[list[p.Token], p.Event]:
+    tokens: list[p.Token] = []
+    for event in events:
+        if isinstance(event, p.Token):
+            tokens.append(event)
+        else:
+            return tokens, event
+    raise AssertionError("no final event")
+
+
+def test_raw_mode_streams_the_prompt_unchanged(engine: RemoteEngine, instruct_path: Path) -> None:
+    tokens, final = collect(engine.generate(STORY, GREEDY, top_k_probs=3))
+    assert isinstance(final, p.Done) and final.reason is p.StopReason.MAX_TOKENS
+    assert len(tokens) == 8 and "".join(t.text for t in tokens) == final.text
+    assert all(t.logprob is not None and t.top for t in tokens)
+    # The same text through the local engine gives the same greedy start: nothing was added.
+    with EngineClient(instruct_path, EngineConfig(n_ctx=1024)) as local:
+        local_text = "".join(
+            e.text for e in local.generate(STORY, GREEDY) if isinstance(e, p.Token)
+        )
+    assert final.text[:12] == local_text[:12]
+
+
+def test_chat_mode_streams_and_ends_its_turn(engine: RemoteEngine) -> None:
+    tokens, final = collect(
+        engine.generate_chat([Message("user", "Say hello.")], GREEDY.with_changes(max_tokens=200))
+    )
+    assert isinstance(final, p.Done) and final.reason is p.StopReason.EOS
+    assert len(tokens) > 1 and final.text.strip()
+
+
+def test_stop_reasons(engine: RemoteEngine) -> None:
+    free = collect(engine.generate(STORY, GREEDY.with_changes(max_tokens=30)))[1]
+    assert isinstance(free, p.Done)
+    word = free.text.split()[3]
+    _, stopped = collect(engine.generate(STORY, GREEDY.with_changes(max_tokens=30), stop=(word,)))
+    assert isinstance(stopped, p.Done) and stopped.reason is p.StopReason.STOP_STRING
+    assert word not in stopped.text
+
+
+def test_cancel_closes_the_stream(engine: RemoteEngine) -> None:
+    tokens: list[p.Token] = []
+    for event in engine.generate(STORY, SamplingParams(max_tokens=500, seed=1)):
+        if isinstance(event, p.Token):
+            tokens.append(event)
+            if len(tokens) == 3:
+                engine.cancel()
+        else:
+            final = event
+            break
+    assert isinstance(final, p.Done) and final.reason is p.StopReason.CANCELLED
+    assert len(tokens) <= 4
+
+
+def test_a_killed_server_mid_stream_is_a_plain_error(instruct_path: Path) -> None:
+    proc, url = start_server(instruct_path)
+    remote = RemoteEngine(RemoteServer("dying", url), "")
+    remote.model = remote.models()[0]
+    text: list[str] = []
+    final = None
+    for event in remote.generate(STORY, SamplingParams(max_tokens=800, seed=2, repeat_penalty=1.3)):
+        if isinstance(event, p.Token):
+            text.append(event.text)
+            if len(text) == 5:
+                proc.send_signal(signal.SIGKILL)
+        else:
+            final = event
+            break
+    proc.wait()
+    assert isinstance(final, p.Failed) and "broke during the reply" in final.message
+    assert len(text) >= 5  # what came before is kept by the caller
+
+
+def test_a_wrong_key_gets_the_401_message(
+    instruct_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proc, url = start_server(instruct_path, "--api_key", "sekrit")
+    try:
+        monkeypatch.setenv("TEST_DUET_KEY", "wrong")
+        remote = RemoteEngine(RemoteServer("keyed", url, "TEST_DUET_KEY"), "x")
+        _, final = collect(remote.generate("Hi", GREEDY))
+        assert (
+            isinstance(final, p.Failed)
+            and "refused the API key (401): set TEST_DUET_KEY" in final.message
+        )
+        monkeypatch.setenv("TEST_DUET_KEY", "sekrit")
+        assert remote.models()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_server_down_is_a_plain_message() -> None:
+    remote = RemoteEngine(RemoteServer("gone", f"http://127.0.0.1:{free_port()}"), "x")
+    _, final = collect(remote.generate("Hi", GREEDY))
+    assert isinstance(final, p.Failed) and "Cannot reach the server gone" in final.message
+
+
+def test_compare_a_local_model_with_a_remote_one(
+    engine: RemoteEngine, starter_paths: tuple[Path, Path]
+) -> None:
+    library = Library()
+    local = library.resolve("gemma-3-270m")
+    remote_model = library.resolve("smollm2-135m-instruct")  # what the server serves
+    columns = [Column(m, "raw", render_input(m, "raw", STORY)) for m in (local, remote_model)]
+    comparison = Comparison(STORY, None, GREEDY, columns)
+    with EngineClient(local.path, EngineConfig(n_ctx=1024)) as local_engine:
+        run_columns([local_engine, engine], comparison)  # type: ignore[list-item]
+    assert all(c.done is not None and c.text for c in columns)
+    assert comparison.divergence is not None
+
+
+def test_cli_remote_add_list_generate_rm(server: RemoteServer) -> None:
+    env = os.environ.copy()
+
+    def duet(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "desktop", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+
+    added = duet("remote", "add", "box", server.url)
+    assert added.returncode == 0 and "1 model(s)" in added.stdout
+    assert "box" in duet("remote", "list").stdout
+    raw = duet("generate", "--model", "remote:box", "--mode", "raw", "-t", "0", "-n", "5", STORY)
+    assert raw.returncode == 0 and raw.stdout.strip() and "[remote:box/" in raw.stderr
+    chat = duet("generate", "--model", "remote:box", "--mode", "chat", "-n", "10", "Hi")
+    assert chat.returncode == 0 and "chat · stopped" in chat.stderr
+    assert duet("remote", "rm", "box").returncode == 0
+    gone = duet("generate", "--model", "remote:box", "Hi")
+    assert gone.returncode == 1 and "no server named box" in gone.stderr
