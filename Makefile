@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.compare
 	$(BIN)/python -m bench.history
 	$(BIN)/python -m bench.download
+	$(BIN)/python -m bench.remote
 
 ## package: the Linux installers (PyInstaller folder, .deb, .tar.gz) in dist/
 package: $(STAMP)

@@ -13,10 +13,11 @@ from pathlib import Path
 from bench.common import CACHE
 
 
-def llama_bench_binary() -> Path:
+def llama_cpp_tool(target: str) -> Path:
+    """A llama.cpp tool (llama-bench, llama-server), built once from the same sources."""
     ver = version("llama-cpp-python")
     root = CACHE / f"llama_cpp_python-{ver}"
-    binary = root / "vendor" / "llama.cpp" / "build" / "bin" / "llama-bench"
+    binary = root / "vendor" / "llama.cpp" / "build" / "bin" / target
     if binary.exists():
         return binary
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -42,7 +43,7 @@ def llama_bench_binary() -> Path:
         with tarfile.open(sdist) as tar:
             tar.extractall(CACHE, filter="data")
     source = root / "vendor" / "llama.cpp"
-    print("building llama-bench (a few minutes, once) ...", file=sys.stderr)
+    print(f"building {target} (a few minutes, once) ...", file=sys.stderr)
     subprocess.run(
         [
             "cmake",
@@ -52,14 +53,14 @@ def llama_bench_binary() -> Path:
             "-DLLAMA_CURL=OFF",
             "-DLLAMA_BUILD_TESTS=OFF",
             "-DLLAMA_BUILD_EXAMPLES=OFF",
-            "-DLLAMA_BUILD_SERVER=OFF",
+            f"-DLLAMA_BUILD_SERVER={'ON' if target == 'llama-server' else 'OFF'}",
         ],
         cwd=source,
         check=True,
         stdout=subprocess.DEVNULL,
     )
     subprocess.run(
-        ["cmake", "--build", "build", "--target", "llama-bench", "-j"],
+        ["cmake", "--build", "build", "--target", target, "-j"],
         cwd=source,
         check=True,
         stdout=subprocess.DEVNULL,
@@ -73,7 +74,7 @@ def tg_tokens_per_second(
     """llama-bench's tg figure (decode only, no sampling), flash attention on like Duet's."""
     out = subprocess.run(
         [
-            str(llama_bench_binary()),
+            str(llama_cpp_tool("llama-bench")),
             "-m",
             str(model),
             "-p",

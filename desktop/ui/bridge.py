@@ -8,7 +8,7 @@ thread the bottleneck for small fast models.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from PySide6.QtCore import QThread, Signal
@@ -60,9 +60,11 @@ class GenerationThread(QThread):
         top_k_probs: int = 0,
         parent: object = None,
         prepare: Callable[[], RenderedPrompt] | None = None,
+        events: Callable[[], Iterator[p.Event]] | None = None,
     ) -> None:
         super().__init__(parent)  # type: ignore[arg-type]
         self.prepare = prepare
+        self.events = events  # another request than a raw prompt (a remote chat's messages)
         self.engine = engine
         self.prompt = prompt
         self.sampling = sampling
@@ -77,12 +79,16 @@ class GenerationThread(QThread):
                 prompt = self.prepare()
                 self.prompt, self.stop_strings = prompt.text, prompt.stop
                 self.prepared.emit(prompt)
-            events = self.engine.generate(
-                self.prompt,
-                self.sampling,
-                self.stop_strings,
-                self.top_k_probs,
-                self.top_k_probs > 0,
+            events = (
+                self.events()
+                if self.events is not None
+                else self.engine.generate(
+                    self.prompt,
+                    self.sampling,
+                    self.stop_strings,
+                    self.top_k_probs,
+                    self.top_k_probs > 0,
+                )
             )
             for event in events:
                 if isinstance(event, p.Token):

@@ -4,6 +4,7 @@ each column can be scored by the other model to chart where it is surprised."""
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import replace
 from pathlib import Path
@@ -39,8 +40,10 @@ from desktop.core.compare import (
 )
 from desktop.core.engine import protocol as p
 from desktop.core.engine.client import EngineClient
+from desktop.core.engine.config import EngineConfig
 from desktop.core.errors import DuetError
 from desktop.core.library import InstalledModel
+from desktop.core.prompts import Message, RenderedPrompt
 from desktop.core.settings import AppSettings
 from desktop.ui.bridge import CallThread, GenerationThread, TokenBatch
 from desktop.ui.surprise_chart import SurpriseChart
@@ -48,6 +51,12 @@ from desktop.ui.token_view import TokenView
 from desktop.ui.widgets import ModeToggle, kind_icon
 
 MAX_COLUMNS = 3
+
+
+def _messages(text: str, system: str | None) -> list[dict[str, str]]:
+    return ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": text}
+    ]
 
 
 class CompareColumn(QFrame):
@@ -60,7 +69,8 @@ class CompareColumn(QFrame):
         self.picker = QComboBox(self)
         self.picker.setAccessibleName("Column model")
         for model in models:
-            self.picker.addItem(kind_icon(model.kind), f"{model.id}  ·  {model.kind}", model.id)
+            label = f"{model.id}  ·  {model.kind}" + ("  ·  remote" if model.is_remote else "")
+            self.picker.addItem(kind_icon(model.kind), label, model.id)
         self.picker.setCurrentIndex(max(0, self.picker.findData(model_id)))
         self.mode = ModeToggle(self)
         self.mode.set_mode(mode)
@@ -190,14 +200,26 @@ class CompareWindow(QWidget):
 
     def _engines(self) -> list[EngineClient]:
         """One engine per column, with the compare thread split; reused while models stay."""
-        config = compare_config(len(self.columns), n_ctx=self.settings.n_ctx)
-        wanted = [(c.model.path, config) for c in self.columns]
+        # Only local models share this machine's cores; a remote column runs on its server.
+        local = sum(not c.model.is_remote for c in self.columns)
+        config = compare_config(max(1, local), n_ctx=self.settings.n_ctx)
+        wanted = [
+            (c.model.path, EngineConfig() if c.model.is_remote else config) for c in self.columns
+        ]
         have = [(e.path, e.config) for e in self.engines]
         if have != wanted:
             for engine in self.engines:
                 engine.close()
-            self.engines = [EngineClient(path, cfg) for path, cfg in wanted]
+            self.engines = [self._engine(c.model, config) for c in self.columns]
         return self.engines
+
+    @staticmethod
+    def _engine(model: InstalledModel, config: EngineConfig) -> EngineClient:
+        if model.is_remote:
+            from desktop.core.remote import engine_for
+
+            return engine_for(model)  # type: ignore[return-value]
+        return EngineClient(model.path, config)
 
     def run(self) -> None:
         text = self.input.toPlainText()
@@ -211,7 +233,14 @@ class CompareWindow(QWidget):
         try:
             for view in self.columns:
                 mode = view.mode.mode
-                prompt = render_input(view.model, mode, text, system)  # type: ignore[arg-type]
+                if view.model.is_remote and mode == "chat":
+                    prompt = RenderedPrompt(
+                        json.dumps(_messages(text, system), ensure_ascii=False),
+                        "chat",
+                        f"the chat template of the server {view.model.server}",
+                    )
+                else:
+                    prompt = render_input(view.model, mode, text, system)  # type: ignore[arg-type]
                 columns.append(Column(view.model, mode, prompt))  # type: ignore[arg-type]
         except DuetError as exc:
             self.divergence.setText(str(exc))
@@ -228,8 +257,14 @@ class CompareWindow(QWidget):
             view.score_button.setEnabled(False)
             view.stats.setText("")
             view.template.setText(column.prompt.template_name or "raw text, no template")
+            events = None
+            if column.model.is_remote and column.mode == "chat":
+                messages = [Message(m["role"], m["content"]) for m in _messages(text, system)]
+                events = lambda engine=engine, messages=messages: engine.generate_chat(  # noqa: E731
+                    messages, sampling, TOP_K, True
+                )
             thread = GenerationThread(
-                engine, column.prompt.text, sampling, column.prompt.stop, TOP_K, self
+                engine, column.prompt.text, sampling, column.prompt.stop, TOP_K, self, events=events
             )
             thread.batch.connect(lambda batch, i=i: self._batch(i, batch))
             thread.done.connect(lambda done, i=i: self._finished(i, done, None))
@@ -287,8 +322,15 @@ class CompareWindow(QWidget):
                 f"{self._piece(1, divergence.token_b)} (marked in orange). Hover any token for its "
                 "alternatives."
             )
-        for view in views:
-            view.score_button.setEnabled(view.column is not None and bool(view.column.text))
+        for i, view in enumerate(views):
+            scorer = views[(i + 1) % len(views)]
+            view.score_button.setEnabled(
+                view.column is not None and bool(view.column.text) and not scorer.model.is_remote
+            )
+            if scorer.model.is_remote:
+                view.score_button.setToolTip(
+                    "A remote server cannot score a given text: pick a local model there"
+                )
         self.export_button.setEnabled(True)
 
     def _piece(self, index: int, token: int) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,7 +34,7 @@ from desktop.core.engine.client import EngineClient
 from desktop.core.errors import DuetError
 from desktop.core.history import History, missing_models
 from desktop.core.library import InstalledModel, Library
-from desktop.core.prompts import FALLBACK_NOTE, RenderedPrompt
+from desktop.core.prompts import FALLBACK_NOTE, Message, RenderedPrompt
 from desktop.core.settings import AppSettings, load_settings, save_settings
 from desktop.core.store import MessageMeta, Store
 from desktop.ui.bridge import CloseThread, GenerationThread, LoadThread, TokenBatch
@@ -66,7 +66,11 @@ class ScanThread(QThread):
     def run(self) -> None:
         try:
             library = Library()
-            self.found.emit(library.models(), library.problems)
+            models = library.models()
+            from desktop.core.remote import remote_models  # network: only in this thread
+
+            remote, unreachable = remote_models()
+            self.found.emit(models + remote, [*library.problems, *unreachable])
         except DuetError as exc:
             self.failed.emit(str(exc))
 
@@ -271,7 +275,8 @@ class MainWindow(QMainWindow):
         self.models = models
         self.picker.clear()
         for model in models:
-            self.picker.addItem(kind_icon(model.kind), f"{model.id}  ·  {model.kind}", model.id)
+            label = f"{model.id}  ·  {model.kind}" + ("  ·  remote" if model.is_remote else "")
+            self.picker.addItem(kind_icon(model.kind), label, model.id)
             self.picker.setItemData(
                 self.picker.count() - 1,
                 f"{model.kind} ({model.kind_reason}) · {model.info.quantization} · "
@@ -286,8 +291,10 @@ class MainWindow(QMainWindow):
         wanted = self.settings.model_id or self._starter_for(self.mode_toggle.mode)
         chosen = next((m for m in models if m.id == wanted), models[0])
         self.select_model(chosen.id)
-        if self.settings_notes:
-            self.error_bar.show_error(" ".join(self.settings_notes), can_retry=False)
+        # A configured server that did not answer: its models are missing from the picker.
+        notes = self.settings_notes + [n for n in problems if isinstance(n, str)]
+        if notes:
+            self.error_bar.show_error(" ".join(notes), can_retry=False)
 
     def _starter_for(self, mode: str) -> str:
         kind = "base" if mode == "raw" else "instruct"
@@ -316,7 +323,20 @@ class MainWindow(QMainWindow):
         if self.engine is not None:
             self._run(CloseThread(self.engine, self))  # the old process ends in the background
         self.engine_config = self.settings.engine_config()
-        self.engine = EngineClient(self.model.path, self.engine_config)
+        self.mode_toggle.buttons["raw"].setEnabled(True)
+        self.mode_toggle.buttons["raw"].setToolTip(
+            "Raw continuation: your text goes in as it is, no template (Ctrl+M)"
+        )
+        # A server renders chat with its own template, which Duet cannot show as raw text.
+        self.open_raw_action.setEnabled(
+            self.mode_toggle.mode == "chat" and not self.model.is_remote
+        )
+        if self.model.is_remote:
+            from desktop.core.remote import engine_for
+
+            self.engine = engine_for(self.model)  # type: ignore[assignment]
+        else:
+            self.engine = EngineClient(self.model.path, self.engine_config)
         self.status_model.setText(f"Loading {self.model.id}…")
         self.error_bar.hide()
         thread = LoadThread(self.engine, self)
@@ -416,7 +436,9 @@ class MainWindow(QMainWindow):
     def _show_mode(self, mode: str) -> None:
         self.views.setCurrentWidget(self.raw_view if mode == "raw" else self.chat_view)
         self.status_mode.setText("raw continuation" if mode == "raw" else "chat template")
-        self.open_raw_action.setEnabled(mode == "chat")
+        self.open_raw_action.setEnabled(
+            mode == "chat" and not (self.model is not None and self.model.is_remote)
+        )
         (self.raw_view.editor if mode == "raw" else self.chat_view.input).setFocus()
         self._update_hints()
 
@@ -424,6 +446,15 @@ class MainWindow(QMainWindow):
         model, mode = self.model, self.mode_toggle.mode
         if model is None:
             self.banner.show_text("")
+        elif model.is_remote:
+            self.banner.show_text(
+                f"{model.id} runs on the server {model.server}. "
+                + (
+                    "Chat mode: the server applies its own chat template; the inspector shows the messages sent."
+                    if mode == "chat"
+                    else "Raw mode: your text goes to /v1/completions exactly as written."
+                )
+            )
         elif mode == "chat" and not model.info.has_chat_template:
             self.banner.show_text(FALLBACK_NOTE)
         elif mode == "raw" and model.kind == "instruct":
@@ -512,6 +543,9 @@ class MainWindow(QMainWindow):
         assert self.engine is not None
         self.chat_view.begin_reply()
         self.history.begin_reply(self.conversation)
+        if self.model.is_remote:
+            self._reply_remote()
+            return
         engine, info, conversation = self.engine, self.model.info, self.conversation
         settings = self.settings
 
@@ -526,6 +560,29 @@ class MainWindow(QMainWindow):
             )
 
         self._generate(prompt, "chat", retry=self.regenerate, prepare=fitted)
+
+    def _reply_remote(self) -> None:
+        """Chat on a server: the messages go as they are, its template renders them."""
+        engine = self.engine
+        messages = (
+            [Message("system", self.conversation.system)] if self.conversation.system else []
+        ) + list(self.conversation.messages)
+        shown = RenderedPrompt(
+            text=json.dumps(
+                [{"role": m.role, "content": m.content} for m in messages],
+                indent=2,
+                ensure_ascii=False,
+            ),
+            mode="chat",
+            template_name=f"the chat template of the server {self.model.server if self.model else ''}",
+        )
+        sampling = self.settings.sampling
+        self._generate(
+            shown,
+            "chat",
+            retry=self.regenerate,
+            events=lambda: engine.generate_chat(messages, sampling, TOP_K, True),  # type: ignore[union-attr]
+        )
 
     def stop(self) -> None:
         if self.engine is not None and self.generation is not None:
@@ -558,6 +615,7 @@ class MainWindow(QMainWindow):
         target: str,
         retry: Callable[[], None],
         prepare: Callable[[], RenderedPrompt] | None = None,
+        events: Callable[[], Iterator[p.Event]] | None = None,
     ) -> None:
         if self.engine is None or self.model is None:
             return
@@ -581,6 +639,7 @@ class MainWindow(QMainWindow):
             TOP_K,
             parent=self,
             prepare=prepare,
+            events=events,
         )
         thread.prepared.connect(self._prepared)
         thread.batch.connect(self._on_batch)
@@ -650,6 +709,13 @@ class MainWindow(QMainWindow):
 
     def _on_failed(self, message: str, crashed: bool) -> None:
         self._finish_stream(None, "crashed" if crashed else "failed")
+        if getattr(self.engine, "raw_unsupported", False):  # a server without /v1/completions
+            raw = self.mode_toggle.buttons["raw"]
+            raw.setEnabled(False)
+            raw.setToolTip(
+                "This server has no /v1/completions, so raw mode is unavailable for its models."
+            )
+            self.set_mode("chat")
         self.status_stop.setText("engine crashed" if crashed else "failed")
         if crashed:
             self.status_model.setText(f"{self.model.id if self.model else ''} · restarts on retry")
@@ -836,6 +902,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.stop()
         self.downloads.pause_all()  # kept, and continued at the next start
+        self._document_timer.stop()  # saved now: a later tick would find the store closed
         self.save_document()
         self._save(replace(self.settings, system_prompt=self.chat_view.system.text()))
         for thread in list(self._threads):

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core import hub
+from desktop.core import hub, remote
 from desktop.core.catalog import CatalogModel
 from desktop.core.errors import DuetError
 from desktop.core.library import InstalledModel, Library
@@ -101,6 +101,7 @@ class ModelsDialog(QDialog):
         self.tabs.addTab(self._catalog_tab(), "Catalog")
         self.tabs.addTab(self._search_tab(), "Search the Hub")
         self.tabs.addTab(self._installed_tab(), "Installed")
+        self.tabs.addTab(self._servers_tab(), "Servers")
         self.rows: dict[int, _JobRow] = {}
         self.queue_box = QVBoxLayout()
         queue_title = QLabel("<b>Downloads</b>")
@@ -466,6 +467,97 @@ class ModelsDialog(QDialog):
         self.queue_box.addWidget(row)
         self.queue_empty.hide()
         row.refresh()
+
+    # Servers ------------------------------------------------------------------------------------
+
+    def _servers_tab(self) -> QWidget:
+        page = QWidget()
+        self.servers_tree = QTreeWidget()
+        self.servers_tree.setHeaderLabels(["Server", "URL", "API key from", "Models"])
+        self.servers_tree.setAccessibleName("Remote servers")
+        self.server_name = QLineEdit()
+        self.server_name.setPlaceholderText("name, e.g. lab")
+        self.server_url = QLineEdit()
+        self.server_url.setPlaceholderText("http://127.0.0.1:8080")
+        self.server_key_env = QLineEdit()
+        self.server_key_env.setPlaceholderText("API key env var (optional)")
+        self.server_key = QLineEdit()
+        self.server_key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.server_key.setPlaceholderText("or an API key, kept in the OS keyring")
+        add = QPushButton("Add server")
+        add.clicked.connect(self.add_server)
+        self.remove_server_button = QPushButton("Remove")
+        self.remove_server_button.clicked.connect(self.remove_selected_server)
+        self.servers_status = QLabel(
+            "Point Duet at an OpenAI-compatible server (llama-server, vLLM, Ollama, LM Studio)."
+            " Its models appear in the model picker, marked remote."
+        )
+        self.servers_status.setWordWrap(True)
+        form = QHBoxLayout()
+        for widget in (self.server_name, self.server_url, self.server_key_env, self.server_key):
+            form.addWidget(widget)
+        form.addWidget(add)
+        layout = QVBoxLayout(page)
+        layout.addWidget(self.servers_tree, 1)
+        layout.addLayout(form)
+        row = QHBoxLayout()
+        row.addWidget(self.servers_status, 1)
+        row.addWidget(self.remove_server_button)
+        layout.addLayout(row)
+        self.refresh_servers()
+        return page
+
+    def refresh_servers(self) -> None:
+        self.servers_tree.clear()
+        for item in remote.servers():
+            source = f"${item.api_key_env}" if item.api_key_env else "keyring, if set"
+            row = QTreeWidgetItem([item.name, item.url, source, "…"])
+            row.setData(0, ROLE, item.name)
+            self.servers_tree.addTopLevelItem(row)
+            # Listing /v1/models can take seconds on a slow network: off the UI thread.
+            self._call(
+                lambda item=item: remote.RemoteEngine(item, "", timeout=5).models(),
+                lambda names, name=item.name: self._server_models(name, ", ".join(names) or "none"),
+                lambda message, name=item.name: self._server_models(name, str(message)),
+            )
+
+    def _server_models(self, name: str, text: str) -> None:
+        # Looked up by name: the list may have been rebuilt while /v1/models was answering.
+        for index in range(self.servers_tree.topLevelItemCount()):
+            row = self.servers_tree.topLevelItem(index)
+            if row.data(0, ROLE) == name:
+                row.setText(3, text)
+                row.setToolTip(3, text)
+
+    def add_server(self) -> None:
+        name, url = self.server_name.text().strip(), self.server_url.text().strip()
+        try:
+            if key := self.server_key.text():
+                remote.store_api_key(name, key)
+            remote.add_server(name, url, self.server_key_env.text().strip())
+        except DuetError as exc:
+            self.servers_status.setText(str(exc))
+            return
+        self.servers_status.setText(f"Added {name}. Its models are in the model picker.")
+        for field in (self.server_name, self.server_url, self.server_key_env, self.server_key):
+            field.clear()
+        self.refresh_servers()
+        self.models_changed.emit()
+
+    def remove_selected_server(self) -> None:
+        item = self.servers_tree.currentItem()
+        if item is None:
+            self.servers_status.setText("Select a server to remove.")
+            return
+        name = item.data(0, ROLE)
+        try:
+            remote.remove_server(name)
+        except DuetError as exc:
+            self.servers_status.setText(str(exc))
+            return
+        self.servers_status.setText(f"Removed {name}.")
+        self.refresh_servers()
+        self.models_changed.emit()
 
     def _job_changed(self, job: DownloadJob) -> None:
         if row := self.rows.get(job.id):

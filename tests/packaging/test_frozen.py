@@ -80,12 +80,17 @@ def test_frozen_window_opens_and_closes_cleanly(deb_root: Path, frozen_env: dict
         [str(deb_root / "opt/duet/duet")], env=env, stderr=subprocess.PIPE, text=True
     )
     assert child.stderr is not None
-    lines = []
-    while not any("window shown after" in line for line in lines):  # past Qt's own notes
-        line = child.stderr.readline()
-        assert line, "".join(lines)
-        lines.append(line)
-    time.sleep(3)  # it runs: scans models, loads one
-    assert child.poll() is None
-    child.send_signal(signal.SIGTERM)
-    assert child.wait(timeout=60) == 0
+    try:
+        lines = []
+        while not any("window shown after" in line for line in lines):  # past Qt's own notes
+            line = child.stderr.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        time.sleep(3)  # it runs: scans models, loads one
+        assert child.poll() is None
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=60) == 0
+    finally:
+        if child.poll() is None:  # a failed assertion must not leave a window running
+            child.kill()
+            child.wait()

@@ -1,0 +1,163 @@
+"""The window, the Models dialog and compare with a remote model: a real `llama_cpp.server` on
+127.0.0.1 serving the starter instruct model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from desktop.core import remote
+from desktop.core.paths import app_dirs
+from desktop.core.sampling import SamplingParams
+from desktop.ui.main_window import MainWindow
+from tests.remote.test_remote import free_port, start_server
+from tests.ui.conftest import wait_loaded
+
+pytestmark = pytest.mark.slow
+SHORT = SamplingParams(max_tokens=24, seed=3, temperature=0.0)
+
+
+@pytest.fixture
+def served(instruct_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    proc, url = start_server(instruct_path)
+    yield proc, url
+    proc.kill()
+    proc.wait()
+    (app_dirs().config / "remotes.json").unlink(missing_ok=True)
+
+
+def idle(win: MainWindow, qtbot, timeout: int = 60_000) -> None:
+    qtbot.waitUntil(lambda: not win.busy, timeout=timeout)
+
+
+def use_remote(window: MainWindow, qtbot) -> str:
+    qtbot.waitUntil(lambda: any(m.is_remote for m in window.models), timeout=20_000)
+    model_id = next(m.id for m in window.models if m.is_remote)
+    window.select_model(model_id)
+    wait_loaded(qtbot, window)
+    window._settings_changed(window.settings.__class__(sampling=SHORT))
+    return model_id
+
+
+def test_a_server_added_in_the_models_dialog_chats_and_continues_raw(
+    window: MainWindow, qtbot, served
+) -> None:
+    _, url = served
+    window.open_models()
+    dialog = window.models_dialog
+    dialog.tabs.setCurrentIndex(dialog.tabs.count() - 1)
+    assert dialog.tabs.tabText(dialog.tabs.currentIndex()) == "Servers"
+    qtbot.keyClicks(dialog.server_name, "lab")
+    qtbot.keyClicks(dialog.server_url, url)
+    dialog.add_server()
+    assert dialog.servers_tree.topLevelItemCount() == 1
+    qtbot.waitUntil(
+        lambda: dialog.servers_tree.topLevelItem(0).text(3).endswith(".gguf"), timeout=10_000
+    )
+    dialog.close()
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
+    model_id = use_remote(window, qtbot)
+    labels = [window.picker.itemText(i) for i in range(window.picker.count())]
+    assert f"{model_id}  ·  instruct  ·  remote" in labels
+    assert "runs on the server lab" in window.banner.text
+    assert not window.open_raw_action.isEnabled()
+
+    window.send_chat("Say hello.")
+    idle(window, qtbot)
+    reply = window.conversation.messages[-1]
+    assert reply.role == "assistant" and reply.content.strip()
+    assert json.loads(window.inspector.text) == [{"role": "user", "content": "Say hello."}]
+
+    qtbot.mouseClick(window.mode_toggle.buttons["raw"], Qt.MouseButton.LeftButton)
+    assert window.mode_toggle.mode == "raw"
+    qtbot.keyClicks(window.raw_view.editor, "Roses are red, violets are")
+    qtbot.keyClick(window.raw_view.editor, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    idle(window, qtbot)
+    assert window.inspector.text == "Roses are red, violets are"  # reached the server as typed
+    assert len(window.raw_view.text) > len("Roses are red, violets are")
+    assert window.raw_view.generated_ranges()[0][0] == len("Roses are red, violets are")
+
+    window.open_models()
+    dialog.servers_tree.setCurrentItem(dialog.servers_tree.topLevelItem(0))
+    dialog.remove_selected_server()
+    assert remote.servers() == []
+    qtbot.waitUntil(lambda: not any(m.is_remote for m in window.models), timeout=20_000)
+
+
+def test_bad_server_input_is_a_message_in_the_dialog(window: MainWindow, qtbot, served) -> None:
+    window.open_models()
+    dialog = window.models_dialog
+    dialog.server_name.setText("lab")
+    dialog.server_url.setText("127.0.0.1:8080")
+    dialog.add_server()
+    assert "is not an http(s) URL" in dialog.servers_status.text()
+    dialog.remove_selected_server()
+    assert dialog.servers_status.text() == "Select a server to remove."
+    assert remote.servers() == []
+    # A server that is down: the dialog and the window say so, the local models stay.
+    dialog.server_name.setText("gone")
+    dialog.server_url.setText(f"http://127.0.0.1:{free_port()}")
+    dialog.add_server()
+    qtbot.waitUntil(
+        lambda: "Cannot reach the server gone" in dialog.servers_tree.topLevelItem(0).text(3),
+        timeout=10_000,
+    )
+    qtbot.waitUntil(
+        lambda: "Cannot reach the server gone" in window.error_bar.message, timeout=20_000
+    )
+    assert window.model is not None and not window.model.is_remote
+
+
+def test_a_server_killed_mid_reply_is_an_error_and_the_chat_stays(
+    window: MainWindow, qtbot, served
+) -> None:
+    proc, url = served
+    remote.add_server("lab", url)
+    window.scan_models()
+    use_remote(window, qtbot)
+    window._settings_changed(
+        window.settings.__class__(
+            sampling=SamplingParams(max_tokens=800, seed=2, repeat_penalty=1.3)
+        )
+    )
+    window.send_chat("Tell me a very long story about a dragon.")
+    qtbot.waitUntil(lambda: window.busy and len(window.reply) > 20, timeout=30_000)
+    proc.kill()
+    idle(window, qtbot)
+    assert "broke during the reply" in window.error_bar.message
+    assert window.conversation.messages[0].content == "Tell me a very long story about a dragon."
+    assert len(window.chat_view.bubbles) == 2  # the partial reply is kept on screen
+    assert window.chat_view.bubbles[1].raw_text.strip()
+
+
+def test_compare_puts_a_local_model_beside_a_remote_one(window: MainWindow, qtbot, served) -> None:
+    _, url = served
+    remote.add_server("lab", url)
+    window.scan_models()
+    qtbot.waitUntil(lambda: any(m.is_remote for m in window.models), timeout=20_000)
+    window._settings_changed(window.settings.__class__(sampling=SHORT))
+    window.open_compare()
+    view = window.compare_window
+    qtbot.addWidget(view)
+    remote_id = next(m.id for m in window.models if m.is_remote)
+    right = view.columns[1]
+    right.picker.setCurrentIndex(right.picker.findData(remote_id))
+    right.mode.set_mode("chat")
+    assert view.columns[0].model.id == "gemma-3-270m"
+    view.input.setPlainText("What is the capital of France?")
+    view.run()
+    qtbot.waitUntil(lambda: not view.busy, timeout=120_000)
+    left, right = view.columns
+    assert left.view.tokens and right.view.tokens
+    assert right.template.text() == "the chat template of the server lab"
+    assert left.stats.text().startswith("Stopped:") and right.stats.text().startswith("Stopped:")
+    assert right.column is not None and right.column.text.strip()
+    # The remote column cannot score the local one's text; the local model can score the remote.
+    assert not left.score_button.isEnabled() and right.score_button.isEnabled()
