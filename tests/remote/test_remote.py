@@ -21,7 +21,7 @@ from desktop.core.engine.client import EngineClient
 from desktop.core.engine.config import EngineConfig
 from desktop.core.library import Library
 from desktop.core.prompts import Message
-from desktop.core.remote import RemoteEngine, RemoteServer
+from desktop.core.remote import RemoteEngine, RemoteError, RemoteServer
 from desktop.core.sampling import SamplingParams
 
 pytestmark = pytest.mark.slow
@@ -225,3 +225,21 @@ def test_cli_remote_add_list_generate_rm(server: RemoteServer) -> None:
     assert duet("remote", "rm", "box").returncode == 0
     gone = duet("generate", "--model", "remote:box", "Hi")
     assert gone.returncode == 1 and "no server named box" in gone.stderr
+
+
+def test_a_model_the_server_lacks_is_named_in_the_message(server: RemoteServer) -> None:
+    with pytest.raises(RemoteError, match="The server test has no model nope: it serves"):
+        RemoteEngine(server, "nope").load()
+
+
+def test_a_server_that_does_not_answer_times_out_with_a_message() -> None:
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # accepts connections, never answers
+    try:
+        port = silent.getsockname()[1]
+        remote = RemoteEngine(RemoteServer("slow", f"http://127.0.0.1:{port}"), "x", timeout=0.5)
+        _, final = collect(remote.generate("Hi", GREEDY))
+        assert isinstance(final, p.Failed) and "did not answer in time" in final.message
+    finally:
+        silent.close()

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -161,3 +163,61 @@ def test_compare_puts_a_local_model_beside_a_remote_one(window: MainWindow, qtbo
     assert right.column is not None and right.column.text.strip()
     # The remote column cannot score the local one's text; the local model can score the remote.
     assert not left.score_button.isEnabled() and right.score_button.isEnabled()
+
+
+class _ChatOnly(BaseHTTPRequestHandler):
+    """A server with no /v1/completions (like some hosted chat-only APIs): only models and chat."""
+
+    def do_GET(self) -> None:
+        self._json(200, {"object": "list", "data": [{"id": "chat-only-instruct"}]})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.path != "/v1/chat/completions":
+            self._json(404, {"detail": "Not Found"})
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for piece in ("Hello", " there"):
+            chunk = {"choices": [{"delta": {"content": piece}, "finish_reason": None}]}
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        last = {"choices": [{"delta": {}, "finish_reason": "stop"}]}
+        self.wfile.write(f"data: {json.dumps(last)}\n\ndata: [DONE]\n\n".encode())
+
+    def _json(self, status: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_server_without_completions_disables_raw_mode_and_says_why(
+    window: MainWindow, qtbot
+) -> None:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _ChatOnly)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        remote.add_server("chatonly", f"http://127.0.0.1:{httpd.server_address[1]}")
+        window.scan_models()
+        use_remote(window, qtbot)
+        window.send_chat("Hi")
+        idle(window, qtbot)
+        assert window.conversation.messages[-1].content == "Hello there"
+        window.set_mode("raw")
+        qtbot.keyClicks(window.raw_view.editor, "Once upon a time")
+        window.raw_view.continue_button.click()
+        idle(window, qtbot)
+        assert "has no /v1/completions, so raw mode is unavailable" in window.error_bar.message
+        raw = window.mode_toggle.buttons["raw"]
+        assert not raw.isEnabled() and "no /v1/completions" in raw.toolTip()
+        assert window.mode_toggle.mode == "chat"
+        assert window.raw_view.text == "Once upon a time"  # the typed text is kept
+    finally:
+        httpd.shutdown()
+        (app_dirs().config / "remotes.json").unlink(missing_ok=True)
