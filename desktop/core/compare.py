@@ -213,7 +213,9 @@ def to_json(comparison: Comparison) -> dict[str, Any]:
 def _column_json(column: Column) -> dict[str, Any]:
     model = column.model
     sha = (
-        model.catalog.sha256
+        None  # a server's weights are not ours to hash; its name and model id identify them
+        if model.is_remote
+        else model.catalog.sha256
         if model.catalog is not None and model.catalog.sha256
         else file_sha256(model.path)
     )
@@ -226,6 +228,7 @@ def _column_json(column: Column) -> dict[str, Any]:
             "file": model.path.name,
             "sha256": sha,
             "quantization": model.info.quantization,
+            "server": model.server,
         },
         "mode": column.mode,
         "template": column.prompt.template_name,

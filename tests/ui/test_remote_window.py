@@ -139,7 +139,9 @@ def test_a_server_killed_mid_reply_is_an_error_and_the_chat_stays(
     assert window.chat_view.bubbles[1].raw_text.strip()
 
 
-def test_compare_puts_a_local_model_beside_a_remote_one(window: MainWindow, qtbot, served) -> None:
+def test_compare_puts_a_local_model_beside_a_remote_one(
+    window: MainWindow, qtbot, served, tmp_path: Path
+) -> None:
     _, url = served
     remote.add_server("lab", url)
     window.scan_models()
@@ -163,6 +165,11 @@ def test_compare_puts_a_local_model_beside_a_remote_one(window: MainWindow, qtbo
     assert right.column is not None and right.column.text.strip()
     # The remote column cannot score the local one's text; the local model can score the remote.
     assert not left.score_button.isEnabled() and right.score_button.isEnabled()
+    view.export(tmp_path / "compare.json")
+    exported = json.loads((tmp_path / "compare.json").read_text())
+    assert exported["columns"][1]["model"]["server"] == "lab"
+    assert exported["columns"][1]["model"]["sha256"] is None
+    assert exported["columns"][0]["model"]["sha256"]
 
 
 class _ChatOnly(BaseHTTPRequestHandler):
