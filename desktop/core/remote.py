@@ -167,7 +167,13 @@ class RemoteEngine:
 
     def models(self) -> list[str]:
         response = self._request("GET", "/models")
-        return [str(m.get("id")) for m in response.json().get("data", [])]
+        try:
+            return [str(m["id"]) for m in response.json()["data"]]
+        except (ValueError, KeyError, TypeError):  # a web page or another API at that URL
+            raise RemoteError(
+                f"{self.remote.url} answered /v1/models with something that is not a model list: "
+                "is it an OpenAI-compatible server?"
+            ) from None
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -276,7 +282,7 @@ class RemoteEngine:
         except (httpx2.TransportError, httpx2.TimeoutException) as exc:
             yield p.Failed("RemoteError", self._network_message(exc, bool(text)))
             return
-        except ValueError:
+        except (ValueError, AttributeError, TypeError):  # not JSON, or JSON of another shape
             yield p.Failed(
                 "RemoteError",
                 f"The server {self.remote.name} sent something that is not a completion stream.",

@@ -243,3 +243,31 @@ def test_a_server_that_does_not_answer_times_out_with_a_message() -> None:
         assert isinstance(final, p.Failed) and "did not answer in time" in final.message
     finally:
         silent.close()
+
+
+def test_a_url_that_is_not_an_openai_server_is_a_plain_message(tmp_path: Path) -> None:
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v1" / "models").write_text("<html>a web page</html>")
+    port = free_port()
+    web = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        remote = RemoteEngine(RemoteServer("web", f"http://127.0.0.1:{port}"), "x")
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                remote.models()
+            except RemoteError as exc:
+                if "Cannot reach" in str(exc) and time.monotonic() < deadline:
+                    time.sleep(0.2)  # still starting
+                    continue
+                assert "is not a model list" in str(exc)
+                break
+            raise AssertionError("a web page was taken for a model list")
+    finally:
+        web.kill()
+        web.wait()
