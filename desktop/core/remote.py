@@ -348,7 +348,13 @@ class RemoteEngine:
             return RemoteError(
                 f"The server {name} has no model {self.model}: `duet remote list` shows its models."
             )
-        return RemoteError(f"The server {name} answered HTTP {status}: {body[:200]}")
+        if status == 404 and path == "/models":
+            return RemoteError(
+                f"{self.remote.url} has no /v1/models: check the URL and port of the "
+                "OpenAI-compatible server."
+            )
+        detail = f": {body.strip()[:200]}" if body.strip() else "."
+        return RemoteError(f"The server {name} answered HTTP {status}{detail}")
 
 
 def _logprobs(data: Any, chat: bool, index: int) -> tuple[float | None, tuple[p.Alternative, ...]]:

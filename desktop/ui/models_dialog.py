@@ -475,6 +475,8 @@ class ModelsDialog(QDialog):
         self.servers_tree = QTreeWidget()
         self.servers_tree.setHeaderLabels(["Server", "URL", "API key from", "Models"])
         self.servers_tree.setAccessibleName("Remote servers")
+        for column, width in enumerate((120, 260, 140)):
+            self.servers_tree.setColumnWidth(column, width)
         self.server_name = QLineEdit()
         self.server_name.setPlaceholderText("name, e.g. lab")
         self.server_url = QLineEdit()

@@ -268,6 +268,9 @@ def test_a_url_that_is_not_an_openai_server_is_a_plain_message(tmp_path: Path) -
                 assert "is not a model list" in str(exc)
                 break
             raise AssertionError("a web page was taken for a model list")
+        (tmp_path / "v1" / "models").unlink()  # a wrong port: another web server, no API
+        with pytest.raises(RemoteError, match="has no /v1/models: check the URL and port"):
+            remote.models()
     finally:
         web.kill()
         web.wait()
