@@ -10,7 +10,9 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import keyring
 import pytest
+from keyring.backend import KeyringBackend
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
@@ -227,4 +229,55 @@ def test_a_server_without_completions_disables_raw_mode_and_says_why(
         assert window.raw_view.text == "Once upon a time"  # the typed text is kept
     finally:
         httpd.shutdown()
+        (app_dirs().config / "remotes.json").unlink(missing_ok=True)
+
+
+class _MemoryKeyring(KeyringBackend):
+    """The OS keyring's interface, in memory: the test must not write the machine's keyring."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saved: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.saved.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.saved[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.saved.pop((service, username), None)
+
+
+def test_a_key_typed_in_the_dialog_goes_to_the_keyring_and_opens_a_keyed_server(
+    window: MainWindow, qtbot, instruct_path: Path
+) -> None:
+    proc, url = start_server(instruct_path, "--api_key", "sekrit")
+    previous = keyring.get_keyring()
+    memory = _MemoryKeyring()
+    keyring.set_keyring(memory)
+    try:
+        window.open_models()
+        dialog = window.models_dialog
+        dialog.server_name.setText("keyed")
+        dialog.server_url.setText(url)
+        dialog.server_key.setText("sekrit")
+        dialog.add_server()
+        assert memory.saved == {("duet", "keyed"): "sekrit"}
+        assert "sekrit" not in (app_dirs().config / "remotes.json").read_text()
+        qtbot.waitUntil(
+            lambda: dialog.servers_tree.topLevelItem(0).text(3).endswith(".gguf"), timeout=10_000
+        )
+        memory.saved.clear()  # without the key the server refuses, in plain words
+        dialog.refresh_servers()
+        qtbot.waitUntil(
+            lambda: "refused the API key (401)" in dialog.servers_tree.topLevelItem(0).text(3),
+            timeout=10_000,
+        )
+    finally:
+        keyring.set_keyring(previous)
+        proc.kill()
+        proc.wait()
         (app_dirs().config / "remotes.json").unlink(missing_ok=True)
