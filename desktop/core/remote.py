@@ -21,14 +21,13 @@ from typing import Any
 
 import httpx2
 
-from desktop.core.catalog import ModelKind
 from desktop.core.engine import protocol as p
 from desktop.core.engine.config import EngineConfig
 from desktop.core.errors import DuetError
 from desktop.core.gguf_info import ModelInfo
-from desktop.core.library import _INSTRUCT_WORDS, InstalledModel
+from desktop.core.library import InstalledModel, label_kind
 from desktop.core.paths import app_dirs
-from desktop.core.prompts import Message
+from desktop.core.prompts import Message, RenderedPrompt
 from desktop.core.sampling import SamplingParams
 
 KEYRING_SERVICE = "duet"
@@ -405,7 +404,6 @@ def remote_models(timeout: float = 3.0) -> tuple[list[InstalledModel], list[str]
             continue
         for name in names:
             short = name.rsplit("/", 1)[-1]
-            kind: ModelKind = "instruct" if _INSTRUCT_WORDS.search(short) else "base"
             info = ModelInfo(
                 path=Path(name),
                 file_size=0,
@@ -424,18 +422,32 @@ def remote_models(timeout: float = 3.0) -> tuple[list[InstalledModel], list[str]
                 vocab_size=0,
                 parameter_count=0,
             )
+            kind, reason = label_kind(info, short)  # from the name: a server shows no template
             found.append(
                 InstalledModel(
                     id=f"remote:{remote.name}/{name}",
                     path=Path(f"remote:{remote.name}/{name}"),
                     kind=kind,
-                    kind_reason="name",
+                    kind_reason=reason,
                     source="remote",
                     info=info,
                     server=remote.name,
                 )
             )
     return found, problems
+
+
+def chat_messages(system: str | None, messages: Sequence[Message]) -> list[Message]:
+    """What a server's chat endpoint receives: the system prompt, if any, then the turns."""
+    return ([Message("system", system)] if system else []) + list(messages)
+
+
+def shown_chat(messages: Sequence[Message], server_name: str) -> RenderedPrompt:
+    """The request as the inspector shows it: the server renders the template, not Duet."""
+    text = json.dumps(
+        [{"role": m.role, "content": m.content} for m in messages], indent=2, ensure_ascii=False
+    )
+    return RenderedPrompt(text, "chat", f"the chat template of the server {server_name}")
 
 
 def engine_for(model: InstalledModel) -> RemoteEngine:

@@ -4,7 +4,6 @@ each column can be scored by the other model to chart where it is surprised."""
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import replace
 from pathlib import Path
@@ -43,7 +42,8 @@ from desktop.core.engine.client import EngineClient
 from desktop.core.engine.config import EngineConfig
 from desktop.core.errors import DuetError
 from desktop.core.library import InstalledModel
-from desktop.core.prompts import Message, RenderedPrompt
+from desktop.core.prompts import Message
+from desktop.core.remote import chat_messages, shown_chat
 from desktop.core.settings import AppSettings
 from desktop.ui.bridge import CallThread, GenerationThread, TokenBatch
 from desktop.ui.surprise_chart import SurpriseChart
@@ -51,12 +51,6 @@ from desktop.ui.token_view import TokenView
 from desktop.ui.widgets import ModeToggle, kind_icon
 
 MAX_COLUMNS = 3
-
-
-def _messages(text: str, system: str | None) -> list[dict[str, str]]:
-    return ([{"role": "system", "content": system}] if system else []) + [
-        {"role": "user", "content": text}
-    ]
 
 
 class CompareColumn(QFrame):
@@ -229,16 +223,13 @@ class CompareWindow(QWidget):
         if sampling.seed is None:  # one seed for every column, so only the models differ
             sampling = replace(sampling, seed=random.randrange(2**31))
         system = self.system.text() or None
+        user = Message("user", text)  # what a remote chat column sends, beside its system prompt
         columns: list[Column] = []
         try:
             for view in self.columns:
                 mode = view.mode.mode
                 if view.model.is_remote and mode == "chat":
-                    prompt = RenderedPrompt(
-                        json.dumps(_messages(text, system), ensure_ascii=False),
-                        "chat",
-                        f"the chat template of the server {view.model.server}",
-                    )
+                    prompt = shown_chat(chat_messages(system, [user]), view.model.server or "")
                 else:
                     prompt = render_input(view.model, mode, text, system)  # type: ignore[arg-type]
                 columns.append(Column(view.model, mode, prompt))  # type: ignore[arg-type]
@@ -259,7 +250,7 @@ class CompareWindow(QWidget):
             view.template.setText(column.prompt.template_name or "raw text, no template")
             events = None
             if column.model.is_remote and column.mode == "chat":
-                messages = [Message(m["role"], m["content"]) for m in _messages(text, system)]
+                messages = chat_messages(system, [user])
                 events = lambda engine=engine, messages=messages: engine.generate_chat(  # noqa: E731
                     messages, sampling, TOP_K, True
                 )

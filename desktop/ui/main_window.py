@@ -34,7 +34,7 @@ from desktop.core.engine.client import EngineClient
 from desktop.core.errors import DuetError
 from desktop.core.history import History, missing_models
 from desktop.core.library import InstalledModel, Library
-from desktop.core.prompts import FALLBACK_NOTE, Message, RenderedPrompt
+from desktop.core.prompts import FALLBACK_NOTE, RenderedPrompt
 from desktop.core.settings import AppSettings, load_settings, save_settings
 from desktop.core.store import MessageMeta, Store
 from desktop.ui.bridge import CloseThread, GenerationThread, LoadThread, TokenBatch
@@ -563,22 +563,14 @@ class MainWindow(QMainWindow):
 
     def _reply_remote(self) -> None:
         """Chat on a server: the messages go as they are, its template renders them."""
+        from desktop.core.remote import chat_messages, shown_chat
+
+        assert self.model is not None and self.model.server is not None
         engine = self.engine
-        messages = (
-            [Message("system", self.conversation.system)] if self.conversation.system else []
-        ) + list(self.conversation.messages)
-        shown = RenderedPrompt(
-            text=json.dumps(
-                [{"role": m.role, "content": m.content} for m in messages],
-                indent=2,
-                ensure_ascii=False,
-            ),
-            mode="chat",
-            template_name=f"the chat template of the server {self.model.server if self.model else ''}",
-        )
+        messages = chat_messages(self.conversation.system, self.conversation.messages)
         sampling = self.settings.sampling
         self._generate(
-            shown,
+            shown_chat(messages, self.model.server),
             "chat",
             retry=self.regenerate,
             events=lambda: engine.generate_chat(messages, sampling, TOP_K, True),  # type: ignore[union-attr]

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -23,6 +22,7 @@ from desktop.core.library import Library
 from desktop.core.prompts import Message
 from desktop.core.remote import RemoteEngine, RemoteError, RemoteServer
 from desktop.core.sampling import SamplingParams
+from tests.integration.test_cli import duet
 
 pytestmark = pytest.mark.slow
 GREEDY = SamplingParams(temperature=0.0, max_tokens=8, seed=0)
@@ -204,17 +204,6 @@ def test_compare_a_local_model_with_a_remote_one(
 
 
 def test_cli_remote_add_list_generate_rm(server: RemoteServer) -> None:
-    env = os.environ.copy()
-
-    def duet(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "desktop", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
-
     added = duet("remote", "add", "box", server.url)
     assert added.returncode == 0 and "1 model(s)" in added.stdout
     assert "box" in duet("remote", "list").stdout
