@@ -260,6 +260,12 @@ class RemoteEngine:
                     if data == "[DONE]":
                         break
                     chunk = json.loads(data)
+                    if "error" in chunk or chunk.get("object") == "error":
+                        # llama-server and vLLM report a failure mid-stream as an event.
+                        raise RemoteError(
+                            f"The server {self.remote.name} stopped with an error: "
+                            f"{_error_text(chunk)}"
+                        )
                     usage = chunk.get("usage") or usage
                     self.server_timings = chunk.get("timings") or self.server_timings
                     for choice in chunk.get("choices", []):
@@ -354,6 +360,11 @@ class RemoteEngine:
             )
         detail = f": {body.strip()[:200]}" if body.strip() else "."
         return RemoteError(f"The server {name} answered HTTP {status}{detail}")
+
+
+def _error_text(chunk: dict[str, Any]) -> str:
+    error = chunk.get("error", chunk)
+    return str(error.get("message", error) if isinstance(error, dict) else error)
 
 
 def _logprobs(data: Any, chat: bool, index: int) -> tuple[float | None, tuple[p.Alternative, ...]]:

@@ -63,9 +63,9 @@ class PromptInspector(QWidget):
         cached = f", {cached_tokens} reused from the cache" if cached_tokens else ""
         stops = ", ".join(repr(s) for s in self.prompt.stop)
         extra = f"<br>stop strings: {stops}" if stops else ""
-        self.summary.setText(
-            f"<b>{self.prompt.mode}</b> · {where} · {prompt_tokens} tokens{cached}{extra}"
-        )
+        # Some servers (llama-cpp-python's) send no token counts with a stream.
+        counted = f"{prompt_tokens} tokens{cached}" if prompt_tokens else "tokens not counted"
+        self.summary.setText(f"<b>{self.prompt.mode}</b> · {where} · {counted}{extra}")
 
     @property
     def text(self) -> str:

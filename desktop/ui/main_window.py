@@ -57,6 +57,11 @@ INSTRUCT_RAW_HINT = (
 )
 
 
+def _context_text(used: int, size: int) -> str:
+    # A remote server does not say how large its context is: 0 means unknown, not empty.
+    return f"context {used} / {size}" if size else "context: on the server"
+
+
 class ScanThread(QThread):
     """Lists installed models off the UI thread (the first run assembles the starter model)."""
 
@@ -349,7 +354,7 @@ class MainWindow(QMainWindow):
         if engine is not self.engine or self.model is None:
             return
         self.status_model.setText(f"{self.model.id} · {self.model.kind}")
-        self.status_context.setText(f"context 0 / {info.n_ctx}")
+        self.status_context.setText(_context_text(0, info.n_ctx))
 
     def _load_failed(self, engine: EngineClient, message: str) -> None:
         if engine is not self.engine:
@@ -695,7 +700,7 @@ class MainWindow(QMainWindow):
         self._finish_stream(done)
         stats = done.stats
         self.status_speed.setText(f"{stats.tokens_per_second:.1f} tok/s")
-        self.status_context.setText(f"context {stats.context_used} / {stats.context_size}")
+        self.status_context.setText(_context_text(stats.context_used, stats.context_size))
         self.status_stop.setText(f"stopped: {done.reason.describe()}")
         self.inspector.show_counts(stats.prompt_tokens, stats.cached_tokens)
 

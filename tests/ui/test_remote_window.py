@@ -181,13 +181,17 @@ class _ChatOnly(BaseHTTPRequestHandler):
         self._json(200, {"object": "list", "data": [{"id": "chat-only-instruct"}]})
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
         if self.path != "/v1/chat/completions":
             self._json(404, {"detail": "Not Found"})
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
+        if "fail" in body:  # what llama-server and vLLM send when a request fails mid-stream
+            error = {"error": {"code": 500, "message": "out of memory", "type": "server_error"}}
+            self.wfile.write(f"data: {json.dumps(error)}\n\n".encode())
+            return
         for piece in ("Hello", " there"):
             chunk = {"choices": [{"delta": {"content": piece}, "finish_reason": None}]}
             self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
@@ -218,6 +222,10 @@ def test_a_server_without_completions_disables_raw_mode_and_says_why(
         window.send_chat("Hi")
         idle(window, qtbot)
         assert window.conversation.messages[-1].content == "Hello there"
+        assert window.status_context.text() == "context: on the server"
+        window.send_chat("Please fail")
+        idle(window, qtbot)
+        assert "stopped with an error: out of memory" in window.error_bar.message
         window.set_mode("raw")
         qtbot.keyClicks(window.raw_view.editor, "Once upon a time")
         window.raw_view.continue_button.click()
