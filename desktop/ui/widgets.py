@@ -111,6 +111,8 @@ class ErrorBar(QFrame):
         super().__init__(parent)
         self.setObjectName("errorbar")
         self.label = QLabel(self)
+        # Messages quote servers and files: shown as text, never as links or images.
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.button = QPushButton("Retry", self)

@@ -20,6 +20,7 @@ from desktop.core import remote
 from desktop.core.paths import app_dirs
 from desktop.core.sampling import SamplingParams
 from desktop.ui.main_window import MainWindow
+from tests.remote.hostile import Hostile, chat_chunk, sse
 from tests.remote.test_remote import free_port, start_server
 from tests.ui.conftest import wait_loaded
 
@@ -289,3 +290,102 @@ def test_a_key_typed_in_the_dialog_goes_to_the_keyring_and_opens_a_keyed_server(
         proc.kill()
         proc.wait()
         (app_dirs().config / "remotes.json").unlink(missing_ok=True)
+
+
+# Untrusted servers (no model on the server side: scripted servers on 127.0.0.1) ----------------------
+
+
+@pytest.fixture
+def hostiles() -> Iterator[list[Hostile]]:
+    started: list[Hostile] = []
+    yield started
+    for server in started:
+        server.close()
+    (app_dirs().config / "remotes.json").unlink(missing_ok=True)
+    for backup in app_dirs().config.glob("remotes.json.bak*"):
+        backup.unlink()
+
+
+def hostile(hostiles: list[Hostile], *args: object, **kwargs: object) -> Hostile:
+    server = Hostile(*args, **kwargs)  # type: ignore[arg-type]
+    hostiles.append(server)
+    return server
+
+
+def test_a_malformed_stream_is_an_error_and_the_reply_so_far_stays(
+    window: MainWindow, qtbot, hostiles: list[Hostile]
+) -> None:
+    server = hostile(hostiles, sse(chat_chunk("Hello"), chat_chunk(" there"), chat_chunk(5)))
+    remote.add_server("odd", server.url)
+    window.scan_models()
+    use_remote(window, qtbot)
+    window.send_chat("Hi")
+    idle(window, qtbot, timeout=10_000)
+    assert "The server odd sent" in window.error_bar.message
+    assert window.status_stop.text() == "failed"
+    assert len(window.chat_view.bubbles) == 2
+    assert window.chat_view.bubbles[1].raw_text == "Hello there"
+    assert window.conversation.messages[-1].content == "Hello there"
+
+
+def test_a_line_without_an_end_is_an_error_within_seconds_and_the_text_stays(
+    window: MainWindow, qtbot, hostiles: list[Hostile]
+) -> None:
+    server = hostile(hostiles)
+    endless = server.endless_line(30.0, b"x" * 65536)
+
+    def script(out) -> None:
+        out.write(sse(chat_chunk("Hello")))
+        out.flush()
+        endless(out)
+
+    server.script = script
+    remote.add_server("flood", server.url)
+    window.scan_models()
+    use_remote(window, qtbot)
+    window.send_chat("Hi")
+    idle(window, qtbot, timeout=10_000)
+    assert "longer than 1 MiB" in window.error_bar.message
+    assert window.chat_view.bubbles[1].raw_text == "Hello"
+
+
+def test_stop_ends_a_reply_within_a_second_while_a_line_is_received(
+    window: MainWindow, qtbot, hostiles: list[Hostile]
+) -> None:
+    server = hostile(hostiles)
+    trickle = server.endless_line(20.0, b"x", pause=0.05)
+
+    def script(out) -> None:
+        out.write(sse(chat_chunk("Hello")))
+        out.flush()
+        trickle(out)
+
+    server.script = script
+    remote.add_server("slow", server.url)
+    window.scan_models()
+    use_remote(window, qtbot)
+    window.send_chat("Hi")
+    qtbot.waitUntil(lambda: window.reply == "Hello", timeout=10_000)
+    window.stop()
+    idle(window, qtbot, timeout=1_000)
+    assert window.chat_view.bubbles[1].raw_text == "Hello"
+
+
+def test_an_html_error_body_is_plain_text_in_the_error_bar(
+    window: MainWindow, qtbot, hostiles: list[Hostile]
+) -> None:
+    page = b'<a href="x">click</a><img src="http://192.0.2.7/i.png"><b>bold</b>'
+    server = hostile(hostiles, status=500, body=page, content_type="text/html")
+    remote.add_server("web", server.url)
+    window.scan_models()
+    use_remote(window, qtbot)
+    window.send_chat("Hi")
+    idle(window, qtbot, timeout=10_000)
+    label = window.error_bar.label
+    assert label.textFormat() == Qt.TextFormat.PlainText
+    assert "HTTP 500" in label.text() and "click" in label.text()
+    assert "<" not in label.text()  # no tag left to render, whatever the format
+    # Even a message that carries markup shows it as text, never as a link or an image.
+    window.error_bar.show_error('<a href="x">click</a><img src="y">')
+    assert label.textFormat() == Qt.TextFormat.PlainText
+    assert label.text() == '<a href="x">click</a><img src="y">'
