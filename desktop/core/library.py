@@ -9,9 +9,11 @@ before the template because many base GGUFs (Qwen2.5's, for one) ship their fami
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -26,6 +28,7 @@ Source = Literal["starter", "registered", "hf-cache", "path", "remote"]
 _INSTRUCT_WORDS = re.compile(r"(instruct|chat|(^|[-_. ])it($|[-_. ])|sft|dpo|rlhf)", re.I)
 _SPLIT_PART = re.compile(r"-(\d{5})-of-\d{5}\.gguf$")
 _BASE_WORDS = re.compile(r"(^|[-_. ])(base|pretrained|pt)($|[-_. ])", re.I)
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ class Library:
 
     def describe(self, path: Path, source: Source = "path") -> InstalledModel:
         """An InstalledModel for any GGUF path (raises ModelLoadError for a bad file)."""
-        info = read_model_info(path)
+        info = model_info(path)
         kind, reason = label_kind(info, path.name)
         return InstalledModel(
             id=_slug(path.stem), path=path, kind=kind, kind_reason=reason, source=source, info=info
@@ -192,9 +195,15 @@ class Library:
             return
         seen.add(real)
         try:
-            info = read_model_info(path)
+            info = model_info(path)
         except ModelLoadError as exc:
             self.problems.append(Problem(path, str(exc)))
+            return
+        except Exception as exc:  # a bug reading one file must not hide every other model
+            _log.error("Reading %s failed", path, exc_info=exc)
+            self.problems.append(
+                Problem(path, f"{path} could not be read ({type(exc).__name__}: {exc}).")
+            )
             return
         if entry is not None:
             kind, reason, model_id = entry.kind, "catalog", entry.id
@@ -217,6 +226,22 @@ class Library:
                 repo_id=repo_id,
             )
         )
+
+
+def model_info(path: Path) -> ModelInfo:
+    """A file's header, read once per version of the file: the window lists models from its
+    scan thread and its Models window, and each listing would otherwise read every file again."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return read_model_info(path)  # says what is wrong with the path
+    return _read_once(str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+
+
+@lru_cache(maxsize=64)
+def _read_once(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> ModelInfo:
+    """read_model_info, cached by what changes when a file is written or replaced."""
+    return read_model_info(Path(path))
 
 
 def _hf_cache_ggufs(cache: Path) -> list[tuple[str, Path]]:

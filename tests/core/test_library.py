@@ -85,3 +85,54 @@ def test_resolve_explains_what_is_installed(starter_paths: tuple[Path, Path]) ->
         library.resolve("llama-70b")
     with pytest.raises(ModelNotFound, match="does not exist"):
         library.resolve("/nowhere/model.gguf")
+
+
+def _cache_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, names: list[str]) -> Path:
+    snapshot = tmp_path / "hub" / "models--someone--Tiny-GGUF" / "snapshots" / "123"
+    snapshot.mkdir(parents=True)
+    for name in names:
+        write_gguf(snapshot / name)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    return snapshot
+
+
+@pytest.mark.parametrize("error", [MemoryError, RuntimeError])
+def test_a_file_that_fails_unexpectedly_is_a_problem_not_the_end_of_the_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: type[BaseException]
+) -> None:
+    from desktop.core import gguf_info
+
+    snapshot = _cache_with(tmp_path, monkeypatch, ["a-base.gguf", "b-bad.gguf", "c-base.gguf"])
+    original = gguf_info._parse
+
+    def failing(cur: gguf_info._Reader) -> gguf_info.ModelInfo:
+        if cur.path.name == "b-bad.gguf":
+            raise error("boom")  # MemoryError: a header of millions of entries, before its caps
+        return original(cur)
+
+    monkeypatch.setattr(gguf_info, "_parse", failing)
+    library = Library()
+    found = [m.path.name for m in library.models() if m.source == "hf-cache"]
+    assert found == ["a-base.gguf", "c-base.gguf"]
+    [problem] = library.problems
+    assert problem.path == snapshot / "b-bad.gguf" and str(problem.path) in problem.message
+
+
+def test_a_file_is_read_once_per_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from desktop.core import gguf_info
+
+    snapshot = _cache_with(tmp_path, monkeypatch, ["once-base.gguf"])
+    reads: list[Path] = []
+    original = gguf_info._parse
+
+    def counting(cur: gguf_info._Reader) -> gguf_info.ModelInfo:
+        reads.append(cur.path)
+        return original(cur)
+
+    monkeypatch.setattr(gguf_info, "_parse", counting)
+    for _ in range(3):  # the scan, the Models window, a resolve: one read
+        assert [m.id for m in Library().models() if m.source == "hf-cache"] == ["once-base"]
+    assert reads.count(snapshot / "once-base.gguf") == 1
+    write_gguf(snapshot / "once-base.gguf", name="Changed", tokens=("<unk>", "<s>", "</s>", "c"))
+    [model] = [m for m in Library().models() if m.source == "hf-cache"]
+    assert model.info.name == "Changed" and reads.count(snapshot / "once-base.gguf") == 2
