@@ -259,24 +259,38 @@ def estimate_ram(
 
 def remote_kv_per_token(file: HubFile, revision: str | None = None) -> int | None:
     """KV bytes per token from the first bytes of a remote GGUF (one Range request). All
-    quantizations of a model share it, so one request serves a whole repository."""
+    quantizations of a model share it, so one request serves a whole repository.
+
+    At most `_HEADER_PREFIX` bytes are read, whatever the server sends: one that ignores Range
+    and sends a whole file is cut off there."""
     require_online()
     url = hf_hub_url(file.repo_id, file.parts[0], revision=revision, endpoint=endpoint())
+    headers = {
+        **build_hf_headers(),
+        "Range": f"bytes=0-{_HEADER_PREFIX - 1}",
+        "Accept-Encoding": "identity",  # raw bytes: a compressed answer cannot grow in memory
+    }
     with hub_errors(f"reading the header of {file.filename}"):
-        response = get_session().get(
-            url,
-            headers={**build_hf_headers(), "Range": f"bytes=0-{_HEADER_PREFIX - 1}"},
-            follow_redirects=True,
-            timeout=30,
-        )
-        if response.status_code >= 400:
-            return None
+        with get_session().stream(
+            "GET", url, headers=headers, follow_redirects=True, timeout=30
+        ) as response:
+            if response.status_code >= 400:
+                return None
+            prefix = _read_at_most(response.iter_raw(), _HEADER_PREFIX)
         try:
-            return kv_bytes_per_token(
-                read_metadata_prefix(response.content[:_HEADER_PREFIX], file.filename)
-            )
+            return kv_bytes_per_token(read_metadata_prefix(prefix, file.filename))
         except duet_errors.ModelLoadError:
             return None
+
+
+def _read_at_most(chunks: Iterator[bytes], limit: int) -> bytes:
+    """The first `limit` bytes of a stream; stops reading there."""
+    prefix = bytearray()
+    for chunk in chunks:
+        prefix += chunk[: limit - len(prefix)]
+        if len(prefix) >= limit:
+            break
+    return bytes(prefix)
 
 
 def file_metadata(
