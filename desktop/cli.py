@@ -138,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     remote_add.add_argument(
         "--api-key-env", default="", metavar="VAR", help="environment variable holding its API key"
     )
+    remote_add.add_argument(
+        "--allow-insecure-key",
+        action="store_true",
+        help="send the key over plain http to another machine (readable on the way)",
+    )
     remote_sub.add_parser("list", help="list servers and their models")
     remote_rm = remote_sub.add_parser("rm", help="remove a server")
     remote_rm.add_argument("name", metavar="NAME")
@@ -253,7 +258,16 @@ def cmd_remote(args: argparse.Namespace) -> int:
     from desktop.core import remote
 
     if args.remote_command == "add":
-        server = remote.add_server(args.name, args.url, args.api_key_env)
+        try:
+            server = remote.add_server(
+                args.name, args.url, args.api_key_env, allow_insecure_key=args.allow_insecure_key
+            )
+        except remote.InsecureKey as exc:
+            raise remote.RemoteError(
+                f"{exc} To send it anyway, add --allow-insecure-key."
+            ) from None
+        if server.insecure_key_ok:
+            print(f"Warning: the API key of {server.name} goes over plain http.", file=sys.stderr)
         try:
             models = remote.RemoteEngine(server, "").models()
             print(
@@ -266,6 +280,8 @@ def cmd_remote(args: argparse.Namespace) -> int:
         print(f"Removed {args.name}.")
     else:
         known = remote.servers()
+        if warning := remote.servers_warning():
+            print(warning, file=sys.stderr)
         if not known:
             print("No servers yet: duet remote add NAME URL")
         for server in known:

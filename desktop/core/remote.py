@@ -4,13 +4,15 @@ Studio, llama-cpp-python's own server), behind the same streaming events as the 
 Raw mode means what it means locally: the text goes to /v1/completions, which applies no
 template. Chat mode goes to /v1/chat/completions, where the server applies its template.
 Streams are read as server-sent events; closing the stream cancels the generation.
-API keys come from an environment variable or the OS keyring, never from a file.
-A server is untrusted: every field it sends is checked, every line bounded, and anything
-unexpected ends the reply with a plain RemoteError.
+API keys come from an environment variable or the OS keyring, never from a file, and go only to
+the URL they were given for. A server is untrusted: every field it sends is checked, every line
+bounded, and anything unexpected ends the reply with a plain RemoteError.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
 import math
 import os
@@ -20,9 +22,10 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 
@@ -41,10 +44,16 @@ MAX_LINE = 1024 * 1024  # one server-sent event; a longer one is refused, not bu
 MAX_BODY = 4 * 1024 * 1024  # a model list or an error page
 MAX_ALTERNATIVES = 20  # per token: more than any request asks for
 _POLL = 0.1  # how often a waiting stream looks at cancel: cancel takes effect within this
+_NAME = re.compile(r"[\w-]{1,64}")
+_ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
 class RemoteError(DuetError):
     """A remote server that is down, refuses the key, lacks the model or the endpoint."""
+
+
+class InsecureKey(RemoteError):
+    """An API key would go over plain http to another machine, and nobody said yes to that."""
 
 
 @dataclass(frozen=True)
@@ -52,79 +61,231 @@ class RemoteServer:
     name: str
     url: str  # base URL, e.g. http://127.0.0.1:8080 (with or without /v1)
     api_key_env: str = ""
+    # The user accepted that this server's key crosses the network over plain http.
+    insecure_key_ok: bool = False
 
     @property
     def base(self) -> str:
-        url = self.url.rstrip("/")
-        return url if url.endswith("/v1") else url + "/v1"
+        return _base(self.url)
 
     def api_key(self) -> str:
-        """From the named environment variable, else the OS keyring; never from a file."""
+        """From the named environment variable, else the OS keyring entry made for this name
+        at this URL; never from a file."""
         if self.api_key_env and os.environ.get(self.api_key_env):
             return os.environ[self.api_key_env]
         try:
             import keyring
 
-            return keyring.get_password(KEYRING_SERVICE, self.name) or ""
+            return keyring.get_password(KEYRING_SERVICE, _key_user(self.name, self.url)) or ""
         except Exception:  # no keyring package or no backend: no key
             return ""
+
+
+def _base(url: str) -> str:
+    url = url.rstrip("/")
+    return url if url.endswith("/v1") else url + "/v1"
+
+
+def _key_user(name: str, url: str) -> str:
+    # The keyring entry names the URL too: a key never follows a name to another address.
+    return f"{name}@{_base(url)}"
+
+
+def sends_key_in_clear(url: str) -> bool:
+    """True for plain http to anything but this machine (127.0.0.0/8, ::1, localhost)."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").rstrip(".")
+    except ValueError:
+        return False  # not a URL at all: refused elsewhere
+    if parts.scheme.lower() != "http" or host == "localhost":
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return True  # a host name: it may resolve anywhere
+    mapped = getattr(address, "ipv4_mapped", None)
+    return not (address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 # The list of servers ------------------------------------------------------------------------------
 
 
-def _registry() -> Any:
+def _registry() -> Path:
     return app_dirs().config / "remotes.json"
 
 
-def servers() -> list[RemoteServer]:
+def _entry(item: object) -> RemoteServer | None:
+    """One server from the file, if every field has the shape Duet writes."""
+    if not isinstance(item, dict):
+        return None
+    name, url = item.get("name"), item.get("url")
+    env, insecure = item.get("api_key_env", ""), item.get("insecure_key_ok", False)
+    if not (isinstance(name, str) and _NAME.fullmatch(name)) or _url_problem(url):
+        return None
+    if not (isinstance(env, str) and (not env or _ENV_VAR.fullmatch(env))):
+        return None
+    if not isinstance(insecure, bool):
+        return None
+    assert isinstance(url, str)
+    return RemoteServer(name, url, env, insecure)
+
+
+def _load() -> tuple[list[RemoteServer], str]:
+    """The servers in remotes.json, and a warning if any of it could not be read."""
+    path = _registry()
     try:
-        data = json.loads(_registry().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    return [
-        RemoteServer(d["name"], d["url"], d.get("api_key_env", ""))
-        for d in data
-        if isinstance(d, dict) and "name" in d and "url" in d
-    ]
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return [], ""
+    except OSError as exc:
+        return [], _damaged(path, exc.strerror or type(exc).__name__)
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):  # invalid UTF-8 is a ValueError too
+        return [], _damaged(path, "it is not valid JSON")
+    if not isinstance(data, list):
+        return [], _damaged(path, "it is not a list of servers")
+    found: list[RemoteServer] = []
+    for item in data:
+        server = _entry(item)
+        if server is not None and all(s.name != server.name for s in found):
+            found.append(server)
+    bad = len(data) - len(found)
+    if bad:
+        return found, _damaged(path, f"{bad} of its {len(data)} entries are not servers")
+    return found, ""
+
+
+def _damaged(path: Path, why: str) -> str:
+    return (
+        f"The server list {path} could not be read ({why}): Duet ignores what it cannot read. "
+        f"Adding or removing a server keeps a copy of the file as {path.name}.bak; "
+        "fix or delete the file to silence this."
+    )
+
+
+def servers() -> list[RemoteServer]:
+    return _load()[0]
+
+
+def servers_warning() -> str:
+    """What is wrong with remotes.json, or "" if nothing is."""
+    return _load()[1]
 
 
 def _save(items: list[RemoteServer]) -> None:
     path = _registry()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps([s.__dict__ for s in items], indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if _load()[1] and path.exists():
+            # A file Duet could not read is the user's: keep it rather than overwrite it.
+            os.replace(path, _free_backup(path))
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps([asdict(s) for s in items], indent=2), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise RemoteError(f"Cannot write the server list {path}: {exc.strerror or exc}.") from exc
 
 
-def add_server(name: str, url: str, api_key_env: str = "") -> RemoteServer:
-    if not name or "/" in name or ":" in name:
-        raise RemoteError(f"'{name}' cannot name a server: use letters, digits, - and _.")
-    if not url.startswith(("http://", "https://")):
-        raise RemoteError(f"'{url}' is not an http(s) URL, like http://127.0.0.1:8080.")
-    server = RemoteServer(name, url, api_key_env)
-    _save([s for s in servers() if s.name != name] + [server])
+def _free_backup(path: Path) -> Path:
+    backup = path.with_name(path.name + ".bak")
+    number = 1
+    while backup.exists():
+        backup = path.with_name(f"{path.name}.bak{number}")
+        number += 1
+    return backup
+
+
+def _url_problem(url: object) -> str:
+    """Why a URL cannot name a server, or "" if it can."""
+    example = "like http://127.0.0.1:8080"
+    if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
+        return f"'{url}' is not an http(s) URL, {example}."
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not one)
+    except ValueError:
+        return f"'{url}' is not a valid URL, {example}."
+    if not parts.hostname or len(url) > 2000 or any(c.isspace() for c in url):
+        return f"'{url}' is not a valid URL, {example}."
+    return ""
+
+
+def add_server(
+    name: str,
+    url: str,
+    api_key_env: str = "",
+    api_key: str = "",
+    allow_insecure_key: bool = False,
+) -> RemoteServer:
+    """Adds a server, its key (if given) to the OS keyring for this name at this URL.
+    Everything is checked first: a refused server leaves nothing behind, in the file or the
+    keyring. A key over plain http to another machine needs allow_insecure_key."""
+    if not _NAME.fullmatch(name):
+        raise RemoteError(f"'{name}' cannot name a server: use up to 64 letters, digits, - and _.")
+    if problem := _url_problem(url):
+        raise RemoteError(problem)
+    if api_key_env and not _ENV_VAR.fullmatch(api_key_env):
+        raise RemoteError(
+            f"'{api_key_env}' cannot name an environment variable: use letters, digits and _."
+        )
+    known = servers()
+    if same := next((s for s in known if s.name == name), None):
+        raise RemoteError(
+            f"There is already a server named {name} ({same.url}): pick another name, or "
+            f"remove it first (`duet remote rm {name}`)."
+        )
+    clear = bool(api_key or api_key_env) and sends_key_in_clear(url)
+    if clear and not allow_insecure_key:
+        raise InsecureKey(
+            f"{url} is plain http to another machine: the API key would cross the network "
+            "unencrypted, readable by anyone on the way. Use https if the server offers it."
+        )
+    server = RemoteServer(name, url, api_key_env, insecure_key_ok=clear)
+    if api_key:
+        _store_key(server, api_key)
+    try:
+        _save([*known, server])
+    except RemoteError:
+        _delete_key(server)
+        raise
     return server
 
 
 def remove_server(name: str) -> None:
-    remaining = [s for s in servers() if s.name != name]
-    if len(remaining) == len(servers()):
+    """Removes a server and the key kept for it."""
+    known = servers()
+    gone = next((s for s in known if s.name == name), None)
+    if gone is None:
         raise RemoteError(f"There is no server named {name}: `duet remote list` shows them.")
-    _save(remaining)
+    _save([s for s in known if s.name != name])
+    _delete_key(gone)
 
 
-def store_api_key(name: str, key: str) -> None:
-    """Keep a server's key in the OS keyring (Keychain, Credential Locker, Secret Service)."""
+def _store_key(server: RemoteServer, key: str) -> None:
+    """Keeps a server's key in the OS keyring (Keychain, Credential Locker, Secret Service)."""
     try:
         import keyring
 
-        keyring.set_password(KEYRING_SERVICE, name, key)
+        keyring.set_password(KEYRING_SERVICE, _key_user(server.name, server.url), key)
     except Exception as exc:  # no backend on this machine: say so, keep nothing on disk
         raise RemoteError(
             f"The OS keyring is not available ({exc}); put the key in an environment "
             "variable and name it instead."
         ) from exc
+
+
+def _delete_key(server: RemoteServer) -> None:
+    try:
+        import keyring
+    except ImportError:
+        return
+    # Also the entry under the bare name, where earlier versions kept a server's key.
+    for user in (_key_user(server.name, server.url), server.name):
+        # No such entry, or no backend: nothing to delete.
+        with contextlib.suppress(Exception):
+            keyring.delete_password(KEYRING_SERVICE, user)
 
 
 def server(name: str) -> RemoteServer:
@@ -175,7 +336,15 @@ class RemoteEngine:
         # A compressed reply could expand far past the line limit before it is checked.
         headers = {"Accept-Encoding": "identity"}
         key = self.remote.api_key()
-        return {**headers, "Authorization": f"Bearer {key}"} if key else headers
+        if not key:
+            return headers
+        if sends_key_in_clear(self.remote.url) and not self.remote.insecure_key_ok:
+            raise RemoteError(
+                f"Duet does not send the API key of {self.remote.name} over plain http to "
+                f"{self.remote.url}: it would cross the network unencrypted. Use https, or "
+                "remove the server and add it again, accepting that."
+            )
+        return {**headers, "Authorization": f"Bearer {key}"}
 
     def models(self) -> list[str]:
         data = self._get_json("/models")
@@ -591,8 +760,9 @@ def remote_models(timeout: float = 3.0) -> tuple[list[InstalledModel], list[str]
     """The models every configured server serves, as installed models marked remote; and a
     note for each server that did not answer."""
     found: list[InstalledModel] = []
-    problems: list[str] = []
-    for remote in servers():
+    known, warning = _load()
+    problems = [warning] if warning else []
+    for remote in known:
         try:
             names = RemoteEngine(remote, "", timeout=timeout).models()
         except RemoteError as exc:

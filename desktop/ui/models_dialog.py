@@ -495,6 +495,7 @@ class ModelsDialog(QDialog):
             " Its models appear in the model picker, marked remote."
         )
         self.servers_status.setWordWrap(True)
+        self.servers_status.setTextFormat(Qt.TextFormat.PlainText)  # it quotes what was typed
         form = QHBoxLayout()
         for widget in (self.server_name, self.server_url, self.server_key_env, self.server_key):
             form.addWidget(widget)
@@ -511,6 +512,8 @@ class ModelsDialog(QDialog):
 
     def refresh_servers(self) -> None:
         self.servers_tree.clear()
+        if warning := remote.servers_warning():
+            self.servers_status.setText(warning)
         for item in remote.servers():
             source = f"${item.api_key_env}" if item.api_key_env else "keyring, if set"
             row = QTreeWidgetItem([item.name, item.url, source, "…"])
@@ -533,10 +536,20 @@ class ModelsDialog(QDialog):
 
     def add_server(self) -> None:
         name, url = self.server_name.text().strip(), self.server_url.text().strip()
+        key, env = self.server_key.text(), self.server_key_env.text().strip()
         try:
-            if key := self.server_key.text():
-                remote.store_api_key(name, key)
-            remote.add_server(name, url, self.server_key_env.text().strip())
+            try:
+                remote.add_server(name, url, env, api_key=key)
+            except remote.InsecureKey as exc:
+                # Checked after everything else, so the question is only asked for a server
+                # that would otherwise be added.
+                if not self._accept_insecure_key(str(exc)):
+                    self.servers_status.setText(
+                        f"Not added: the key of {name} would go over plain http. Use an https "
+                        "URL, or add it again and accept."
+                    )
+                    return
+                remote.add_server(name, url, env, api_key=key, allow_insecure_key=True)
         except DuetError as exc:
             self.servers_status.setText(str(exc))
             return
@@ -545,6 +558,16 @@ class ModelsDialog(QDialog):
             field.clear()
         self.refresh_servers()
         self.models_changed.emit()
+
+    def _accept_insecure_key(self, why: str) -> bool:
+        answer = QMessageBox.question(
+            self,
+            "Send the API key over plain http?",
+            f"{why}\n\nSend the key over plain http anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     def remove_selected_server(self) -> None:
         item = self.servers_tree.currentItem()

@@ -1,8 +1,11 @@
 """A remote server is untrusted: scripted hostile servers on 127.0.0.1 against the real
-RemoteEngine (no model loads). Every stream shape ends in a Done or a plain error."""
+RemoteEngine (no model loads). A key goes only to the URL it was given for, never silently over
+plain http to another machine; every stream shape ends in a Done or a plain error; a damaged
+server list is said, not crashed on, and kept."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -11,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from desktop.core import remote
 from desktop.core.engine import protocol as p
+from desktop.core.paths import app_dirs
 from desktop.core.prompts import Message
-from desktop.core.remote import RemoteEngine, RemoteServer
+from desktop.core.remote import RemoteEngine, RemoteError, RemoteServer
 from desktop.core.sampling import SamplingParams
 from tests.remote.hostile import Hostile, MemoryKeyring, chat_chunk, memory_keyring, sse
 
@@ -77,6 +82,115 @@ def run_within(
     if isinstance(final, BaseException):
         return tokens, None, final
     return tokens, final, None
+
+
+# 14: a key goes with its server's URL, and only there -----------------------------------------
+
+
+def test_a_removed_servers_key_is_deleted_and_never_reaches_a_new_server_of_that_name(
+    keys: MemoryKeyring, servers: list[Hostile]
+) -> None:
+    first, second = start(servers), start(servers)
+    remote.add_server("lab", first.url, api_key="sekrit")
+    RemoteEngine(remote.server("lab"), "").models()
+    assert first.requests[-1][2] == "Bearer sekrit"
+    remote.remove_server("lab")
+    assert keys.saved == {}
+    remote.add_server("lab", second.url)
+    RemoteEngine(remote.server("lab"), "").models()
+    assert second.requests[-1][2] is None
+
+
+def test_a_key_is_bound_to_the_url_it_was_given_for(
+    keys: MemoryKeyring, servers: list[Hostile]
+) -> None:
+    first, second = start(servers), start(servers)
+    remote.add_server("lab", first.url, api_key="sekrit")
+    # The server list edited by hand (or by another program) to point the name elsewhere.
+    path = app_dirs().config / "remotes.json"
+    path.write_text(path.read_text().replace(first.url, second.url))
+    RemoteEngine(remote.server("lab"), "").models()
+    assert second.requests[-1][2] is None
+    # A key left in the keyring under the bare name (how earlier versions kept it) is not used.
+    keys.saved[("duet", "lab")] = "old"
+    RemoteEngine(remote.server("lab"), "").models()
+    assert second.requests[-1][2] is None
+
+
+@pytest.mark.parametrize("name", ["", "a/b", "a:b", "x" * 200, "has space", "../up"])
+def test_a_rejected_name_leaves_nothing_in_the_keyring(
+    keys: MemoryKeyring, servers: list[Hostile], name: str
+) -> None:
+    with pytest.raises(RemoteError, match="cannot name a server"):
+        remote.add_server(name, start(servers).url, api_key="sekrit")
+    assert keys.saved == {} and remote.servers() == []
+
+
+def test_a_duplicate_name_is_refused_and_keeps_the_first_key(
+    keys: MemoryKeyring, servers: list[Hostile]
+) -> None:
+    first, second = start(servers), start(servers)
+    remote.add_server("lab", first.url, api_key="first")
+    saved = dict(keys.saved)
+    with pytest.raises(RemoteError, match="already a server named lab"):
+        remote.add_server("lab", second.url, api_key="second")
+    assert keys.saved == saved
+    assert [s.url for s in remote.servers()] == [first.url]
+
+
+def test_a_url_that_is_not_http_leaves_nothing_in_the_keyring(keys: MemoryKeyring) -> None:
+    with pytest.raises(RemoteError, match="is not an http"):
+        remote.add_server("lab", "ftp://127.0.0.1/", api_key="sekrit")
+    assert keys.saved == {}
+
+
+# 15: a key over plain http to another machine needs a yes ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url", ["http://192.0.2.7:8080", "http://lab.example:8080/v1", "http://[2001:db8::1]:80"]
+)
+def test_a_key_over_plain_http_to_another_machine_is_refused_without_a_yes(
+    keys: MemoryKeyring, url: str
+) -> None:
+    for kwargs in ({"api_key": "sekrit"}, {"api_key_env": "LAB_KEY"}):
+        with pytest.raises(remote.InsecureKey, match="plain http"):
+            remote.add_server("lab", url, **kwargs)  # type: ignore[arg-type]
+        assert keys.saved == {} and remote.servers() == []
+    added = remote.add_server("lab", url, api_key="sekrit", allow_insecure_key=True)
+    assert added.insecure_key_ok and remote.server("lab").insecure_key_ok
+    assert remote.server("lab").api_key() == "sekrit"
+    remote.remove_server("lab")
+    remote.add_server("lab", url)  # no key: nothing to protect, no question
+    remote.add_server("tls", url.replace("http:", "https:"), api_key="k")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080",
+        "http://127.9.9.9:8080",
+        "http://localhost:8080",
+        "http://LocalHost:8080/v1",
+        "http://[::1]:8080",
+    ],
+)
+def test_a_key_over_http_to_this_machine_needs_no_yes(keys: MemoryKeyring, url: str) -> None:
+    assert not remote.add_server("lab", url, api_key="sekrit").insecure_key_ok
+
+
+def test_a_hand_edited_list_cannot_send_a_key_over_plain_http(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = app_dirs().config / "remotes.json"
+    path.parent.mkdir(parents=True)
+    # 192.0.2.0/24 is reserved for documentation: nothing answers there, and nothing is sent.
+    path.write_text(json.dumps([{"name": "lab", "url": "http://192.0.2.7", "api_key_env": "K"}]))
+    monkeypatch.setenv("K", "sekrit")
+    started = time.monotonic()
+    with pytest.raises(RemoteError, match="plain http"):
+        RemoteEngine(remote.server("lab"), "", timeout=1).models()
+    assert time.monotonic() - started < 0.5  # refused before connecting
 
 
 # 16: whatever the stream holds, the generation ends in a Done or a plain error ----------------------
@@ -263,6 +377,56 @@ def test_a_good_stream_still_streams_with_its_logprobs(servers: list[Hostile]) -
     assert (final.stats.prompt_tokens, final.stats.generated_tokens) == (7, 2)
 
 
+# 17: a damaged server list is said, kept, and not crashed on -------------------------------------
+
+DAMAGED = {
+    "a number": b"5",
+    "an object": b'{"a": 1}',
+    "a list of numbers": b"[5]",
+    "invalid UTF-8": b"\xff\xfe[]",
+    "not JSON": b"[{",
+    "a server without a URL": b'[{"name": "lab"}]',
+    "a name that is a number": b'[{"name": 5, "url": "http://127.0.0.1:1"}]',
+    "a URL that is a list": b'[{"name": "lab", "url": ["http://127.0.0.1:1"]}]',
+}
+
+
+@pytest.mark.parametrize("shape", list(DAMAGED))
+def test_a_damaged_server_list_is_an_empty_list_and_a_warning(shape: str) -> None:
+    path = app_dirs().config / "remotes.json"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(DAMAGED[shape])
+    assert remote.servers() == []
+    found, problems = remote.remote_models()
+    assert found == []
+    assert any(str(path) in problem and "could not be read" in problem for problem in problems)
+
+
+def test_a_damaged_server_list_is_kept_when_a_server_is_added(servers: list[Hostile]) -> None:
+    path = app_dirs().config / "remotes.json"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b'[{"name": "lab", "url": "http://127.0.0.1:1", "oops": }]')
+    remote.add_server("new", start(servers).url)
+    assert [s.name for s in remote.servers()] == ["new"]
+    backups = list(path.parent.glob("remotes.json.bak*"))
+    assert [b.read_bytes() for b in backups] == [
+        b'[{"name": "lab", "url": "http://127.0.0.1:1", "oops": }]'
+    ]
+    found, problems = remote.remote_models()
+    assert [m.server for m in found] == ["new"] and problems == []
+
+
+def test_a_damaged_server_list_is_said_by_the_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.integration.test_cli import duet
+
+    path = app_dirs().config / "remotes.json"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"5")
+    listed = duet("remote", "list")
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr
+    assert "could not be read" in listed.stderr
+
+
 def test_an_html_error_body_becomes_short_plain_text(servers: list[Hostile]) -> None:
     page = (
         b'<html><body><a href="x">click</a><img src="http://192.0.2.7/i.png">' + b"<p>x</p>" * 500
@@ -272,3 +436,28 @@ def test_an_html_error_body_becomes_short_plain_text(servers: list[Hostile]) -> 
     _, final, _ = run_within(engine.generate("Hi", GREEDY))
     assert isinstance(final, p.Failed) and "HTTP 500" in final.message and "click" in final.message
     assert "<" not in final.message and len(final.message) < 400
+
+
+# 15 in the CLI -------------------------------------------------------------------------------------
+
+
+def test_the_cli_refuses_a_key_over_plain_http_without_the_flag() -> None:
+    from tests.integration.test_cli import duet
+
+    refused = duet("remote", "add", "lab", "http://192.0.2.7:8080", "--api-key-env", "LAB_KEY")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "plain http" in refused.stderr and "--allow-insecure-key" in refused.stderr
+    assert remote.servers() == []
+
+
+def test_the_cli_takes_a_key_over_plain_http_with_the_flag(servers: list[Hostile]) -> None:
+    from tests.integration.test_cli import duet
+
+    added = duet("remote", "add", "lab", start(servers).url, "--api-key-env", "LAB_KEY")
+    assert added.returncode == 0 and "1 model(s)" in added.stdout  # loopback: no question
+    # 0.0.0.0 is not loopback, and on Linux a closed port there is refused at once.
+    far = f"http://0.0.0.0:{free_port()}"
+    insecure = duet("remote", "add", "far", far, "--api-key-env", "K", "--allow-insecure-key")
+    assert insecure.returncode == 0 and "Added far" in insecure.stdout, insecure.stderr
+    assert "plain http" in insecure.stderr  # still said
+    assert remote.server("far").insecure_key_ok

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import keyring
 import pytest
-from keyring.backend import KeyringBackend
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
@@ -20,7 +19,7 @@ from desktop.core import remote
 from desktop.core.paths import app_dirs
 from desktop.core.sampling import SamplingParams
 from desktop.ui.main_window import MainWindow
-from tests.remote.hostile import Hostile, chat_chunk, sse
+from tests.remote.hostile import Hostile, MemoryKeyring, chat_chunk, memory_keyring, sse
 from tests.remote.test_remote import free_port, start_server
 from tests.ui.conftest import wait_loaded
 
@@ -241,31 +240,12 @@ def test_a_server_without_completions_disables_raw_mode_and_says_why(
         (app_dirs().config / "remotes.json").unlink(missing_ok=True)
 
 
-class _MemoryKeyring(KeyringBackend):
-    """The OS keyring's interface, in memory: the test must not write the machine's keyring."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.saved: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.saved.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.saved[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.saved.pop((service, username), None)
-
-
 def test_a_key_typed_in_the_dialog_goes_to_the_keyring_and_opens_a_keyed_server(
     window: MainWindow, qtbot, instruct_path: Path
 ) -> None:
     proc, url = start_server(instruct_path, "--api_key", "sekrit")
     previous = keyring.get_keyring()
-    memory = _MemoryKeyring()
+    memory = MemoryKeyring()
     keyring.set_keyring(memory)
     try:
         window.open_models()
@@ -274,7 +254,7 @@ def test_a_key_typed_in_the_dialog_goes_to_the_keyring_and_opens_a_keyed_server(
         dialog.server_url.setText(url)
         dialog.server_key.setText("sekrit")
         dialog.add_server()
-        assert memory.saved == {("duet", "keyed"): "sekrit"}
+        assert list(memory.saved.values()) == ["sekrit"]
         assert "sekrit" not in (app_dirs().config / "remotes.json").read_text()
         qtbot.waitUntil(
             lambda: dialog.servers_tree.topLevelItem(0).text(3).endswith(".gguf"), timeout=10_000
@@ -296,6 +276,11 @@ def test_a_key_typed_in_the_dialog_goes_to_the_keyring_and_opens_a_keyed_server(
 
 
 @pytest.fixture
+def keys() -> Iterator[MemoryKeyring]:
+    yield from memory_keyring()
+
+
+@pytest.fixture
 def hostiles() -> Iterator[list[Hostile]]:
     started: list[Hostile] = []
     yield started
@@ -310,6 +295,65 @@ def hostile(hostiles: list[Hostile], *args: object, **kwargs: object) -> Hostile
     server = Hostile(*args, **kwargs)  # type: ignore[arg-type]
     hostiles.append(server)
     return server
+
+
+def add_in_dialog(dialog, name: str, url: str, key: str = "") -> None:
+    dialog.server_name.setText(name)
+    dialog.server_url.setText(url)
+    dialog.server_key.setText(key)
+    dialog.add_server()
+
+
+def test_a_removed_servers_key_does_not_follow_its_name(
+    window: MainWindow, qtbot, keys: MemoryKeyring, hostiles: list[Hostile]
+) -> None:
+    first, second = hostile(hostiles), hostile(hostiles)
+    window.open_models()
+    dialog = window.models_dialog
+    add_in_dialog(dialog, "lab", first.url, "sekrit")
+    qtbot.waitUntil(lambda: dialog.servers_tree.topLevelItem(0).text(3) == "hostile-instruct")
+    assert ("GET", "/v1/models", "Bearer sekrit") in first.requests
+    dialog.servers_tree.setCurrentItem(dialog.servers_tree.topLevelItem(0))
+    dialog.remove_selected_server()
+    assert keys.saved == {}  # the key went with its server
+    add_in_dialog(dialog, "lab", second.url)
+    qtbot.waitUntil(lambda: dialog.servers_tree.topLevelItem(0).text(3) == "hostile-instruct")
+    assert second.requests and all(auth is None for _, _, auth in second.requests)
+    # A name the dialog refuses keeps no key either.
+    add_in_dialog(dialog, "a/b", second.url, "other")
+    assert "cannot name a server" in dialog.servers_status.text()
+    add_in_dialog(dialog, "lab", second.url, "other")
+    assert "already a server named lab" in dialog.servers_status.text()
+    assert keys.saved == {}
+
+
+def test_a_key_over_plain_http_to_another_machine_asks_first(
+    window: MainWindow, qtbot, keys: MemoryKeyring, hostiles: list[Hostile], monkeypatch
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    asked: list[str] = []
+    answer = [QMessageBox.StandardButton.No]
+
+    def question(parent, title, text, *args, **kwargs):
+        asked.append(text)
+        return answer[0]
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    window.open_models()
+    dialog = window.models_dialog
+    far = f"http://0.0.0.0:{free_port()}"  # not loopback; on Linux refused at once
+    add_in_dialog(dialog, "far", far, "sekrit")
+    assert len(asked) == 1 and "plain http" in asked[0]
+    assert keys.saved == {} and remote.servers() == []
+    assert "Not added" in dialog.servers_status.text()
+    answer[0] = QMessageBox.StandardButton.Yes
+    add_in_dialog(dialog, "far", far, "sekrit")
+    assert len(asked) == 2 and remote.server("far").insecure_key_ok
+    assert list(keys.saved.values()) == ["sekrit"]
+    # This machine over http needs no question.
+    add_in_dialog(dialog, "near", hostile(hostiles).url, "sekrit")
+    assert len(asked) == 2 and [s.name for s in remote.servers()] == ["far", "near"]
 
 
 def test_a_malformed_stream_is_an_error_and_the_reply_so_far_stays(
@@ -369,6 +413,29 @@ def test_stop_ends_a_reply_within_a_second_while_a_line_is_received(
     window.stop()
     idle(window, qtbot, timeout=1_000)
     assert window.chat_view.bubbles[1].raw_text == "Hello"
+
+
+@pytest.fixture
+def damaged_list() -> Iterator[Path]:
+    path = app_dirs().config / "remotes.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"5")
+    yield path
+    path.unlink(missing_ok=True)
+    for backup in path.parent.glob("remotes.json.bak*"):
+        backup.unlink()
+
+
+def test_a_damaged_server_list_is_said_at_start_and_kept(
+    damaged_list: Path, window: MainWindow, qtbot, hostiles: list[Hostile]
+) -> None:
+    qtbot.waitUntil(lambda: "could not be read" in window.error_bar.message, timeout=20_000)
+    assert window.model is not None and not window.model.is_remote
+    window.open_models()
+    dialog = window.models_dialog
+    assert "could not be read" in dialog.servers_status.text()
+    add_in_dialog(dialog, "lab", hostile(hostiles).url)
+    assert [b.read_bytes() for b in damaged_list.parent.glob("remotes.json.bak*")] == [b"5"]
 
 
 def test_an_html_error_body_is_plain_text_in_the_error_bar(
