@@ -5,6 +5,7 @@ starts again from zero. Duet keeps its own partial file in its data dir and cont
 an HTTP Range request on the resolved URL: no byte is fetched twice, after a dropped connection
 (automatically) or after Duet was closed (on the next request for the same file).
 
+The Hub's answers are untrusted: its commit id must be 40 hex digits before it becomes a path.
 The bytes are hashed as they arrive and checked against the sha256 the Hub publishes before the
 file goes anywhere. Only then is it moved into the Hugging Face cache layout
 (blobs/<sha256>, snapshots/<commit>/<file>, refs/<revision>), where huggingface_hub, llama.cpp's
@@ -17,6 +18,7 @@ import errno
 import hashlib
 import os
 import queue
+import re
 import shutil
 import threading
 import time
@@ -47,6 +49,7 @@ CHUNK = 1 << 20
 _SPARE_BYTES = 64 * 1024 * 1024  # left free on the disk beyond the file itself
 _RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 _PROGRESS_EVERY = 0.1  # seconds
+_COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 @dataclass(frozen=True)
@@ -103,11 +106,15 @@ ProgressCallback = Callable[[DownloadProgress], None]
 def cached_path(repo_id: str, filename: str, revision: str = "main") -> Path | None:
     """The file in the Hugging Face cache, if a finished copy is there for `revision`."""
     repo_dir = hf_hub_cache() / repo_folder_name(repo_id=repo_id, repo_type="model")
+    if not is_safe_filename(revision) or not is_safe_filename(filename):
+        return None
     ref = repo_dir / "refs" / revision
-    commits = [ref.read_text().strip()] if ref.is_file() else []
-    if not commits and len(revision) == 40:
+    commits = [ref.read_text(errors="replace").strip()] if ref.is_file() else []
+    if not commits and _COMMIT.fullmatch(revision):
         commits = [revision]
     for commit in commits:
+        if not _COMMIT.fullmatch(commit):  # a ref another tool damaged: not a path to follow
+            continue
         path = repo_dir / "snapshots" / commit / filename
         if path.is_file():
             return path
@@ -131,11 +138,20 @@ def download(
         raise DownloadError(
             f"Refusing the file name {filename!r}: it would be written outside the model folder."
         )
+    if not is_safe_filename(revision):
+        raise DownloadError(
+            f"Refusing the revision {revision!r}: it would be written outside the model folder."
+        )
     if found := cached_path(repo_id, filename, revision):
         size = found.stat().st_size
         return Downloaded(found, repo_id, filename, size, None, 0, already_cached=True)
     require_online()
     location, size, sha256, commit = file_metadata(repo_id, filename, revision)
+    if commit is not None and not _COMMIT.fullmatch(commit):
+        raise DownloadError(
+            f"The Hub sent {commit[:80]!r} as the commit of {repo_id}, which is not a commit id "
+            "(40 hex digits). Nothing was written; try again later."
+        )
     key = sha256 or hashlib.sha256(f"{repo_id}/{commit}/{filename}".encode()).hexdigest()
     partial = (
         partial_dir() / f"{repo_folder_name(repo_id=repo_id, repo_type='model')}--{key}.partial"

@@ -5,15 +5,55 @@ Every download here runs on a thread with a deadline, so a regression fails inst
 
 from __future__ import annotations
 
+import hashlib
 import time
 import tracemalloc
 from pathlib import Path
 
+import pytest
+from huggingface_hub.file_download import repo_folder_name
+
+from desktop.core import download as dl
 from desktop.core import hub
+from desktop.core.errors import DownloadError
 from tests.fakehub import FakeFile, FakeHub
 from tests.ggufs import write_gguf
 
 MB = 1024 * 1024
+
+
+def blob(size: int, seed: int) -> bytes:
+    return (hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1))[:size]
+
+
+# 1 -----------------------------------------------------------------------------------------------
+
+
+def test_a_commit_id_that_is_a_path_touches_nothing_outside_the_cache(
+    fake_hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "a" / "b" / "hf-cache"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    evil = "../../../../tmp/x"
+    fake_hub.add_repo("org/Evil-GGUF", {"m.gguf": blob(MB, 11)}, commit=evil)
+    repo_dir = cache / repo_folder_name(repo_id="org/Evil-GGUF", repo_type="model")
+    escape = tmp_path / "a" / "tmp" / "x"  # where snapshots/<evil>/ points
+    assert (repo_dir / "snapshots" / evil).resolve() == escape.resolve()
+    escape.mkdir(parents=True)
+    canary = escape / "m.gguf"
+    canary.write_bytes(b"someone else's file")
+
+    with pytest.raises(DownloadError, match="not a commit id"):
+        dl.download("org/Evil-GGUF", "m.gguf")
+    assert canary.read_bytes() == b"someone else's file" and not canary.is_symlink()
+    assert sorted(p.name for p in escape.iterdir()) == ["m.gguf"]
+    assert not (repo_dir / "refs").exists()
+    assert fake_hub.cdn_requests() == []  # refused before a byte was fetched
+
+    # A ref damaged by someone else is not followed out of the cache either.
+    (repo_dir / "refs").mkdir(parents=True)
+    (repo_dir / "refs" / "main").write_text(evil)
+    assert dl.cached_path("org/Evil-GGUF", "m.gguf") is None
 
 
 # 8 -----------------------------------------------------------------------------------------------
