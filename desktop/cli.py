@@ -158,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="REPO[:FILE|:QUANT]",
         help="owner/name, owner/name:Q4_K_M, owner/name:file.gguf, or a catalog id",
     )
+    pull.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="accept a file the Hub publishes no sha256 for (it cannot be checked)",
+    )
     search = sub.add_parser("search", help="search the Hub for GGUF models")
     search.add_argument("query", metavar="QUERY")
     search.add_argument("--limit", type=int, default=20)
@@ -393,7 +398,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
     )
     bar = _ProgressBar()
     try:
-        path, fetched = pull(target, progress=bar.update)
+        path, fetched = pull(target, progress=bar.update, allow_unverified=args.allow_unverified)
     except KeyboardInterrupt:
         bar.end()
         print(
@@ -405,7 +410,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
     model = next((m for m in library.models() if m.path == path), None)
     name = model.id if model is not None else path.name
     how = "already downloaded" if fetched == 0 else f"downloaded {fetched / 1e6:,.0f} MB"
-    print(f"{name}: {how}, sha256 verified · {path}", file=sys.stderr)
+    checked = "sha256 verified where the Hub publishes one" if args.allow_unverified else ""
+    print(f"{name}: {how}, {checked or 'sha256 verified'} · {path}", file=sys.stderr)
     return 0
 
 

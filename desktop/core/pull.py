@@ -64,10 +64,22 @@ def _target(repo_id: str, file: HubFile) -> PullTarget:
 
 
 def pull(
-    target: PullTarget, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
+    target: PullTarget,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    *,
+    allow_unverified: bool = False,
 ) -> tuple[Path, int]:
-    """Download every part; returns the path llama.cpp opens (the first part) and bytes fetched."""
+    """Download every part; returns the path llama.cpp opens (the first part) and bytes fetched.
+    A part the Hub publishes no sha256 for is refused unless `allow_unverified`."""
     results: list[Downloaded] = [
-        download(target.repo_id, part, progress=progress, cancel=cancel) for part in target.parts
+        download(
+            target.repo_id,
+            part,
+            progress=progress,
+            cancel=cancel,
+            allow_unverified=allow_unverified,
+        )
+        for part in target.parts
     ]
     return results[0].path, sum(r.fetched for r in results)

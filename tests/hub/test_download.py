@@ -11,8 +11,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import huggingface_hub
 import pytest
 
 from desktop.core import download as dl
@@ -25,7 +27,7 @@ from desktop.core.errors import (
     HubOffline,
 )
 from desktop.core.library import Library
-from tests.fakehub import FakeHub
+from tests.fakehub import FakeHub, FakeProxy
 
 MB = 1024 * 1024
 
@@ -42,7 +44,7 @@ def nothing_left(repo_name: str) -> bool:
 
 
 def test_full_download_lands_in_the_hf_cache_and_the_library(
-    fake_hub: FakeHub, instruct_path: Path, client_path: str
+    fake_hub: FakeHub, instruct_path: Path, client_path: FakeProxy | None
 ) -> None:
     fake_hub.add_repo("org/Smol-GGUF", {"SmolLM2-135M-Instruct.Q4_1.gguf": instruct_path})
     progress: list[dl.DownloadProgress] = []
@@ -58,20 +60,32 @@ def test_full_download_lands_in_the_hf_cache_and_the_library(
     again = dl.download("org/Smol-GGUF", "SmolLM2-135M-Instruct.Q4_1.gguf")
     assert again.already_cached and again.fetched == 0
     assert len(fake_hub.file_requests("SmolLM2-135M-Instruct.Q4_1.gguf")) == 1
+    if client_path is not None:
+        assert any(url.endswith("/SmolLM2-135M-Instruct.Q4_1.gguf") for url in client_path.gets())
 
 
-@pytest.fixture(params=["socket", "httpx"])
-def client_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Both ways bytes come in: straight off the socket, and through huggingface_hub's httpx
-    session, which Duet uses when a proxy is configured (here one that loopback bypasses)."""
-    if request.param == "httpx":
-        monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
-        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    return str(request.param)
+@pytest.fixture(params=["direct", "proxy"])
+def client_path(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeProxy | None]:
+    """Both ways bytes come in: by http.client straight into Duet's buffers, and by httpx
+    through the proxy that HTTP_PROXY names (a local forwarding one)."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    if request.param == "direct":
+        yield None
+        return
+    proxy = FakeProxy()
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    huggingface_hub.close_session()  # its next session reads HTTP_PROXY: the Hub's HEADs too
+    yield proxy
+    huggingface_hub.close_session()  # no later test's session points at a closed proxy
+    proxy.close()
 
 
 def test_dropped_connection_resumes_without_fetching_a_byte_twice(
-    fake_hub: FakeHub, client_path: str
+    fake_hub: FakeHub, client_path: FakeProxy | None
 ) -> None:
     data = blob(3 * MB, 1)
     fake_hub.add_repo("org/Cut-GGUF", {"m.gguf": data})
@@ -82,6 +96,8 @@ def test_dropped_connection_resumes_without_fetching_a_byte_twice(
     cut = 1 * MB + 12345
     assert ranges == ["bytes=0-", f"bytes={cut}-", f"bytes={2 * cut}-"]
     assert fake_hub.bytes_sent["m.gguf"] == len(data)
+    if client_path is not None:
+        assert sum("/cdn/" in url for url in client_path.gets()) == 3
 
 
 def test_download_resumes_after_the_process_was_killed(fake_hub: FakeHub, tmp_path: Path) -> None:
