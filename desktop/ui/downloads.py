@@ -1,5 +1,9 @@
 """The download queue: one download at a time, off the UI thread, each cancellable. It belongs
-to the main window, so downloads go on while the Models window is closed."""
+to the main window, so downloads go on while the Models window is closed.
+
+Whatever the download thread meets, its job ends in a state a person can see and act on:
+an unexpected exception becomes a failed row with its text, never a row stuck "downloading",
+and a failed job can be queued again."""
 
 from __future__ import annotations
 
@@ -58,6 +62,12 @@ class _Worker(QThread):
             self.failed.emit(str(exc), True)
         except DuetError as exc:
             self.failed.emit(str(exc), False)
+        except Exception as exc:  # a bug or a case nobody foresaw: say it, keep the text
+            self.failed.emit(
+                f"The download stopped on an unexpected error ({type(exc).__name__}: {exc}). "
+                "Try again; if it happens again, please report it with this text.",
+                False,
+            )
         else:
             self.succeeded.emit(path)
 
@@ -105,7 +115,9 @@ class DownloadQueue(QObject):
             if job.state == "queued":
                 job.state = "paused"
         if self._worker is not None:
-            self._worker.wait(30_000)
+            # A paused download stops within a second in every state (core.download); the
+            # longer bound only keeps a thread from being destroyed while it runs.
+            self._worker.wait(10_000)
 
     def resume_saved(self) -> list[DownloadJob]:
         """Continue the downloads that were under way when Duet last closed."""
