@@ -281,10 +281,10 @@ class _Transfer:
             self.partial.unlink()
         if self.partial.exists():
             with self.partial.open("rb") as handle:
-                while block := handle.read(CHUNK * 4):
-                    self._check_cancel()
+                while not self.cancel.cancelled and (block := handle.read(CHUNK * 4)):
                     self.hasher.update(block)
                     self.have += len(block)
+            self._check_cancel()  # the file is closed before a cancel deletes it
         self.resumed_from = self.have
 
     def run(self, location: str, refresh: Callable[[], str]) -> None:
@@ -300,7 +300,11 @@ class _Transfer:
                 if refreshed:
                     raise _http_error(expired.status, f"downloading {self.filename}") from None
                 # A signed CDN URL can expire while a download sits paused: ask the Hub again.
-                location, refreshed = refresh(), True
+                try:
+                    location, refreshed = refresh(), True
+                except DownloadCancelled:
+                    self._check_cancel()  # a cancel deletes the partial file, a pause keeps it
+                    raise
                 continue
             self._check_cancel()
             if self.have < self.size:
