@@ -44,6 +44,10 @@ class InvalidSettings(DuetError):
     """A sampling or engine setting outside its allowed range."""
 
 
+class InvalidExport(DuetError):
+    """A file given to import that cannot be read as a Duet chat export: nothing was imported."""
+
+
 class EngineError(DuetError):
     """The engine worker reported a failure it survived."""
 

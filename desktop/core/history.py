@@ -102,16 +102,18 @@ class History:
         return document_id
 
 
-def missing_models(data: dict[str, object], installed: list[InstalledModel]) -> list[str]:
+def missing_models(data: object, installed: list[InstalledModel]) -> list[str]:
     """The models an imported chat's replies were made with that are not installed here (by
     sha256, else by file name), as plain warnings."""
     have_sha = {m.catalog.sha256 for m in installed if m.catalog and m.catalog.sha256}
     have_files = {m.path.name for m in installed}
     warnings: list[str] = []
     seen: set[str] = set()
-    messages = data.get("messages", [])
+    messages = data.get("messages", []) if isinstance(data, dict) else []
     for item in messages if isinstance(messages, list) else []:
         meta = item.get("meta", {}) if isinstance(item, dict) else {}
+        if not isinstance(meta, dict):
+            continue
         file, sha = str(meta.get("model_file", "")), str(meta.get("model_sha256", ""))
         if not file or file in seen:
             continue

@@ -13,6 +13,7 @@ last unflushed batch of a streaming reply, never a completed message, never the 
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 import time
@@ -23,11 +24,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 from desktop import __version__
-from desktop.core.errors import DuetError
+from desktop.core.errors import DuetError, InvalidExport
 from desktop.core.paths import app_dirs
 
 SCHEMA_VERSION = 2
 ChatKind = Literal["chat", "document"]
+KINDS: tuple[ChatKind, ...] = ("chat", "document")
+ROLES = ("user", "assistant")
+
+# What an imported export may hold. Generous for real chats (a reply's meta keeps its whole
+# rendered prompt), small enough that a hostile file cannot exhaust memory or stall the window.
+MAX_EXPORT_BYTES = 128 << 20
+MAX_TEXT = 16 << 20  # characters in one text field: a message, a prompt, a document
+MAX_TITLE = 1_000
+MAX_MESSAGES = 100_000
+MAX_SETTINGS = 256  # entries in a reply's sampling settings or stats
 
 # Version 1, kept to migrate from: one linear list of messages per chat, no metadata.
 SCHEMA_V1 = """
@@ -182,13 +193,8 @@ class Store:
     def create_chat(
         self, title: str = "New chat", system: str = "", kind: ChatKind = "chat"
     ) -> int:
-        now = time.time()
         with self._tx() as db:
-            cursor = db.execute(
-                "INSERT INTO chats (title, created, updated, kind, system) VALUES (?, ?, ?, ?, ?)",
-                (title, now, now, kind, system),
-            )
-            return int(cursor.lastrowid or 0)
+            return _insert_chat(db, title, system, kind)
 
     def list_chats(self, search: str = "", limit: int = 10_000) -> list[ChatSummary]:
         """Newest first. `search` matches titles and message text."""
@@ -199,10 +205,12 @@ class Store:
         )
         args: list[Any] = []
         if search:
-            like = f"%{search}%"
+            # The text is searched as typed: % and _ are characters here, not LIKE wildcards.
+            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            like = f"%{escaped}%"
             query += (
-                " AND (c.title LIKE ? OR c.document LIKE ? OR EXISTS "
-                "(SELECT 1 FROM messages m WHERE m.chat_id = c.id AND m.content LIKE ?))"
+                " AND (c.title LIKE ? ESCAPE '\\' OR c.document LIKE ? ESCAPE '\\' OR EXISTS "
+                "(SELECT 1 FROM messages m WHERE m.chat_id = c.id AND m.content LIKE ? ESCAPE '\\'))"
             )
             args += [like, like, like]
         query += " ORDER BY c.updated DESC LIMIT ?"
@@ -441,36 +449,31 @@ class Store:
             ],
         }
 
-    def import_json(self, data: dict[str, Any]) -> int:
-        if not isinstance(data, dict) or data.get("format") != "duet-chat":
-            raise DuetError('This is not a Duet chat export (its "format" is not duet-chat).')
-        chat_id = self.create_chat(
-            str(data.get("title", "Imported chat")),
-            str(data.get("system", "")),
-            data.get("kind", "chat"),
-        )
-        if data.get("document"):
-            self.save_document(chat_id, str(data["document"]))
-        parent = None
+    def import_json(self, data: object) -> int:
+        """A chat export as a new chat, all of it or nothing: the whole document is checked
+        before anything is written, and then written in one transaction. Raises InvalidExport."""
+        export = checked_export(data)
+        now = time.time()
         with self._tx() as db:
-            for item in data.get("messages", []):
-                meta = MessageMeta(
-                    **{
-                        k: v
-                        for k, v in item.get("meta", {}).items()
-                        if k in MessageMeta.__dataclass_fields__
-                    }
+            chat_id = _insert_chat(db, export.title, export.system, export.kind)
+            if export.document:
+                db.execute(
+                    "UPDATE chats SET document = ?, updated = ? WHERE id = ?",
+                    (export.document, now, chat_id),
                 )
+            parent: int | None = None
+            for item in export.messages:
                 cursor = db.execute(
-                    "INSERT INTO messages (chat_id, parent_id, role, content, created, complete, meta) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO messages (chat_id, parent_id, role, content, created, complete, meta) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         chat_id,
                         parent,
-                        item["role"],
-                        item["content"],
-                        float(item.get("created", time.time())),
-                        int(item.get("complete", True)),
-                        meta.to_json(),
+                        item.role,
+                        item.content,
+                        item.created if item.created is not None else now,
+                        int(item.complete),
+                        item.meta.to_json(),
                     ),
                 )
                 parent = cursor.lastrowid
@@ -498,5 +501,215 @@ class Store:
 _COLUMNS = "id, chat_id, parent_id, role, content, created, complete, meta"
 
 
+def _insert_chat(db: sqlite3.Connection, title: str, system: str, kind: ChatKind) -> int:
+    now = time.time()
+    cursor = db.execute(
+        "INSERT INTO chats (title, created, updated, kind, system) VALUES (?, ?, ?, ?, ?)",
+        (title, now, now, kind, system),
+    )
+    return int(cursor.lastrowid or 0)
+
+
 def _message(row: tuple[Any, ...]) -> StoredMessage:
     return StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), str(row[7]))
+
+
+# Import -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportedMessage:
+    role: str
+    content: str
+    complete: bool
+    created: float | None
+    meta: MessageMeta
+
+
+@dataclass(frozen=True)
+class ChatExport:
+    """A chat export that passed every check, ready to be written."""
+
+    title: str
+    kind: ChatKind
+    system: str
+    document: str
+    messages: tuple[ImportedMessage, ...]
+
+
+def read_export(path: Path) -> object:
+    """The JSON of an export file, parsed but not yet checked (import_json checks it).
+    Bounded in size; any failure to read or parse is an InvalidExport naming the file."""
+    name = path.name
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_EXPORT_BYTES + 1)
+    except OSError as exc:
+        raise InvalidExport(f"Cannot import {name}: {exc.strerror or exc}.") from None
+    if len(raw) > MAX_EXPORT_BYTES:
+        raise InvalidExport(
+            f"Cannot import {name}: it is larger than {MAX_EXPORT_BYTES >> 20} MB, more than "
+            "any chat Duet exports. Check that it is the right file."
+        )
+    try:
+        return json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise InvalidExport(
+            f"Cannot import {name}: it is not UTF-8 text, so not a Duet chat export."
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise InvalidExport(
+            f"Cannot import {name}: it is not valid JSON ({exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno}). Export the chat again with Duet."
+        ) from None
+    except ValueError as exc:  # a number too long to convert, and the like
+        raise InvalidExport(f"Cannot import {name}: it is not valid JSON ({exc}).") from None
+    except RecursionError:
+        raise InvalidExport(
+            f"Cannot import {name}: its JSON is nested too deeply to be a Duet chat export."
+        ) from None
+
+
+def checked_export(data: object) -> ChatExport:
+    """Every field of an export checked for its type, value and size. Unknown keys are
+    ignored (a newer Duet may add some); anything else wrong is an InvalidExport naming the
+    field, and nothing is written."""
+    if not isinstance(data, dict) or data.get("format") != "duet-chat":
+        raise InvalidExport('This is not a Duet chat export (its "format" is not duet-chat).')
+    kind = data.get("kind", "chat")
+    if kind not in KINDS:
+        raise _bad("kind", f'is {_shown(kind)}, not "chat" or "document"')
+    messages = data.get("messages", [])
+    if not isinstance(messages, list):
+        raise _bad("messages", f"is {_kind_of(messages)}, not a list")
+    if len(messages) > MAX_MESSAGES:
+        raise _bad("messages", f"holds {len(messages):,} messages, more than {MAX_MESSAGES:,}")
+    if kind == "document" and messages:
+        raise _bad("messages", "are given for a raw document, which has none")
+    return ChatExport(
+        title=_text(data, "title", "title", "Imported chat", MAX_TITLE),
+        kind="document" if kind == "document" else "chat",
+        system=_text(data, "system", "system", ""),
+        document=_text(data, "document", "document", ""),
+        messages=tuple(_checked_message(item, f"messages[{i}]") for i, item in enumerate(messages)),
+    )
+
+
+def _checked_message(item: object, where: str) -> ImportedMessage:
+    if not isinstance(item, dict):
+        raise _bad(where, f"is {_kind_of(item)}, not a message")
+    if "role" not in item:
+        raise _bad(f"{where}.role", "is missing")
+    if item["role"] not in ROLES:
+        raise _bad(f"{where}.role", f'is {_shown(item["role"])}, not "user" or "assistant"')
+    if "content" not in item:
+        raise _bad(f"{where}.content", "is missing")
+    complete = item.get("complete", True)
+    if not isinstance(complete, bool):
+        raise _bad(f"{where}.complete", f"is {_kind_of(complete)}, not true or false")
+    created = item.get("created")
+    if created is not None and not _finite_number(created):
+        raise _bad(f"{where}.created", f"is {_kind_of(created)}, not a time in seconds")
+    meta = item.get("meta", {})
+    if not isinstance(meta, dict):
+        raise _bad(f"{where}.meta", f"is {_kind_of(meta)}, not an object")
+    return ImportedMessage(
+        role=str(item["role"]),
+        content=_text(item, "content", f"{where}.content", None),
+        complete=complete,
+        created=float(created) if created is not None else None,
+        meta=_checked_meta(meta, f"{where}.meta"),
+    )
+
+
+_META_TEXT = (
+    "model_id",
+    "model_repo",
+    "model_file",
+    "model_sha256",
+    "mode",
+    "template",
+    "prompt",
+    "stop_reason",
+)
+
+
+def _checked_meta(meta: dict[Any, Any], where: str) -> MessageMeta:
+    values: dict[str, Any] = {
+        key: _text(meta, key, f"{where}.{key}", "") for key in _META_TEXT if key in meta
+    }
+    for key in ("sampling", "stats"):
+        if key in meta:
+            values[key] = _flat_settings(meta[key], f"{where}.{key}")
+    seed = meta.get("seed")
+    if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool)):
+        raise _bad(f"{where}.seed", f"is {_kind_of(seed)}, not a whole number")
+    values["seed"] = seed
+    dropped = meta.get("dropped_turns", 0)
+    if not (isinstance(dropped, int) and not isinstance(dropped, bool) and dropped >= 0):
+        raise _bad(f"{where}.dropped_turns", f"is {_shown(dropped)}, not a count")
+    values["dropped_turns"] = dropped
+    return MessageMeta(**values)
+
+
+def _flat_settings(value: object, where: str) -> dict[str, Any]:
+    """Sampling settings and stats: one level of names to plain values, nothing nested."""
+    if not isinstance(value, dict):
+        raise _bad(where, f"is {_kind_of(value)}, not an object")
+    if len(value) > MAX_SETTINGS:
+        raise _bad(where, f"holds {len(value):,} entries, more than {MAX_SETTINGS}")
+    for key, item in value.items():
+        if not isinstance(key, str) or len(key) > 100:
+            raise _bad(where, "has a name that is not a short text")
+        if isinstance(item, str):
+            _text(value, key, f"{where}.{key}", None, 1_000)
+        elif not (item is None or isinstance(item, (bool, int)) or _finite_number(item)):
+            raise _bad(f"{where}.{key}", f"is {_kind_of(item)}, not a number or a short text")
+    return dict(value)
+
+
+def _text(
+    data: dict[Any, Any], key: str, where: str, default: str | None, limit: int = MAX_TEXT
+) -> str:
+    if key not in data:
+        if default is None:
+            raise _bad(where, "is missing")
+        return default
+    value = data[key]
+    if not isinstance(value, str):
+        raise _bad(where, f"is {_kind_of(value)}, not text")
+    if len(value) > limit:
+        raise _bad(where, f"is {len(value):,} characters long, more than {limit:,}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a \ud800 escape: SQLite refuses it
+        raise _bad(where, "holds a broken character (a lone UTF-16 surrogate)") from None
+    return value
+
+
+def _finite_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _kind_of(value: object) -> str:
+    names = {dict: "an object", list: "a list", str: "text", bool: "true or false"}
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not _finite_number(value):
+            return "NaN or infinite"
+        return f"the number {value}" if abs(value) < 1e15 else "a very large number"
+    return names.get(type(value), type(value).__name__)
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, str):
+        return json.dumps(value[:40])
+    return _kind_of(value)
+
+
+def _bad(where: str, problem: str) -> InvalidExport:
+    return InvalidExport(
+        f"This chat export cannot be imported: {where} {problem}. Nothing was imported; "
+        "export the chat again with Duet (JSON) and import that file."
+    )

@@ -4,7 +4,6 @@ the document and the settings are core objects, and the model runs in an engine 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
@@ -36,7 +35,7 @@ from desktop.core.history import History, missing_models
 from desktop.core.library import InstalledModel, Library
 from desktop.core.prompts import FALLBACK_NOTE, RenderedPrompt
 from desktop.core.settings import AppSettings, load_settings, save_settings
-from desktop.core.store import MessageMeta, Store
+from desktop.core.store import MessageMeta, Store, read_export
 from desktop.ui.bridge import CloseThread, GenerationThread, LoadThread, TokenBatch
 from desktop.ui.chat_view import ChatView
 from desktop.ui.downloads import DownloadQueue
@@ -841,17 +840,14 @@ class MainWindow(QMainWindow):
                 return
             path = Path(name)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            chat_id = self.store.import_json(data)
-        except (OSError, ValueError) as exc:
-            self.error_bar.show_error(f"Cannot import {path.name}: {exc}", can_retry=False)
-            return
+            data = read_export(path)
+            chat_id = self.store.import_json(data)  # checked whole first: all of it or nothing
         except DuetError as exc:
             self.error_bar.show_error(str(exc), can_retry=False)
             return
         self.sidebar.current = chat_id
         self.sidebar.refresh()
-        self.open_history(chat_id, data.get("kind", "chat"))
+        self.open_history(chat_id, self.store.chat(chat_id)[2])
         warnings = missing_models(data, self.models)
         if warnings:
             self.error_bar.show_error(" ".join(warnings), can_retry=False)

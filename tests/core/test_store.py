@@ -165,3 +165,127 @@ def test_a_streaming_reply_is_kept_as_far_as_it_got(store: Store) -> None:
     shown = store.path(chat)
     assert shown[-1].content == "Once upon" and not shown[-1].complete
     assert "*(interrupted)*" in store.export_markdown(chat)
+
+
+def _export(**changes: object) -> dict[str, object]:
+    """A well-formed export of a two-message chat, with `changes` applied on top."""
+    data: dict[str, object] = {
+        "format": "duet-chat",
+        "duet_version": "0.1.0",
+        "title": "Imported",
+        "kind": "chat",
+        "system": "",
+        "document": "",
+        "messages": [
+            {"role": "user", "content": "Hi", "complete": True, "created": 1.0, "meta": {}},
+            {
+                "role": "assistant",
+                "content": "Hello",
+                "complete": True,
+                "created": 2.0,
+                "meta": {"model_id": "m", "seed": 3, "sampling": {"temperature": 0.0}},
+            },
+        ],
+    }
+    data.update(changes)
+    return data
+
+
+def _message(**changes: object) -> dict[str, object]:
+    item: dict[str, object] = {"role": "user", "content": "Hi", "complete": True, "created": 1.0}
+    item.update(changes)
+    return item
+
+
+def _deep(depth: int) -> dict[str, object]:
+    nested: dict[str, object] = {}
+    for _ in range(depth):
+        nested = {"a": nested}
+    return nested
+
+
+MALFORMED_EXPORTS: dict[str, tuple[object, str]] = {
+    "a list, not an object": ([], "not a Duet chat export"),
+    "a number": (5, "not a Duet chat export"),
+    "another format": (_export(format="x"), "not a Duet chat export"),
+    "messages not a list": (_export(messages={"role": "user"}), "messages"),
+    "a message not an object": (_export(messages=["hi"]), r"messages\[0\]"),
+    "role hacker": (_export(messages=[_message(role="hacker")]), r"messages\[0\]\.role"),
+    "content a number": (_export(messages=[_message(content=5)]), r"messages\[0\]\.content"),
+    "content an object": (_export(messages=[_message(content={"a": 1})]), "content"),
+    "kind x": (_export(kind="x"), "kind"),
+    "title a number": (_export(title=5), "title"),
+    "system a list": (_export(system=["x"]), "system"),
+    "role missing": (_export(messages=[{"content": "Hi"}]), r"messages\[0\]\.role"),
+    "content missing": (_export(messages=[{"role": "user"}]), r"messages\[0\]\.content"),
+    "complete a string": (_export(messages=[_message(complete="yes")]), "complete"),
+    "created a string": (_export(messages=[_message(created="yesterday")]), "created"),
+    "created not finite": (_export(messages=[_message(created=float("nan"))]), "created"),
+    "meta a string": (_export(messages=[_message(meta="x")]), "meta"),
+    "seed a string": (_export(messages=[_message(meta={"seed": "lucky"})]), "seed"),
+    "sampling nested": (_export(messages=[_message(meta={"sampling": _deep(5)})]), "sampling"),
+    "huge nesting": (_export(messages=[_message(meta={"stats": _deep(100_000)})]), "stats"),
+    "a lone surrogate": (_export(messages=[_message(content="a\ud800b")]), "content"),
+    "text too long": (
+        _export(document="x" * (17 << 20), kind="document", messages=[]),
+        "document is 17,825,792 characters long",
+    ),
+    "a document with messages": (_export(kind="document"), "messages"),
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED_EXPORTS))
+def test_a_malformed_export_is_refused_whole_and_adds_nothing(store: Store, name: str) -> None:
+    from desktop.core.errors import InvalidExport
+
+    data, where = MALFORMED_EXPORTS[name]
+    with pytest.raises(InvalidExport, match=where):
+        store.import_json(data)  # type: ignore[arg-type]
+    assert store.db.execute("SELECT count(*) FROM chats").fetchone()[0] == 0
+    assert store.db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
+
+
+def test_a_well_formed_export_still_imports_in_one_piece(store: Store) -> None:
+    chat = store.import_json(_export())
+    assert [(m.role, m.content) for m in store.path(chat)] == [
+        ("user", "Hi"),
+        ("assistant", "Hello"),
+    ]
+    assert store.path(chat)[1].meta.seed == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"format": "duet-chat", "title": "\\ud800"}', "title"),
+    ],
+)
+def test_an_export_file_that_cannot_be_read_is_a_clear_error(
+    store: Store, tmp_path: Path, text: str, where: str
+) -> None:
+    from desktop.core.errors import InvalidExport
+    from desktop.core.store import read_export
+
+    path = tmp_path / "chat.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InvalidExport, match=where) as caught:
+        store.import_json(read_export(path))
+    assert "chat.json" in str(caught.value) or where in str(caught.value)
+    assert store.list_chats() == []
+
+
+def test_search_treats_like_wildcards_as_plain_characters(store: Store) -> None:
+    percent = store.create_chat("Discounts")
+    store.add_message(percent, None, "user", "Is 100% sure?")
+    underscore = store.create_chat("Names")
+    store.add_message(underscore, None, "user", "Use snake_case")
+    backslash = store.create_chat("Paths")
+    store.add_message(backslash, None, "user", r"C:\Users")
+    store.add_message(store.create_chat("Plain"), None, "user", "Nothing special here")
+    assert [c.id for c in store.list_chats("%")] == [percent]
+    assert [c.id for c in store.list_chats("_")] == [underscore]
+    assert [c.id for c in store.list_chats("e_c")] == [underscore]
+    assert [c.id for c in store.list_chats("\\")] == [backslash]
+    assert [c.id for c in store.list_chats("0%")] == [percent]

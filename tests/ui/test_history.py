@@ -209,3 +209,73 @@ def test_import_an_exported_chat_and_warn_about_missing_models(
     (tmp_path / "bad.json").write_text("{not json")
     window.import_chat(tmp_path / "bad.json")
     assert "Cannot import bad.json" in window.error_bar.message
+
+
+def _broken_exports() -> dict[str, tuple[str, str]]:
+    """File name -> (its text, what the window's message must say)."""
+    import json
+
+    def chat(**changes: object) -> str:
+        data: dict[str, object] = {
+            "format": "duet-chat",
+            "title": "Broken",
+            "kind": "chat",
+            "messages": [{"role": "user", "content": "Hi"}],
+        }
+        data.update(changes)
+        return json.dumps(data)
+
+    return {
+        "a-list.json": ("[1, 2]", "not a Duet chat export"),
+        "messages-not-a-list.json": (chat(messages={"role": "user"}), "messages is an object"),
+        "role-hacker.json": (
+            chat(messages=[{"role": "user", "content": "Hi"}, {"role": "hacker", "content": "x"}]),
+            'messages[1].role is "hacker"',
+        ),
+        "content-5.json": (
+            chat(messages=[{"role": "user", "content": 5}]),
+            "content is the number 5",
+        ),
+        "kind-x.json": (chat(kind="x"), 'kind is "x"'),
+        "no-content.json": (chat(messages=[{"role": "user"}]), "messages[0].content is missing"),
+        "meta-a-list.json": (
+            chat(messages=[{"role": "user", "content": "Hi", "meta": [1]}]),
+            "messages[0].meta is a list",
+        ),
+        "nested.json": ("[" * 100_000 + "]" * 100_000, "Cannot import nested.json"),
+        "not-json.json": ("{not json", "Cannot import not-json.json: it is not valid JSON"),
+        "latin-1.json": ("", "Cannot import latin-1.json: it is not UTF-8"),
+    }
+
+
+def test_a_malformed_export_is_refused_with_a_message_and_adds_no_chat(
+    window: MainWindow, qtbot, tmp_path, monkeypatch
+) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QFileDialog, QPushButton
+
+    importer = next(
+        b for b in window.sidebar.findChildren(QPushButton) if b.text().startswith("Import")
+    )
+    window.send_chat("Keep me")
+    idle(window, qtbot)
+    count = "SELECT count(*) FROM chats"
+    chats = [c.id for c in window.store.list_chats()]
+    total = window.store.db.execute(count).fetchone()[0]
+    shown = window.sidebar.list.count()
+    for name, (text, message) in _broken_exports().items():
+        path = tmp_path / name
+        if name == "latin-1.json":
+            path.write_bytes('{"format": "duet-chat", "title": "caf\xe9"}'.encode("latin-1"))
+        else:
+            path.write_text(text, encoding="utf-8")
+        window.error_bar.hide()
+        # The Import… button, through the file dialog it opens.
+        monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, p=path, **k: (str(p), ""))
+        qtbot.mouseClick(importer, Qt.MouseButton.LeftButton)
+        assert window.error_bar.isVisible(), name
+        assert message in window.error_bar.message, (name, window.error_bar.message)
+        assert [c.id for c in window.store.list_chats()] == chats, name
+        assert window.store.db.execute(count).fetchone()[0] == total, name
+        assert window.sidebar.list.count() == shown, name
+        assert window.conversation.messages[0].content == "Keep me", name
