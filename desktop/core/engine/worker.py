@@ -15,10 +15,13 @@ from __future__ import annotations
 import codecs
 import collections
 import ctypes
+import multiprocessing
 import os
 import random
+import signal
+import threading
 import time
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any
@@ -32,10 +35,14 @@ from desktop.core.gguf_info import read_model_info
 
 _LOG_TAIL: collections.deque[str] = collections.deque(maxlen=20)
 _llama_cpp: Any = None
+PARENT_CHECK_SECONDS = 0.25  # a worker outlives the app that started it by at most this
 
 
 def main(conn: Connection, cancel: Synchronized[int]) -> None:
-    """Process entry point: serve requests until Shutdown or the pipe closes."""
+    """Process entry point: serve requests until Shutdown, the pipe closes or the app dies."""
+    watch_parent()
+    # Ctrl+C in a terminal reaches the whole process group: the app decides when this ends.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     worker = Worker(conn, cancel)
     try:
         while True:
@@ -45,9 +52,43 @@ def main(conn: Connection, cancel: Synchronized[int]) -> None:
                 return
             if isinstance(request, p.Shutdown):
                 return
-            worker.handle(request)
+            try:
+                worker.handle(request)
+            except OSError:
+                # handle() reports every failure of its own, so what escapes is a send that
+                # found the pipe closed: the app is gone and nobody is left to tell.
+                return
     finally:
         worker.close()
+
+
+def watch_parent() -> None:
+    """End this process within PARENT_CHECK_SECONDS of the app's death, whatever it is doing.
+
+    Without this a worker notices only at its next pipe read or write, which a long prompt or
+    a slow file delays by many seconds, and a killed app would leave a process holding a whole
+    model in memory. The parent's sentinel (a pipe on POSIX, a process handle on Windows)
+    becomes ready when the parent dies; on POSIX a changed parent pid says the same, in case
+    another process inherited that pipe. prctl(PR_SET_PDEATHSIG) would not do: it fires when
+    the *thread* that started the worker ends, and the window starts workers from short-lived
+    threads."""
+    parent = multiprocessing.parent_process()
+    sentinel = parent.sentinel if parent is not None else None
+    parent_pid = os.getppid() if os.name == "posix" else None
+
+    def orphaned() -> bool:
+        if sentinel is not None and wait([sentinel], timeout=PARENT_CHECK_SECONDS):
+            return True
+        if sentinel is None:
+            time.sleep(PARENT_CHECK_SECONDS)
+        return parent_pid is not None and os.getppid() != parent_pid
+
+    def watch() -> None:
+        while not orphaned():
+            pass
+        os._exit(0)  # at once: no cleanup can reach a dead app, and llama.cpp may be mid-call
+
+    threading.Thread(target=watch, name="duet-parent-watch", daemon=True).start()
 
 
 def _import_llama() -> Any:
