@@ -27,6 +27,7 @@ from desktop.core.errors import (
 )
 from tests.fakehub import FakeFile, FakeHub, FakeProxy, tls_pair
 from tests.ggufs import write_gguf
+from tests.hub.test_pull import duet
 
 MB = 1024 * 1024
 TOKEN = "hf_duettesttoken0123456789"
@@ -266,6 +267,19 @@ def test_a_file_without_a_published_sha256_needs_explicit_consent(fake_hub: Fake
     got = dl.download("org/Git-GGUF", "m.gguf", allow_unverified=True)
     assert got.path.read_bytes() == data
     assert got.sha256 is None  # nothing claims it was checked
+
+
+def test_duet_pull_says_how_to_accept_an_unverified_file(fake_hub: FakeHub, tmp_path: Path) -> None:
+    fake_hub.add_repo(
+        "org/Git-GGUF", {"m.Q4_K_M.gguf": write_gguf(tmp_path / "m.gguf").read_bytes()}
+    )
+    fake_hub.no_sha256 = True
+    refused = duet("pull", "org/Git-GGUF:m.Q4_K_M.gguf")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "--allow-unverified" in refused.stderr.strip().splitlines()[-1]
+    accepted = duet("pull", "org/Git-GGUF:m.Q4_K_M.gguf", "--allow-unverified")
+    assert accepted.returncode == 0, accepted.stderr
+    assert "sha256 verified where the Hub publishes one" in accepted.stderr
 
 
 # 5 -----------------------------------------------------------------------------------------------
