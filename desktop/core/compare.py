@@ -18,7 +18,7 @@ from desktop import __version__
 from desktop.core.engine import protocol as p
 from desktop.core.engine.client import EngineClient, error_from
 from desktop.core.engine.config import EngineConfig, physical_cores
-from desktop.core.errors import DuetError
+from desktop.core.errors import DuetError, UnexpectedError
 from desktop.core.library import InstalledModel
 from desktop.core.prompts import (
     Message,
@@ -161,10 +161,11 @@ def run_columns(
                     column.error = event.message
                 if on_event is not None:
                     on_event(index, event)
-        except DuetError as exc:
-            column.error = str(exc)
+        except Exception as exc:  # a bug in one column must not leave the comparison waiting
+            error = exc if isinstance(exc, DuetError) else UnexpectedError.wrapping(exc)
+            column.error = str(error)
             if on_event is not None:
-                on_event(index, p.Failed(type(exc).__name__, str(exc)))
+                on_event(index, p.Failed(type(error).__name__, str(error)))
 
     threads = [
         threading.Thread(target=one, args=(i,), daemon=True) for i in range(len(comparison.columns))

@@ -8,6 +8,18 @@ class DuetError(Exception):
     """Base of every error Duet expects and explains."""
 
 
+class UnexpectedError(DuetError):
+    """A failure nobody foresaw (a bug), caught where work crosses a thread boundary so it
+    shows as an error with its text, never as a view stuck "busy"."""
+
+    @classmethod
+    def wrapping(cls, exc: BaseException) -> UnexpectedError:
+        return cls(
+            f"Something unexpected went wrong ({type(exc).__name__}: {exc}). Nothing you wrote "
+            "is lost: try again, and if it happens again, please report this message."
+        )
+
+
 class CatalogError(DuetError):
     """models.toml is malformed: the message names the file, line and key."""
 

@@ -3,10 +3,15 @@
 Tokens are coalesced: the thread emits at most one batch every 25 ms, so the window repaints at
 most 40 times a second however fast the model is. Repainting per token would make the UI
 thread the bottleneck for small fast models.
+
+Every thread ends with exactly one of its result signals, whatever happens: a DuetError gives
+its message, and an exception nobody expected (a bug) gives its text too, so a view that waits
+for the end is never left "busy".
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,11 +20,18 @@ from PySide6.QtCore import QThread, Signal
 
 from desktop.core.engine import protocol as p
 from desktop.core.engine.client import EngineClient
-from desktop.core.errors import DuetError
+from desktop.core.errors import DuetError, UnexpectedError
 from desktop.core.prompts import RenderedPrompt
 from desktop.core.sampling import SamplingParams
 
 BATCH_INTERVAL = 0.025
+_log = logging.getLogger(__name__)
+
+
+def unexpected(exc: Exception) -> str:
+    """The message for an exception nobody expected; its traceback goes to the log."""
+    _log.error("Unexpected failure off the UI thread", exc_info=exc)
+    return str(UnexpectedError.wrapping(exc))
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,8 @@ class LoadThread(QThread):
             self.loaded.emit(self.engine.load())
         except DuetError as exc:
             self.failed.emit(str(exc))
+        except Exception as exc:
+            self.failed.emit(unexpected(exc))
 
 
 class GenerationThread(QThread):
@@ -74,6 +88,7 @@ class GenerationThread(QThread):
     def run(self) -> None:
         pending: list[p.Token] = []
         last_emit = 0.0
+        ended = False  # Done, Failed or Crashed went out: the window finished this stream
         try:
             if self.prepare is not None:  # work that needs the engine, off the UI thread
                 prompt = self.prepare()
@@ -104,13 +119,20 @@ class GenerationThread(QThread):
                 if isinstance(event, p.PromptProgress):
                     self.progress.emit(event.done, event.total)
                 elif isinstance(event, p.Done):
+                    ended = True
                     self.done.emit(event)
                 elif isinstance(event, p.Failed):
+                    ended = True
                     self.failed.emit(event.message)
                 elif isinstance(event, p.Crashed):
+                    ended = True
                     self.crashed.emit(event.message)
-        except DuetError as exc:
-            self.failed.emit(str(exc))
+        except Exception as exc:
+            message = str(exc) if isinstance(exc, DuetError) else unexpected(exc)
+            if not ended:
+                if pending:  # the reply so far is kept: it reaches the view before the error
+                    self._flush(pending)
+                self.failed.emit(message)
 
     def _flush(self, tokens: list[p.Token]) -> None:
         self.batch.emit(TokenBatch("".join(t.text for t in tokens), tuple(tokens)))
@@ -142,3 +164,5 @@ class CallThread(QThread):
             self.done.emit(self.call())
         except DuetError as exc:
             self.failed.emit(str(exc))
+        except Exception as exc:
+            self.failed.emit(unexpected(exc))

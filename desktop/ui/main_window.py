@@ -36,7 +36,7 @@ from desktop.core.library import InstalledModel, Library
 from desktop.core.prompts import FALLBACK_NOTE, RenderedPrompt
 from desktop.core.settings import AppSettings, load_settings, save_settings
 from desktop.core.store import MessageMeta, Store, read_export
-from desktop.ui.bridge import CloseThread, GenerationThread, LoadThread, TokenBatch
+from desktop.ui.bridge import CloseThread, GenerationThread, LoadThread, TokenBatch, unexpected
 from desktop.ui.chat_view import ChatView
 from desktop.ui.downloads import DownloadQueue
 from desktop.ui.first_run import FirstRunPage
@@ -77,6 +77,8 @@ class ScanThread(QThread):
             self.found.emit(models + remote, [*library.problems, *unreachable])
         except DuetError as exc:
             self.failed.emit(str(exc))
+        except Exception as exc:  # a bug must not leave the window "Looking for models…"
+            self.failed.emit(unexpected(exc))
 
 
 class MainWindow(QMainWindow):
@@ -272,8 +274,13 @@ class MainWindow(QMainWindow):
         self.status_model.setText("Looking for models…")
         thread = ScanThread(self)
         thread.found.connect(self._models_found)
-        thread.failed.connect(lambda message: self.error_bar.show_error(message, can_retry=False))
+        thread.failed.connect(self._scan_failed)
         self._run(thread)
+
+    def _scan_failed(self, message: str) -> None:
+        self.status_model.setText("Models could not be listed")
+        self.retry_action = self.scan_models
+        self.error_bar.show_error(message)
 
     def _models_found(self, models: list[InstalledModel], problems: list[object]) -> None:
         self.models = models

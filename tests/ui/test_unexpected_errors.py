@@ -1,0 +1,152 @@
+"""A bug on the far side of a thread boundary (generation, model load, library scan, compare,
+scoring) shows as an error with its text in the real window, leaves no view "busy", and loses
+nothing: the typed text and the reply so far stay."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from desktop.core.engine import protocol as p
+from desktop.core.engine.client import EngineClient
+from desktop.core.sampling import SamplingParams
+from desktop.ui.main_window import MainWindow
+from tests.ui.conftest import wait_loaded
+
+pytestmark = pytest.mark.slow
+
+BOOM = "RuntimeError: the parser tripped"
+LONG = SamplingParams(max_tokens=200, seed=3, temperature=0.0)
+
+
+def trips_after(tokens: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """EngineClient.generate streams `tokens` real tokens, then raises what no one expects."""
+    real = EngineClient.generate
+
+    def flaky(self: EngineClient, *args: object, **kwargs: object) -> Iterator[p.Event]:
+        seen = 0
+        for event in real(self, *args, **kwargs):  # type: ignore[arg-type]
+            yield event
+            if isinstance(event, p.Token):
+                seen += 1
+                if seen == tokens:
+                    raise RuntimeError("the parser tripped")
+
+    monkeypatch.setattr(EngineClient, "generate", flaky)
+
+
+def raises(*_: object, **__: object) -> object:
+    raise RuntimeError("the parser tripped")
+
+
+def idle(win: MainWindow, qtbot) -> None:
+    qtbot.waitUntil(lambda: not win.busy, timeout=30_000)
+
+
+def test_a_bug_mid_reply_ends_the_stream_and_keeps_the_reply_so_far(
+    window: MainWindow, qtbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window._settings_changed(window.settings.__class__(sampling=LONG))
+    trips_after(10, monkeypatch)
+    window.chat_view.input.setPlainText("Tell me a long story about owls.")
+    window.submit()
+    idle(window, qtbot)
+    assert BOOM in window.error_bar.message and window.error_bar.isVisible()
+    assert window.chat_view.send_button.isEnabled() and not window.stop_action.isEnabled()
+    user, reply = window.conversation.messages
+    assert user.content == "Tell me a long story about owls."
+    assert reply.role == "assistant" and len(reply.content) > 10  # ten tokens' worth
+    assert window.chat_view.bubbles[-1].raw_text == reply.content
+    saved = window.store.path(window.conversation.chat_id)
+    assert [m.content for m in saved] == [user.content, reply.content]
+    assert saved[-1].meta.stop_reason == "failed"
+    # And the window goes on working.
+    monkeypatch.undo()
+    window._settings_changed(window.settings.__class__(sampling=SamplingParams(max_tokens=4)))
+    window.send_chat("Again")
+    idle(window, qtbot)
+    assert window.conversation.messages[-1].role == "assistant"
+
+
+def test_a_bug_while_preparing_the_prompt_keeps_the_message(
+    window: MainWindow, qtbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktop.core.conversation import Conversation
+
+    monkeypatch.setattr(Conversation, "fit", raises)
+    window.send_chat("Keep this message")
+    idle(window, qtbot)
+    assert BOOM in window.error_bar.message
+    assert [m.content for m in window.conversation.messages] == ["Keep this message"]
+    assert window.chat_view.bubbles[-1].raw_text == "Keep this message"
+
+
+def test_a_bug_mid_continuation_keeps_the_notebook(
+    window: MainWindow, qtbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window._settings_changed(window.settings.__class__(sampling=LONG))
+    trips_after(10, monkeypatch)
+    window.set_mode("raw")
+    window.raw_view.set_text("Chapter one. The lighthouse")
+    window.continue_raw()
+    idle(window, qtbot)
+    assert BOOM in window.error_bar.message
+    assert window.raw_view.continue_button.isEnabled()
+    text = window.raw_view.text
+    assert text.startswith("Chapter one. The lighthouse") and len(text) > 40
+    assert window.raw_view.generated_ranges()
+
+
+def test_a_bug_while_loading_a_model_is_shown_with_retry(
+    window: MainWindow, qtbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(EngineClient, "load", raises)
+    window.load_model()
+    qtbot.waitUntil(lambda: window.error_bar.isVisible(), timeout=20_000)
+    assert BOOM in window.error_bar.message
+    assert window.status_model.text() == "Model failed to load"
+    assert window.error_bar.button.isVisibleTo(window)
+    monkeypatch.undo()
+    window.error_bar.button.click()
+    wait_loaded(qtbot, window)
+    assert not window.error_bar.isVisible()
+
+
+def test_a_bug_while_listing_models_is_shown_with_retry(
+    window: MainWindow, qtbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktop.core.library import Library
+
+    monkeypatch.setattr(Library, "models", raises)
+    window.scan_models()
+    qtbot.waitUntil(lambda: window.error_bar.isVisible(), timeout=20_000)
+    assert BOOM in window.error_bar.message
+    assert "Looking for models" not in window.status_model.text()
+    monkeypatch.undo()
+    window.error_bar.button.click()
+    qtbot.waitUntil(lambda: not window.error_bar.isVisible(), timeout=20_000)
+    assert window.models
+
+
+def test_a_bug_in_a_compare_column_ends_it_and_keeps_its_tokens(
+    window: MainWindow, qtbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window._settings_changed(window.settings.__class__(sampling=LONG))
+    window.open_compare()
+    compare = window.compare_window
+    qtbot.addWidget(compare)
+    trips_after(6, monkeypatch)
+    compare.input.setPlainText("What is the capital of France?")
+    compare.run()
+    qtbot.waitUntil(lambda: not compare.busy, timeout=60_000)
+    for column in compare.columns:
+        assert column.stats.text().startswith("Failed:") and BOOM in column.stats.text()
+        assert len(column.view.tokens) >= 6
+    assert compare.run_button.isEnabled()
+    assert compare.input.toPlainText() == "What is the capital of France?"
+    # Scoring runs on a thread of its own: a bug there is shown, and the button comes back.
+    monkeypatch.setattr("desktop.ui.compare_window.score_with", raises)
+    compare.score(0)
+    left = compare.columns[0]
+    qtbot.waitUntil(lambda: BOOM in left.stats.text() and left.score_button.isEnabled())
