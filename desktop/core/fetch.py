@@ -259,7 +259,13 @@ class _Proxied(Response):
     def open(
         cls, url: str, headers: Mapping[str, str], proxy: str, cancel: Cancel, timeout: float
     ) -> _Proxied:
-        client = httpx2.Client(proxy=proxy, timeout=timeout, follow_redirects=False)
+        try:
+            client = httpx2.Client(proxy=proxy, timeout=timeout, follow_redirects=False)
+        except (ImportError, ValueError, httpx2.InvalidURL) as exc:  # socks5://, pac://, ...
+            raise DownloadError(
+                f"The proxy set on this computer ({proxy[:100]}) cannot be used for downloads "
+                f"({exc}). Set an http proxy (HTTPS_PROXY), or none."
+            ) from None
 
         def exchange() -> httpx2.Response:
             return client.send(client.build_request("GET", url, headers=dict(headers)), stream=True)

@@ -419,3 +419,13 @@ def test_a_proxy_from_the_os_settings_is_used(
     got = dl.download("org/Proxy-GGUF", "m.gguf")
     assert got.path.read_bytes() == data
     assert proxy.gets() == [f"{fake_hub.url}/cdn/org/Proxy-GGUF/m.gguf"]
+
+
+def test_a_proxy_duet_cannot_use_is_a_plain_message(
+    fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("urllib.request.getproxies", lambda: {"http": "socks5://127.0.0.1:1"})
+    fake_hub.add_repo("org/Socks-GGUF", {"m.gguf": blob(MB, 22)})
+    with pytest.raises(DownloadError, match=r"proxy set on this computer .* cannot be used"):
+        dl.download("org/Socks-GGUF", "m.gguf")
+    assert fake_hub.cdn_requests() == []
