@@ -33,10 +33,17 @@ from desktop.core.engine.client import EngineClient
 from desktop.core.errors import DuetError
 from desktop.core.history import History, missing_models
 from desktop.core.library import InstalledModel, Library
-from desktop.core.prompts import FALLBACK_NOTE, RenderedPrompt
+from desktop.core.prompts import FALLBACK_NOTE, FALLBACK_TEMPLATE_NAME, RenderedPrompt, template_of
 from desktop.core.settings import AppSettings, load_settings, save_settings
 from desktop.core.store import MessageMeta, Store, read_export
-from desktop.ui.bridge import CloseThread, GenerationThread, LoadThread, TokenBatch, unexpected
+from desktop.ui.bridge import (
+    CallThread,
+    CloseThread,
+    GenerationThread,
+    LoadThread,
+    TokenBatch,
+    unexpected,
+)
 from desktop.ui.chat_view import ChatView
 from desktop.ui.downloads import DownloadQueue
 from desktop.ui.first_run import FirstRunPage
@@ -425,13 +432,15 @@ class MainWindow(QMainWindow):
         )
         if not path:
             return
-        try:
-            Library().register(Path(path))
-        except DuetError as exc:
-            self.error_bar.show_error(str(exc), can_retry=False)
-            self.pages.setCurrentWidget(self.workspace)
-            return
-        self.scan_models()
+        # A model file is untrusted and reading it takes a moment: never on the UI thread.
+        thread = CallThread(lambda: Library().register(Path(path)), self)
+        thread.done.connect(lambda _model: self.scan_models())
+        thread.failed.connect(self._add_failed)
+        self._run(thread)
+
+    def _add_failed(self, message: str) -> None:
+        self.error_bar.show_error(message, can_retry=False)
+        self.pages.setCurrentWidget(self.workspace)
 
     # Modes ------------------------------------------------------------------------------------
 
@@ -475,10 +484,18 @@ class MainWindow(QMainWindow):
 
     def open_chat_as_raw(self) -> None:
         """The exact text chat mode sends, in the raw notebook: the clearest way to see what a
-        chat template does."""
-        prompt = self._chat_prompt()
-        if prompt is None:
+        chat template does. The template comes from the model file: it renders off the UI
+        thread, on a copy of the chat as it is now."""
+        if self.model is None:
             return
+        info, shown = self.model.info, self.conversation
+        chat = Conversation(system=shown.system, messages=list(shown.messages))
+        thread = CallThread(lambda: chat.render(info), self)
+        thread.done.connect(self._show_as_raw)
+        thread.failed.connect(lambda message: self.error_bar.show_error(message, can_retry=False))
+        self._run(thread)
+
+    def _show_as_raw(self, prompt: RenderedPrompt) -> None:
         self.raw_view.set_text(prompt.text)
         self.inspector.show_prompt(prompt)
         self.set_mode("raw")
@@ -535,21 +552,14 @@ class MainWindow(QMainWindow):
         self.raw_view.begin_continuation()
         self._generate(prompt, "raw", retry=self.continue_raw)
 
-    def _chat_prompt(self) -> RenderedPrompt | None:
-        """The conversation rendered for the current model; a template error goes to the error
-        bar (it names the template) and gives None."""
-        if self.model is None:
-            return None
-        try:
-            return self.conversation.render(self.model.info)
-        except DuetError as exc:
-            self.error_bar.show_error(str(exc), can_retry=False)
-            return None
-
     def _reply(self) -> None:
-        prompt = self._chat_prompt()
-        if prompt is None or self.engine is None or self.model is None:
+        if self.engine is None or self.model is None:
             return
+        # The chat template renders in the generation thread (`fitted`): it comes from the
+        # model file. Until then the inspector names the template and shows no text.
+        template = template_of(self.model.info)
+        name = template.name if template is not None else FALLBACK_TEMPLATE_NAME
+        prompt = RenderedPrompt(text="", mode="chat", template_name=name)
         self._ensure_engine_config()  # before the engine is captured below
         assert self.engine is not None
         self.chat_view.begin_reply()
@@ -662,6 +672,9 @@ class MainWindow(QMainWindow):
         """The prompt as fitted to the context: show it, and grey the turns left out."""
         self.last_prompt = prompt
         self.inspector.show_prompt(prompt)
+        for note in prompt.notes:
+            if note != FALLBACK_NOTE:
+                self.banner.show_text(note)
         self.chat_view.mark_dropped(self.conversation.dropped)
         if self.conversation.dropped:
             self.banner.show_text(

@@ -136,7 +136,8 @@ def test_open_chat_as_raw_shows_the_template_turns(window: MainWindow, qtbot) ->
     window.chat_view.system.setText("Be brief.")
     window.send_chat("Hi")
     idle(window, qtbot)
-    window.open_chat_as_raw()
+    window.open_chat_as_raw()  # the template renders off the UI thread
+    qtbot.waitUntil(lambda: window.mode_toggle.mode == "raw", timeout=10_000)
     raw = window.raw_view.text
     assert window.mode_toggle.mode == "raw"
     assert raw.startswith(

@@ -1,0 +1,116 @@
+"""The window never reads a model file or renders a chat template on its UI thread: a hostile one
+costs a worker thread some bounded time, the window stays responsive, and the outcome or a plain
+error lands in the window."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QFileDialog
+
+from desktop.core import gguf_info
+from desktop.ui.main_window import MainWindow
+from tests.ggufs import write_gguf, write_hostile_gguf
+
+pytestmark = pytest.mark.slow
+
+# About 16 million empty loop steps: seconds in any Jinja sandbox, stopped at 2 s by Duet's.
+SLOW_TEMPLATE = (
+    "{% for i in range(4000) %}{% for j in range(4000) %}{% endfor %}{% endfor %}"
+    "{{ messages[0].content }}"
+)
+
+
+class Ticks:
+    """Counts how often the UI thread's event loop runs a 20 ms timer: a frozen window does not."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.timer = QTimer()
+        self.timer.timeout.connect(self._tick)
+        self.timer.start(20)
+
+    def _tick(self) -> None:
+        self.count += 1
+
+
+def timed(call: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def record_parse_threads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    threads: list[int] = []
+    original = gguf_info._parse
+
+    def recording(cur: object) -> object:
+        threads.append(threading.get_ident())
+        return original(cur)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(gguf_info, "_parse", recording)
+    return threads
+
+
+def test_adding_a_hostile_file_reads_it_off_the_ui_thread(
+    window: MainWindow, qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hostile = write_hostile_gguf(tmp_path / "hostile.gguf", "many_keys", size=40 * 2**20)
+    threads = record_parse_threads(monkeypatch)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(hostile), ""))
+    assert timed(window.add_model_file) < 0.5
+    qtbot.waitUntil(lambda: str(hostile) in window.error_bar.message, timeout=20_000)
+    assert "limit" in window.error_bar.message
+    assert threads and threading.main_thread().ident not in threads
+
+
+def test_adding_a_good_file_lists_it(
+    window: MainWindow, qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = write_gguf(tmp_path / "Added-Chat-Model.gguf", chat_template="{{ messages }}")
+    threads = record_parse_threads(monkeypatch)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(good), ""))
+    try:
+        window.add_model_file()
+        qtbot.waitUntil(lambda: "added-chat-model" in {m.id for m in window.models}, timeout=20_000)
+        assert threading.main_thread().ident not in threads
+    finally:
+        from desktop.core.library import Library
+
+        Library().unregister(good)
+
+
+def _hostile_template(window: MainWindow) -> None:
+    assert window.model is not None
+    window.model = replace(
+        window.model, info=replace(window.model.info, chat_template=SLOW_TEMPLATE)
+    )
+
+
+def test_open_as_raw_renders_a_slow_template_off_the_ui_thread(window: MainWindow, qtbot) -> None:
+    _hostile_template(window)
+    window.conversation.add("user", "Hi")
+    ticks = Ticks()
+    assert timed(window.open_chat_as_raw) < 0.5
+    qtbot.waitUntil(lambda: "ran longer than 2 s" in window.error_bar.message, timeout=20_000)
+    assert "Use raw mode" in window.error_bar.message
+    assert ticks.count >= 20  # the window kept running while the template did
+    assert window.mode_toggle.mode == "chat"  # nothing was opened
+
+
+def test_sending_with_a_slow_template_keeps_the_window_responsive(
+    window: MainWindow, qtbot
+) -> None:
+    _hostile_template(window)
+    ticks = Ticks()
+    assert timed(lambda: window.send_chat("Hi")) < 0.5
+    qtbot.waitUntil(lambda: "ran longer than 2 s" in window.error_bar.message, timeout=20_000)
+    qtbot.waitUntil(lambda: not window.busy, timeout=10_000)
+    assert ticks.count >= 20
+    assert window.conversation.messages[0].content == "Hi"  # the message is kept
