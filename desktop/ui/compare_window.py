@@ -40,10 +40,10 @@ from desktop.core.compare import (
 from desktop.core.engine import protocol as p
 from desktop.core.engine.client import EngineClient
 from desktop.core.engine.config import EngineConfig
-from desktop.core.errors import DuetError
 from desktop.core.library import InstalledModel
 from desktop.core.prompts import Message
 from desktop.core.remote import chat_messages, shown_chat
+from desktop.core.sampling import SamplingParams
 from desktop.core.settings import AppSettings
 from desktop.ui.bridge import CallThread, GenerationThread, TokenBatch
 from desktop.ui.surprise_chart import SurpriseChart
@@ -114,6 +114,7 @@ class CompareWindow(QWidget):
         self.settings = settings
         self.engines: list[EngineClient] = []
         self.running: dict[int, GenerationThread] = {}
+        self._rendering = False  # the columns' prompts are being rendered before a run
         self._threads: set[QThread] = set()
         self.comparison: Comparison | None = None
 
@@ -217,25 +218,32 @@ class CompareWindow(QWidget):
 
     def run(self) -> None:
         text = self.input.toPlainText()
-        if self.busy or not text.strip():
+        if self.busy or self._rendering or not text.strip():
             return
         sampling = self.settings.sampling
         if sampling.seed is None:  # one seed for every column, so only the models differ
             sampling = replace(sampling, seed=random.randrange(2**31))
         system = self.system.text() or None
-        user = Message("user", text)  # what a remote chat column sends, beside its system prompt
-        columns: list[Column] = []
-        try:
-            for view in self.columns:
-                mode = view.mode.mode
-                if view.model.is_remote and mode == "chat":
-                    prompt = shown_chat(chat_messages(system, [user]), view.model.server or "")
-                else:
-                    prompt = render_input(view.model, mode, text, system)  # type: ignore[arg-type]
-                columns.append(Column(view.model, mode, prompt))  # type: ignore[arg-type]
-        except DuetError as exc:
-            self.divergence.setText(str(exc))
-            return
+        picked = [(view.model, view.mode.mode) for view in self.columns]
+        # A chat template comes from a model file: it renders in a worker thread, never here.
+        self._rendering = True
+        self._set_busy(True)
+        self.divergence.setText("Rendering the prompts…")
+        thread = CallThread(lambda: _render_columns(picked, text, system), self)
+        thread.done.connect(lambda columns: self._start_columns(text, system, sampling, columns))
+        thread.failed.connect(self._render_failed)
+        self._start(thread)
+
+    def _render_failed(self, message: str) -> None:
+        self._rendering = False
+        self._set_busy(False)
+        self.divergence.setText(message)
+
+    def _start_columns(
+        self, text: str, system: str | None, sampling: SamplingParams, columns: list[Column]
+    ) -> None:
+        self._rendering = False
+        user = Message("user", text)
         self.comparison = Comparison(text, system, sampling, columns)
         engines = self._engines()
         self.divergence.setText("Generating…")
@@ -397,3 +405,17 @@ class CompareWindow(QWidget):
             engine.close()
         self.engines = []
         super().closeEvent(event)
+
+
+def _render_columns(
+    picked: list[tuple[InstalledModel, str]], text: str, system: str | None
+) -> list[Column]:
+    """Each column's exact prompt: a remote chat column shows the messages it sends."""
+    columns = []
+    for model, mode in picked:
+        if model.is_remote and mode == "chat":
+            prompt = shown_chat(chat_messages(system, [Message("user", text)]), model.server or "")
+        else:
+            prompt = render_input(model, mode, text, system)  # type: ignore[arg-type]
+        columns.append(Column(model, mode, prompt))  # type: ignore[arg-type]
+    return columns

@@ -408,6 +408,13 @@ class ModelsDialog(QDialog):
         self.import_files([Path(p) for p in paths])
 
     def import_files(self, paths: list[Path]) -> None:
+        """Register dropped or chosen files. A model file is untrusted and reading its header
+        takes a moment, so the files are read in a worker thread."""
+        self.installed_error.setText(f"Reading {len(paths)} file(s)…" if paths else "")
+        if paths:
+            self._call(lambda: self._register_all(paths), self._imported, self._import_failed)
+
+    def _register_all(self, paths: list[Path]) -> tuple[InstalledModel | None, list[str]]:
         problems = []
         last = None
         for path in paths:
@@ -415,6 +422,13 @@ class ModelsDialog(QDialog):
                 last = self.library.register(path)
             except DuetError as exc:
                 problems.append(str(exc))
+        return last, problems
+
+    def _import_failed(self, message: str) -> None:
+        self.installed_error.setText(message)
+
+    def _imported(self, result: tuple[InstalledModel | None, list[str]]) -> None:
+        last, problems = result
         self.installed_error.setText("\n".join(problems))
         if last is not None:
             self.refresh_installed()

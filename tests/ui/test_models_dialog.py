@@ -155,7 +155,7 @@ def test_import_by_drop_shows_metadata_and_delete_asks_first(
         Qt.KeyboardModifier.NoModifier,
     )
     models.dropEvent(event)
-    assert models.tabs.currentIndex() == 2
+    qtbot.waitUntil(lambda: models.tabs.currentIndex() == 2, timeout=20_000)  # read off-thread
     assert models.installed_tree.currentItem().text(0) == "dropped-chat"
     details = models.details.text()
     assert "Chat template</b>&nbsp;</td><td>yes" in details and "llama" in details

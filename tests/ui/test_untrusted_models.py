@@ -114,3 +114,49 @@ def test_sending_with_a_slow_template_keeps_the_window_responsive(
     qtbot.waitUntil(lambda: not window.busy, timeout=10_000)
     assert ticks.count >= 20
     assert window.conversation.messages[0].content == "Hi"  # the message is kept
+
+
+def test_importing_in_the_models_window_reads_files_off_the_ui_thread(
+    window: MainWindow, qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hostile = write_hostile_gguf(tmp_path / "hostile.gguf", "many_keys", size=40 * 2**20)
+    good = write_gguf(tmp_path / "Imported-Chat-Model.gguf", chat_template="{{ messages }}")
+    window.open_models()
+    dialog = window.models_dialog
+    assert dialog is not None
+    threads = record_parse_threads(monkeypatch)
+    try:
+        assert timed(lambda: dialog.import_files([hostile, good])) < 0.5
+        qtbot.waitUntil(lambda: "limit" in dialog.installed_error.text(), timeout=20_000)
+        qtbot.waitUntil(
+            lambda: (
+                dialog.installed_tree.currentItem() is not None
+                and dialog.installed_tree.currentItem().text(0) == "imported-chat-model"
+            ),
+            timeout=20_000,
+        )
+        assert str(hostile) in dialog.installed_error.text()
+        assert threads and threading.main_thread().ident not in threads
+    finally:
+        from desktop.core.library import Library
+
+        Library().unregister(good)
+
+
+def test_compare_renders_its_columns_off_the_ui_thread(
+    window: MainWindow, qtbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window.open_compare()
+    compare = window.compare_window
+    assert compare is not None
+    view = next(v for v in compare.columns if v.model.info.has_chat_template)
+    model = view.model
+    hostile = replace(model, info=replace(model.info, chat_template=SLOW_TEMPLATE))
+    view.models = [hostile if m.id == model.id else m for m in view.models]
+    view.mode.set_mode("chat")
+    compare.input.setPlainText("Hi")
+    ticks = Ticks()
+    assert timed(compare.run) < 0.5
+    qtbot.waitUntil(lambda: "ran longer than 2 s" in compare.divergence.text(), timeout=20_000)
+    assert ticks.count >= 20
+    assert not compare.busy and compare.input.toPlainText() == "Hi"
