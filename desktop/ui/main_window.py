@@ -183,7 +183,7 @@ class MainWindow(QMainWindow):
         self.pages = QStackedWidget(self)
         self.setCentralWidget(self.pages)
         # First run, nothing installed.
-        self.empty_page = FirstRunPage(self)
+        self.empty_page = FirstRunPage(self.downloads, self)
         self.empty_page.add_file.connect(self.add_model_file)
         self.empty_page.check_again.connect(self.scan_models)
         self.empty_page.installed.connect(self.scan_models)
