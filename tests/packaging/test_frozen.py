@@ -1,11 +1,14 @@
 """The frozen build from `make package`: the .deb unpacks, and the frozen app prints its
-version, passes its self-test on the real starter models, and opens and closes its window."""
+version, passes its self-test on the real starter models, opens and closes its window, and with
+no model and no network shows the first-run page without the download."""
 
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -92,5 +95,47 @@ def test_frozen_window_opens_and_closes_cleanly(deb_root: Path, frozen_env: dict
         assert child.wait(timeout=60) == 0
     finally:
         if child.poll() is None:  # a failed assertion must not leave a window running
+            child.kill()
+            child.wait()
+
+
+def test_frozen_first_start_with_no_model_and_no_network_offers_a_file_or_a_folder(
+    deb_root: Path, frozen_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Issue 12, finding 5: the installed app with nothing installed and the Hub unreachable."""
+    empty = tmp_path / "no-starter"
+    empty.mkdir()
+    env = {
+        **frozen_env,
+        "DUET_PRINT_STARTUP": "1",
+        "DUET_STARTER_DIR": str(empty),
+        "DUET_HOME": str(tmp_path / "first-home"),
+        "HF_HOME": str(tmp_path / "hf-home"),
+        "HF_HUB_CACHE": str(tmp_path / "hf-home" / "hub"),
+        "HF_ENDPOINT": "http://127.0.0.1:9",  # nothing listens: no network
+    }
+    child = subprocess.Popen(
+        [str(deb_root / "opt/duet/duet")], env=env, stderr=subprocess.PIPE, text=True
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert child.stderr is not None
+    threading.Thread(target=lambda: [lines.put(line) for line in child.stderr], daemon=True).start()
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + 120
+        while not any(line.startswith("first-run page:") for line in seen):
+            assert time.monotonic() < deadline, "".join(seen)
+            try:
+                seen.append(lines.get(timeout=1))
+            except queue.Empty:
+                assert child.poll() is None, "".join(seen)
+        page = next(line for line in seen if line.startswith("first-run page:"))
+        assert "Hub unreachable" in page
+        assert "import a .gguf file" in page and "add a folder of GGUFs" in page
+        assert child.poll() is None
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=60) == 0
+    finally:
+        if child.poll() is None:
             child.kill()
             child.wait()
