@@ -16,7 +16,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QFileDialog,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -92,17 +91,17 @@ class FirstRunPage(QWidget):
         )
         folder_note.setWordWrap(True)
 
-        choices = QGridLayout()
-        choices.setColumnStretch(1, 1)
-        for row, (button, note) in enumerate(
-            [
-                (self.download_button, download_note),
-                (self.file_button, file_note),
-                (self.folder_button, folder_note),
-            ]
+        # Each way: its button, and under it what it does (the page sits between the docks, so
+        # the notes get the full width rather than a narrow column).
+        choices = QVBoxLayout()
+        for button, note in (
+            (self.download_button, download_note),
+            (self.file_button, file_note),
+            (self.folder_button, folder_note),
         ):
-            choices.addWidget(button, row, 0)
-            choices.addWidget(note, row, 1)
+            choices.addWidget(button, 0, Qt.AlignmentFlag.AlignLeft)
+            choices.addWidget(note)
+            choices.addSpacing(6)
 
         # One line: whether the Hub can be reached, then what a download or import is doing.
         self.hub_line = QLabel("")
@@ -126,7 +125,7 @@ class FirstRunPage(QWidget):
         more.addStretch(1)
 
         column = QVBoxLayout(self)
-        column.setContentsMargins(80, 20, 80, 20)
+        column.setContentsMargins(40, 20, 40, 20)
         column.addStretch(1)
         column.addWidget(title)
         column.addWidget(body)
