@@ -32,7 +32,7 @@ AutoReqProv:    yes
 %global _build_id_links none
 %global __requires_exclude ^(${exclude})(\\\\(.*)?\$
 %global __provides_exclude_from ^/opt/duet/.*\$
-%define _binary_payload w6.xzdio
+%define _binary_payload w6T.xzdio
 
 %description
 Duet runs quantized GGUF models on this machine through llama.cpp. It shows
