@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from desktop import __version__
 from desktop.core.errors import DuetError, InvalidExport
@@ -642,11 +642,11 @@ def _checked_meta(meta: dict[Any, Any], where: str) -> MessageMeta:
         if key in meta:
             values[key] = _flat_settings(meta[key], f"{where}.{key}")
     seed = meta.get("seed")
-    if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool)):
+    if seed is not None and not _whole_number(seed):
         raise _bad(f"{where}.seed", f"is {_kind_of(seed)}, not a whole number")
     values["seed"] = seed
     dropped = meta.get("dropped_turns", 0)
-    if not (isinstance(dropped, int) and not isinstance(dropped, bool) and dropped >= 0):
+    if not (_whole_number(dropped) and dropped >= 0):
         raise _bad(f"{where}.dropped_turns", f"is {_shown(dropped)}, not a count")
     values["dropped_turns"] = dropped
     return MessageMeta(**values)
@@ -663,7 +663,7 @@ def _flat_settings(value: object, where: str) -> dict[str, Any]:
             raise _bad(where, "has a name that is not a short text")
         if isinstance(item, str):
             _text(value, key, f"{where}.{key}", None, 1_000)
-        elif not (item is None or isinstance(item, (bool, int)) or _finite_number(item)):
+        elif not (item is None or isinstance(item, bool) or _finite_number(item)):
             raise _bad(f"{where}.{key}", f"is {_kind_of(item)}, not a number or a short text")
     return dict(value)
 
@@ -687,8 +687,15 @@ def _text(
     return value
 
 
+def _whole_number(value: object) -> TypeGuard[int]:
+    """An int SQLite can hold. JSON allows integers of any length: 10**400 is not a time."""
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
 def _finite_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return _whole_number(value)
 
 
 def _kind_of(value: object) -> str:
@@ -697,7 +704,7 @@ def _kind_of(value: object) -> str:
         return "null"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if not _finite_number(value):
-            return "NaN or infinite"
+            return "a very large number" if isinstance(value, int) else "NaN or infinite"
         return f"the number {value}" if abs(value) < 1e15 else "a very large number"
     return names.get(type(value), type(value).__name__)
 

@@ -221,6 +221,16 @@ MALFORMED_EXPORTS: dict[str, tuple[object, str]] = {
     "complete a string": (_export(messages=[_message(complete="yes")]), "complete"),
     "created a string": (_export(messages=[_message(created="yesterday")]), "created"),
     "created not finite": (_export(messages=[_message(created=float("nan"))]), "created"),
+    "created a huge integer": (_export(messages=[_message(created=10**400)]), "created"),
+    "seed a huge integer": (_export(messages=[_message(meta={"seed": 10**30})]), "seed"),
+    "dropped turns huge": (
+        _export(messages=[_message(meta={"dropped_turns": 10**30})]),
+        "dropped_turns",
+    ),
+    "a sampling value huge": (
+        _export(messages=[_message(meta={"sampling": {"top_k": 10**30}})]),
+        "top_k",
+    ),
     "meta a string": (_export(messages=[_message(meta="x")]), "meta"),
     "seed a string": (_export(messages=[_message(meta={"seed": "lucky"})]), "seed"),
     "sampling nested": (_export(messages=[_message(meta={"sampling": _deep(5)})]), "sampling"),
