@@ -69,10 +69,12 @@ class CompareColumn(QFrame):
         self.mode = ModeToggle(self)
         self.mode.set_mode(mode)
         self.template = QLabel("")
+        self.template.setTextFormat(Qt.TextFormat.PlainText)  # a template's name is the file's
         self.template.setEnabled(False)
         self.template.setWordWrap(True)
         self.view = TokenView(self)
         self.stats = QLabel("")
+        self.stats.setTextFormat(Qt.TextFormat.PlainText)  # errors quote servers and files
         self.stats.setWordWrap(True)
         self.stats.setAccessibleName("Stop reason and statistics")
         self.score_button = QPushButton("Score with the other model")
@@ -143,6 +145,7 @@ class CompareWindow(QWidget):
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self.export_dialog)
         self.divergence = QLabel("Run the columns to see where the models part ways.")
+        self.divergence.setTextFormat(Qt.TextFormat.PlainText)
         self.divergence.setWordWrap(True)
         self.divergence.setAccessibleName("Divergence")
         controls = QHBoxLayout()

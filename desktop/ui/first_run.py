@@ -105,10 +105,12 @@ class FirstRunPage(QWidget):
 
         # One line: whether the Hub can be reached, then what a download or import is doing.
         self.hub_line = QLabel("")
+        self.hub_line.setTextFormat(Qt.TextFormat.PlainText)  # errors quote files and servers
         self.hub_line.setWordWrap(True)  # one sentence; wrapped rather than widening the window
         self.hub_line.setAccessibleName("Hub status")
         self.hub_line.hide()
         self.status = QLabel("")
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
         self.status.setWordWrap(True)
         self.status.setAccessibleName("First-run status")
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -3,6 +3,7 @@ installed (with its metadata, import and delete), and the download queue below t
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QThread, Signal
@@ -56,6 +57,7 @@ class _JobRow(QWidget):
         self.bar.setAccessibleName(f"Download progress of {job.label}")
         self.bar.setMaximum(1000)
         self.status = QLabel("queued")
+        self.status.setTextFormat(Qt.TextFormat.PlainText)  # it may quote a server's answer
         self.cancel = QToolButton()
         self.cancel.setText("Cancel")
         self.cancel.setAccessibleName(f"Cancel download of {job.label}")
@@ -207,6 +209,7 @@ class ModelsDialog(QDialog):
         go = QPushButton("Search")
         go.clicked.connect(self.run_search)
         self.search_status = QLabel("")
+        self.search_status.setTextFormat(Qt.TextFormat.PlainText)
         self.search_status.setWordWrap(True)
         self.results = QTreeWidget()
         self.results.setHeaderLabels(["Repository", "Kind", "Downloads"])
@@ -323,6 +326,7 @@ class ModelsDialog(QDialog):
         self.details.setAlignment(Qt.AlignmentFlag.AlignTop)
         self.details.setAccessibleName("Model metadata")
         self.installed_error = QLabel("")
+        self.installed_error.setTextFormat(Qt.TextFormat.PlainText)  # it quotes file names
         self.installed_error.setWordWrap(True)
         self.installed_error.setStyleSheet("color: #c62828;")
         import_button = QPushButton("Import .gguf…")
@@ -390,7 +394,8 @@ class ModelsDialog(QDialog):
         ]
         self.details.setText(
             "<table>"
-            + "".join(f"<tr><td><b>{k}</b>&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
+            # Names and paths come from the file: escaped, so a name cannot be a link or an image.
+            + "".join(f"<tr><td><b>{k}</b>&nbsp;</td><td>{escape(v)}</td></tr>" for k, v in rows)
             + "</table>"
         )
         self.delete_button.setEnabled(model.source in ("hf-cache", "registered"))

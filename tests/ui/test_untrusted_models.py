@@ -160,3 +160,37 @@ def test_compare_renders_its_columns_off_the_ui_thread(
     qtbot.waitUntil(lambda: "ran longer than 2 s" in compare.divergence.text(), timeout=20_000)
     assert ticks.count >= 20
     assert not compare.busy and compare.input.toPlainText() == "Hi"
+
+
+def test_text_from_files_and_servers_is_shown_as_plain_text(
+    window: MainWindow, qtbot, tmp_path: Path
+) -> None:
+    from PySide6.QtCore import Qt
+
+    hostile_name = '<a href="https://example.invalid">click</a><img src="x">'
+    path = write_gguf(tmp_path / "Html-Name.gguf", name=hostile_name)
+    window.open_models()
+    dialog = window.models_dialog
+    window.open_compare()
+    compare = window.compare_window
+    assert dialog is not None and compare is not None
+    try:
+        dialog.import_files([path])
+        qtbot.waitUntil(
+            lambda: (
+                dialog.installed_tree.currentItem() is not None
+                and dialog.installed_tree.currentItem().text(0) == "html-name"
+            ),
+            timeout=20_000,
+        )
+        details = dialog.details.text()
+        assert "<a href" not in details and "&lt;a href" in details  # the name is escaped
+        plain = Qt.TextFormat.PlainText
+        labels = [dialog.installed_error, dialog.search_status, compare.divergence]
+        labels += [label for v in compare.columns for label in (v.stats, v.template)]
+        labels += [window.empty_page.status, window.empty_page.hub_line]
+        assert all(label.textFormat() == plain for label in labels)
+    finally:
+        from desktop.core.library import Library
+
+        Library().unregister(path)
