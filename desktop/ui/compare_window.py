@@ -238,6 +238,8 @@ class CompareWindow(QWidget):
         self._start(thread)
 
     def _render_failed(self, message: str) -> None:
+        if not self._rendering:  # stopped meanwhile
+            return
         self._rendering = False
         self._set_busy(False)
         self.divergence.setText(message)
@@ -245,6 +247,8 @@ class CompareWindow(QWidget):
     def _start_columns(
         self, text: str, system: str | None, sampling: SamplingParams, columns: list[Column]
     ) -> None:
+        if not self._rendering:  # stopped or closed while the prompts rendered
+            return
         self._rendering = False
         user = Message("user", text)
         self.comparison = Comparison(text, system, sampling, columns)
@@ -340,6 +344,10 @@ class CompareWindow(QWidget):
         return repr(texts[token]) if token < len(texts) else "(its end)"
 
     def stop(self) -> None:
+        if self._rendering:  # nothing runs yet: the rendered prompts will be dropped
+            self._rendering = False
+            self._set_busy(False)
+            self.divergence.setText("Stopped before the models started.")
         for engine in self.engines:
             engine.cancel()
 

@@ -194,3 +194,23 @@ def test_text_from_files_and_servers_is_shown_as_plain_text(
         from desktop.core.library import Library
 
         Library().unregister(path)
+
+
+def test_stop_while_compare_renders_starts_nothing(
+    window: MainWindow, qtbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window.open_compare()
+    compare = window.compare_window
+    assert compare is not None
+    view = next(v for v in compare.columns if v.model.info.has_chat_template)
+    model = view.model
+    slow = "{% for i in range(1000) %}{% for j in range(1500) %}{% endfor %}{% endfor %}{{ 'x' }}"
+    hostile = replace(model, info=replace(model.info, chat_template=slow))  # about a second
+    view.models = [hostile if m.id == model.id else m for m in view.models]
+    view.mode.set_mode("chat")
+    compare.input.setPlainText("Hi")
+    compare.run()
+    compare.stop()
+    qtbot.wait(3000)  # the render finishes meanwhile
+    assert not compare.running and not compare.busy
+    assert compare.run_button.isEnabled()
