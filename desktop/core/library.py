@@ -12,10 +12,14 @@ import json
 import logging
 import os
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+
+from filelock import FileLock, Timeout
 
 from desktop.core.catalog import Catalog, CatalogModel, ModelKind, load_default_catalog
 from desktop.core.errors import DuetError, ModelLoadError, ModelNotFound
@@ -166,20 +170,26 @@ class Library:
         # where its target is a blob named by its hash.
         path = Path(os.path.abspath(path.expanduser()))
         model = self.describe(path, "registered")  # refuses a bad file before listing it
-        paths = self.registered_paths()
-        if path not in paths:
-            self._write_registry([*paths, path])
+        self._update_registry(lambda paths: paths if path in paths else [*paths, path])
         return model
 
     def unregister(self, path: Path) -> None:
         path = Path(os.path.abspath(path.expanduser()))
-        self._write_registry([p for p in self.registered_paths() if p != path])
+        self._update_registry(lambda paths: [p for p in paths if p != path])
 
-    def _write_registry(self, paths: list[Path]) -> None:
-        self.dirs.registry.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.dirs.registry.with_suffix(".tmp")
-        tmp.write_text(json.dumps([str(p) for p in paths], indent=2), encoding="utf-8")
-        os.replace(tmp, self.dirs.registry)
+    def _update_registry(self, change: Callable[[list[Path]], list[Path]]) -> None:
+        """Read, change and write the list under a file lock: the window registers from worker
+        threads and the CLI may run beside it, and no registration may be lost."""
+        registry = self.dirs.registry
+        try:
+            registry.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(registry) + ".lock", timeout=10):
+                paths = change(self.registered_paths())
+                tmp = registry.with_name(f"{registry.name}.{os.getpid()}.{threading.get_ident()}")
+                tmp.write_text(json.dumps([str(p) for p in paths], indent=2), encoding="utf-8")
+                os.replace(tmp, registry)
+        except (OSError, Timeout) as exc:
+            raise DuetError(f"Cannot update the list of models in {registry}: {exc}.") from None
 
     # --------------------------------------------------------------------------------------
 

@@ -136,3 +136,27 @@ def test_a_file_is_read_once_per_version(tmp_path: Path, monkeypatch: pytest.Mon
     write_gguf(snapshot / "once-base.gguf", name="Changed", tokens=("<unk>", "<s>", "</s>", "c"))
     [model] = [m for m in Library().models() if m.source == "hf-cache"]
     assert model.info.name == "Changed" and reads.count(snapshot / "once-base.gguf") == 2
+
+
+def test_files_registered_from_several_threads_at_once_are_all_kept(
+    tmp_path: Path, duet_home: Path
+) -> None:
+    import threading
+
+    paths = [write_gguf(tmp_path / f"Model-{i}.gguf") for i in range(24)]
+    errors: list[BaseException] = []
+
+    def register(batch: list[Path]) -> None:
+        for path in batch:
+            try:
+                Library().register(path)
+            except BaseException as exc:  # collected: a thread's exception is otherwise lost
+                errors.append(exc)
+
+    threads = [threading.Thread(target=register, args=(paths[i::6],)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+    assert sorted(Library().registered_paths()) == sorted(paths)
