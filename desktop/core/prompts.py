@@ -18,8 +18,9 @@ import functools
 import json
 import math
 import re
+import string
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from typing import Any, Literal, NoReturn
 import jinja2
 import jinja2.sandbox
 from jinja2 import nodes
+from jinja2.exceptions import SecurityError
 from jinja2.filters import make_attrgetter
 from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
@@ -198,7 +200,9 @@ def _render_template(
 #   every line, but makes every render 4-20 times slower.)
 # - Size: every operation that can build a large string or list (repetition, concatenation,
 #   formatting, padding, joining, replacing, printing) checks its result's size before building
-#   it, and the output is counted as it is produced.
+#   it, and the output is counted as it is produced. Methods whose result size cannot be known
+#   cheaply beforehand (str.translate) and everything about bytes (str.encode, int.to_bytes)
+#   are refused: no real template uses them, and bytes escape the text checks.
 # - Compiling: constant folding, which would run template code at compile time, is off, and the
 #   source is capped, so compiling is bounded by the source's length.
 
@@ -210,6 +214,12 @@ _MAX_ITEMS = 1_000_000  # items in a list or a join a template builds
 _SLOW_FILTER_CHARS = 256 * 1024  # input of a filter that loops over words in Python
 _MAX_INT_BITS = 100_000  # integers a template computes (2**100000 has 30,103 digits)
 _COUNTED = "duet_counted"  # the filter every loop's iterable passes through
+# Attributes a template may not touch on a str or a number (the sandbox answers an undefined
+# value that raises SecurityError when called), and the bytes-like types it may not touch at all.
+_REFUSED_ATTRIBUTES = frozenset(
+    {"translate", "maketrans", "encode", "decode", "to_bytes", "from_bytes"}
+)
+_BYTES = (bytes, bytearray, memoryview)
 _limit: ContextVar[int] = ContextVar("duet_template_limit", default=OUTPUT_FLOOR)
 _deadline: ContextVar[float] = ContextVar("duet_template_deadline", default=math.inf)
 
@@ -249,6 +259,8 @@ def _size(value: object, depth: int = 0) -> int:
     what printing or joining it would build."""
     if isinstance(value, str):
         return len(value)
+    if isinstance(value, _BYTES):  # unreachable from a template: refused if ever reached
+        raise _Stopped("size")
     if depth > 32:
         raise _Stopped("size")
     if isinstance(value, Mapping):
@@ -271,10 +283,12 @@ def _size(value: object, depth: int = 0) -> int:
 
 
 def _checked(value: object) -> object:
-    """A finished value, refused if it is a string or list over the limits."""
+    """A finished value, refused if it is a string or list over the limits, or bytes."""
     if isinstance(value, str):
         _too_big(len(value))
-    elif isinstance(value, (list, tuple)) and len(value) > _MAX_ITEMS:
+    elif isinstance(value, _BYTES) or (
+        isinstance(value, (list, tuple)) and len(value) > _MAX_ITEMS
+    ):
         raise _Stopped("size")
     return value
 
@@ -301,8 +315,12 @@ def _join(parts: Iterable[object], separator: str = "", strict: bool = False) ->
 
 
 def _check_repeat(left: object, right: object) -> None:
+    """Repetition of any sequence: strings against the size limit, others against the item
+    count; bytes never."""
     for seq, times in ((left, right), (right, left)):
-        if isinstance(seq, (str, list, tuple)) and isinstance(times, int):
+        if isinstance(seq, _BYTES):
+            raise _Stopped("size")
+        if isinstance(seq, Sized) and isinstance(times, int) and not isinstance(seq, int):
             if isinstance(seq, str):
                 _too_big(len(seq) * times)
             elif len(seq) * times > _MAX_ITEMS:
@@ -325,28 +343,80 @@ def _check_power(base: object, exponent: object) -> None:
         raise _Stopped("size")
 
 
-# Widths and precisions in printf-style ("%10s", "%.3f", "%*d") and str.format-style ("{:>10}")
-# format strings, and a str.format width taken from the arguments ("{:{}}").
-_PRINTF_WIDTHS = re.compile(r"%[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
+# printf-style conversions ("%s", "%(key)r", "%10.3f", "%*d") and str.format fields' specs.
+_PRINTF = re.compile(r"%(?:\(([^)]*)\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?(.?)", re.DOTALL)
 _FORMAT_SPECS = re.compile(r"\{[^{}]*:([^{}]*)\}")
 _NESTED_SPEC = re.compile(r"\{[^{}]*:[^{}]*\{")
+_REPR_GROWTH = 10  # repr/ascii of one character is at most 10 ("\U0001f600")
 
 
-def _check_format(fmt: object, args: Iterable[object], style: Literal["%", "{}"] = "%") -> None:
-    """Formatting: no width or precision that makes the text larger than the limit, none taken
-    from the arguments, and arguments that fit the limit together."""
-    if not isinstance(fmt, str):
-        return
-    if style == "%":
-        numbers = [n for match in _PRINTF_WIDTHS.findall(fmt) for n in match if n]
-    else:
-        if _NESTED_SPEC.search(fmt):
-            raise _Stopped("size")
-        numbers = [n for spec in _FORMAT_SPECS.findall(fmt) for n in re.findall(r"\d+", spec)]
+def _check_numbers(numbers: Iterable[str]) -> list[int]:
+    """Widths and precisions: none taken from the arguments, none over the limit."""
     limit = _limit.get()
     if any(n == "*" or len(n) > 9 or int(n) > limit for n in numbers):
         raise _Stopped("size")
-    _too_big(len(fmt) + sum(_size(value) for value in args))
+    return [int(n) for n in numbers]
+
+
+def _field_size(value: object, conversion: str, numbers: list[int]) -> int:
+    """At most how many characters one field becomes: its value as text (repr grows it),
+    or its width or precision if larger."""
+    grown = _size(value) * (_REPR_GROWTH if conversion in ("r", "a") else 1)
+    return max([grown, *(n + 32 for n in numbers)])
+
+
+def _check_format(fmt: object, right: object) -> None:
+    """printf-style formatting, `fmt % right`: every conversion counted, each time it appears
+    (one argument named a million times is a million copies), before any is built."""
+    if not isinstance(fmt, str):
+        return
+    args = right if isinstance(right, tuple) else (right,)
+    mapping = right if isinstance(right, Mapping) else {}
+    total, index = len(fmt), 0
+    for match in _PRINTF.finditer(fmt):  # lazily: a limit stops it early
+        key, width, precision, conversion = match.groups()
+        numbers = _check_numbers([n for n in (width, precision) if n])
+        if conversion == "%" or not conversion:
+            continue
+        if key:
+            value = mapping.get(key)
+        else:
+            value = args[index] if index < len(args) else None
+            index += 1
+        total += _field_size(value, conversion, numbers)
+        _too_big(total)
+
+
+def _check_str_format(fmt: str, args: Sequence[object], kwargs: Mapping[Any, object]) -> None:
+    """str.format/format_map: every replacement field counted, each time it appears, before
+    any is built; no width taken from the arguments ("{:{}}")."""
+    if _NESTED_SPEC.search(fmt):
+        raise _Stopped("size")
+    total, index = len(fmt), 0
+    fields = iter(string.Formatter().parse(fmt))  # lazily: a limit stops it early
+    while True:
+        try:
+            _literal, field, spec, conversion = next(fields)
+        except StopIteration:
+            return
+        except ValueError:
+            return  # malformed: str.format refuses it without building anything
+        if field is None:
+            continue
+        numbers = _check_numbers(re.findall(r"\d+", spec or ""))
+        # The field's first name picks the argument; an attribute or item of it is no larger.
+        head = re.match(r"[^.\[]*", field)
+        name = head.group() if head else ""
+        value: object = None
+        if not name:
+            value = args[index] if index < len(args) else None
+            index += 1
+        elif name.isdigit():
+            value = args[int(name)] if int(name) < len(args) else None
+        else:
+            value = kwargs.get(name)
+        total += _field_size(value, conversion or "", numbers)
+        _too_big(total)
 
 
 def _check_replace(text: object, old: object, new: object, count: object = -1) -> None:
@@ -373,8 +443,10 @@ def _check_str_method(name: str, text: str, args: tuple[Any, ...], kwargs: dict[
             _too_big(len(text) + text.count("\t") * size)
     elif name == "replace" and len(params) >= 2:
         _check_replace(text, *params[:3])
-    elif name in ("format", "format_map"):
-        _check_format(text, params, "{}")
+    elif name == "format":
+        _check_str_format(text, args, kwargs)
+    elif name == "format_map" and args and isinstance(args[0], Mapping):
+        _check_str_format(text, (), args[0])
 
 
 @pass_eval_context
@@ -413,7 +485,9 @@ def _check_filter(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> N
     elif name == "replace" and len(params) >= 2:
         _check_replace(subject, *params[:3])
     elif name == "format":
-        _check_format(subject, params)
+        # Jinja's format filter: `value % (kwargs or args)`.
+        positional = [a for a in args if not isinstance(a, (EvalContext, Context))][1:]
+        _check_format(subject, dict(kwargs) if kwargs else tuple(positional))
     elif name in ("string", "pprint", "tojson", "list", "e", "escape", "forceescape"):
         _size(subject)
     elif name == "sum":
@@ -444,6 +518,14 @@ class _BoundedEnvironment(jinja2.sandbox.ImmutableSandboxedEnvironment):
 
     intercepted_binops = frozenset({"*", "+", "%", "**"})
     concat = staticmethod(_join)  # template output, macro bodies, {% set %} blocks
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        """The sandbox's rules, less the ways to bytes and str.translate (see above)."""
+        if isinstance(obj, _BYTES) or (
+            isinstance(obj, (str, int, float)) and attr in _REFUSED_ATTRIBUTES
+        ):
+            return False
+        return bool(super().is_safe_attribute(obj, attr, value))
 
     def _generate(
         self,
@@ -482,7 +564,7 @@ class _BoundedEnvironment(jinja2.sandbox.ImmutableSandboxedEnvironment):
                 elif len(left) + len(right) > _MAX_ITEMS:
                     raise _Stopped("size")
         elif operator == "%":
-            _check_format(left, right if isinstance(right, tuple) else (right,))
+            _check_format(left, right)
         elif operator == "**":
             _check_power(left, right)
         return _checked(super().call_binop(context, operator, left, right))
@@ -615,6 +697,11 @@ def _render(
             )
     except (_Stopped, MemoryError) as stop:
         raise _stopped_error(name, stop, characters) from None
+    except SecurityError as exc:
+        raise TemplateError(
+            f"The {name} uses something Duet does not allow in a template "
+            f"({str(exc).rstrip('.')}). Use raw mode, or another chat template."
+        ) from None
     except jinja2.TemplateError as exc:
         raise TemplateError(f"The {name} refused this conversation: {exc}") from None
     except Exception as exc:  # a template is foreign code: any failure is the template's

@@ -65,6 +65,7 @@ _RENDER = textwrap.dedent(
 
 SLOW = "ran longer than 2 s, so it was stopped. Use raw mode, or another chat template."
 BIG = "MB of text, so it was stopped. Use raw mode, or another chat template."
+REFUSED = "uses something Duet does not allow in a template (access to attribute "
 HOSTILE = {
     "nested_ranges": (
         "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
@@ -111,6 +112,23 @@ HOSTILE = {
     "power": ("{{ (2 ** (10 ** 9)) % 7 }}", BIG),
     "indent_filter": ("{{ ('\\n' * 1000000)|indent(100000, true, true)|length }}", BIG),
     "batch_filter": ("{{ [1]|batch(10**9, 'x')|list|length }}", BIG),
+    # Methods that build large values without a size check before building: refused outright,
+    # or checked against every field that repeats an argument.
+    "translate_method": ("{{ ('x' * 4000).translate({120: 'y' * 100000}) }}", REFUSED),
+    "bytes_repeat": ("{{ (('x' * 1000000).encode() * 300)|length }}", REFUSED),
+    "bytes_from_int": ("{{ (1).to_bytes(10**9, 'big')|length }}", REFUSED),
+    "format_repeated_field": ("{{ ('{0}' * 600000).format('x' * 2000000)|length }}", BIG),
+    "format_map_repeated_field": (
+        "{{ ('{a}' * 600000).format_map({'a': 'x' * 2000000})|length }}",
+        BIG,
+    ),
+    "printf_repeated_key": ("{{ (('%(a)s' * 300000) % {'a': 'x' * 2000000})|length }}", BIG),
+    "format_filter_repeated_key": (
+        "{{ ('%(a)s' * 300000)|format(a='x' * 2000000)|length }}",
+        BIG,
+    ),
+    "expandtabs_method": ("{{ ('\\t' * 1000000).expandtabs(100000)|length }}", BIG),
+    "zfill_method": ("{{ 'x'.zfill(10**9)|length }}", BIG),
 }
 
 
