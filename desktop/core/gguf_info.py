@@ -9,8 +9,9 @@ under a second.
 A model file is untrusted input, and the window reads every installed one. So:
 - It is read with ordinary reads, never a memory map: a file cut short while it is read (a
   download being replaced, a full disk) is a truncated file, not a SIGBUS that kills Duet.
-- What one header may cost is capped (entries, strings walked, tensors, bytes). Real models
-  stay far below the caps; a header beyond one is refused from its counts, before the work.
+- What one header may cost is capped (entries, strings walked, tensors, bytes, text decoded).
+  Real models stay far below the caps; a header beyond one is refused from its counts, before
+  the work.
 - Only the keys Duet uses are kept, plus a short summary of the first entries, so memory does
   not grow with the header.
 
@@ -66,11 +67,16 @@ MAX_STRINGS = 2_000_000  # strings in all metadata arrays together
 MAX_TENSORS = 65_536
 MAX_HEADER_BYTES = 128 * 2**20  # metadata and tensor table
 MAX_KEPT_STRING = 2**20  # a value Duet keeps: the chat template is the longest
+# Bytes of text decoded from one header (keys, kept values, summary prefixes, BOS/EOS texts):
+# what the strings Duet keeps may cost together, so many long ones cannot add up. Real models
+# decode tens of kilobytes.
+MAX_DECODED_BYTES = 4 * 2**20
 MAX_KEY = 65_535  # the format's own limit on key length
 _READ_CHUNK = 2**20
 _SUMMARY_ENTRIES = 256  # entries shown in ModelInfo.metadata
 _MAX_KEPT = 256  # architecture entries kept (a real file has about ten)
 _ARCH_KEY_LENGTH = 128
+_ARCH_TEXT = 256  # bytes of an architecture string value kept; longer ones are skipped
 _SUMMARY_TEXT = 256  # characters of a string kept in the summary
 
 # The keys Duet reads, and the architecture keys ("llama.context_length") by their suffix.
@@ -190,6 +196,7 @@ class _Reader:
         self.base = 0  # file offset of buf[0]
         self.off = 0  # read position in buf; may run past it after a skip
         self.strings = 0  # strings walked in arrays, against MAX_STRINGS
+        self.decoded = 0  # bytes of text decoded, against MAX_DECODED_BYTES
 
     @property
     def pos(self) -> int:
@@ -247,14 +254,34 @@ class _Reader:
         if length > limit:
             self._check_room(length)  # a cut file says so before a cap does
             raise _over_limit(self.path, f"a text of {length:,} bytes is over the limit", limit)
-        return self.bytes(length).decode("utf-8", errors="replace")
+        return self._decode(length)
 
     def prefix(self, keep: int) -> str:
         """A string's first `keep` bytes, skipping the rest."""
         length = self.u64()
-        text = self.bytes(min(length, keep)).decode("utf-8", errors="replace")
+        text = self._decode(min(length, keep))
         self.skip(length - min(length, keep))
         return text
+
+    def short_string(self, limit: int) -> str | None:
+        """A string up to `limit` bytes; a longer one is skipped without decoding (None)."""
+        length = self.u64()
+        if length > limit:
+            self.skip(length)
+            return None
+        return self._decode(length)
+
+    def _decode(self, length: int) -> str:
+        """The next `length` bytes as text, counted against MAX_DECODED_BYTES first."""
+        self.decoded += length
+        if self.decoded > MAX_DECODED_BYTES:
+            self._check_room(length)  # a cut file says so before a cap does
+            raise _over_limit(
+                self.path,
+                f"the texts Duet reads from its header add up to over {self.decoded:,} bytes",
+                MAX_DECODED_BYTES,
+            )
+        return self.bytes(length).decode("utf-8", errors="replace")
 
     def skip(self, length: int) -> None:
         self._check_room(length)
@@ -459,10 +486,18 @@ def _read_entries(cur: _Reader, kv_count: int, entries: _Entries, summarise: boo
         keep = _wanted(key, entries)
         if keep and key in entries.kept:  # llama.cpp refuses such a file too
             raise ModelLoadError(f"{cur.path} has a corrupt GGUF header (the key {key} twice).")
+        # Architecture values Duet reads are numbers: keep scalars and short strings only.
+        arch = keep and key not in _KEPT
         shown = summarise and index < _SUMMARY_ENTRIES
-        if vtype == _ARRAY:
+        if arch and vtype == _STRING:
+            text = cur.short_string(_ARCH_TEXT)
+            if text is not None:
+                entries.kept[key] = text
+            if shown:
+                entries.summary[key] = "…" if text is None else _shorten(text)
+        elif vtype == _ARRAY:
             etype, length = cur.u32(), cur.u64()
-            if keep and length <= _SMALL_ARRAY:
+            if keep and not arch and length <= _SMALL_ARRAY:
                 if etype == _STRING:
                     cur.reserve_strings(length)
                 values = tuple(_read_element(cur, etype) for _ in range(length))

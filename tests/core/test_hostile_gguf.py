@@ -162,3 +162,41 @@ def test_a_key_given_twice_is_refused(tmp_path: Path) -> None:
     path.write_bytes(body + b"\0" * (-len(body) % 32))
     with pytest.raises(ModelLoadError, match=r"general\.name twice"):
         read_model_info(path)
+
+
+def _write_long_strings_gguf(path: Path, kept_too: bool) -> Path:
+    """Just under every cap: 120 architecture keys ("a7.context_length") and, with `kept_too`,
+    every key Duet keeps, each a string of 1 MiB less a byte of invalid UTF-8 (which decodes to
+    twice its size), in a header just under 128 MiB."""
+    from desktop.core import gguf_info
+    from tests.ggufs import header, kv_string, one_tensor
+
+    text = b"\xff" * (gguf_info.MAX_KEPT_STRING - 1)
+    keys = [f"a{i}.context_length" for i in range(120)]
+    if kept_too:
+        keys += sorted(gguf_info._KEPT)[:6]  # within the header's byte cap
+    with path.open("wb") as out:
+        out.write(header(1, len(keys)))
+        written = len(header(1, len(keys)))
+        for key in keys:
+            entry = kv_string(key, text)
+            out.write(entry)
+            written += len(entry)
+        out.write(one_tensor(written))
+    return path
+
+
+@pytest.mark.parametrize("kept_too", [False, True], ids=["arch_strings", "kept_strings"])
+def test_long_strings_just_under_every_cap_cost_little(tmp_path: Path, kept_too: bool) -> None:
+    path = _write_long_strings_gguf(tmp_path / "long.gguf", kept_too)
+    try:
+        result = measure(path)
+    finally:
+        path.unlink()
+    outcome = str(result["outcome"])
+    if kept_too:  # the texts Duet keeps are over their total
+        assert outcome.startswith("ModelLoadError: ") and "limit" in outcome, result
+    else:  # long architecture values are skipped, not kept
+        assert outcome.startswith("parsed: "), result
+    assert float(result["seconds"]) < 2, result  # type: ignore[arg-type]
+    assert float(result["extra_mb"]) < 200, result  # type: ignore[arg-type]
