@@ -3,6 +3,7 @@ installed (with its metadata, import and delete), and the download queue below t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 from pathlib import Path
 
@@ -348,8 +349,19 @@ class ModelsDialog(QDialog):
         layout.addLayout(buttons)
         return page
 
-    def refresh_installed(self) -> None:
-        self.installed = self.library.models()
+    def refresh_installed(self, then: Callable[[], None] | None = None) -> None:
+        """List the installed models in a worker thread (a new file's header is read, and a
+        model file is untrusted), then fill the tab and run `then`."""
+
+        def listed(models: list[InstalledModel]) -> None:
+            self._show_installed(models)
+            if then is not None:
+                then()
+
+        self._call(lambda: Library().models(), listed, self.installed_error.setText)
+
+    def _show_installed(self, models: list[InstalledModel]) -> None:
+        self.installed = models
         self.installed_tree.clear()
         for model in self.installed:
             item = QTreeWidgetItem(
@@ -436,9 +448,9 @@ class ModelsDialog(QDialog):
         last, problems = result
         self.installed_error.setText("\n".join(problems))
         if last is not None:
-            self.refresh_installed()
+            path = last.path
             self.tabs.setCurrentIndex(2)
-            self.select_installed(last.path)
+            self.refresh_installed(then=lambda: self.select_installed(path))
             self.models_changed.emit()
 
     def delete_selected(self) -> None:

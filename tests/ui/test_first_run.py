@@ -20,12 +20,17 @@ from tests.fakehub import FakeHub
 from tests.ggufs import write_gguf
 
 
+def forget_registered() -> None:
+    for path in Library().registered_paths():
+        Library().unregister(path)
+
+
 @pytest.fixture
 def empty_window(qtbot, fresh_settings, monkeypatch, tmp_path):  # type: ignore[no-untyped-def]
     """The real window on a machine with nothing installed."""
     monkeypatch.setattr(library, "starter_files", lambda: ())
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
-    Library()._write_registry([])
+    forget_registered()
     win = MainWindow()
     qtbot.addWidget(win)
     win.show()
@@ -33,7 +38,7 @@ def empty_window(qtbot, fresh_settings, monkeypatch, tmp_path):  # type: ignore[
     yield win
     win.downloads.pause_all()
     save_pending([])
-    Library()._write_registry([])
+    forget_registered()
 
 
 def test_the_starter_pair_is_offered_with_its_real_repositories_and_sizes() -> None:

@@ -25,6 +25,8 @@ def models(window: MainWindow, qtbot):
     dialog = window.models_dialog
     assert dialog is not None
     qtbot.waitExposed(dialog)
+    # The installed models are listed in a worker thread.
+    qtbot.waitUntil(lambda: dialog.installed_tree.topLevelItemCount() >= 2, timeout=20_000)
     return dialog
 
 
@@ -155,8 +157,10 @@ def test_import_by_drop_shows_metadata_and_delete_asks_first(
         Qt.KeyboardModifier.NoModifier,
     )
     models.dropEvent(event)
-    qtbot.waitUntil(lambda: models.tabs.currentIndex() == 2, timeout=20_000)  # read off-thread
-    assert models.installed_tree.currentItem().text(0) == "dropped-chat"
+    current = models.installed_tree.currentItem
+    qtbot.waitUntil(lambda: current() is not None, timeout=20_000)  # read off the UI thread
+    assert models.tabs.currentIndex() == 2
+    assert current().text(0) == "dropped-chat"
     details = models.details.text()
     assert "Chat template</b>&nbsp;</td><td>yes" in details and "llama" in details
     assert "bad.gguf is not a GGUF model file" in models.installed_error.text()
@@ -166,10 +170,11 @@ def test_import_by_drop_shows_metadata_and_delete_asks_first(
     assert models.installed_tree.currentItem().text(0) == "dropped-chat"  # kept
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     models.delete_selected()
-    names = [
-        models.installed_tree.topLevelItem(i).text(0)
-        for i in range(models.installed_tree.topLevelItemCount())
-    ]
-    assert "dropped-chat" not in names
+
+    def names() -> list[str]:
+        tree = models.installed_tree
+        return [tree.topLevelItem(i).text(0) for i in range(tree.topLevelItemCount())]
+
+    qtbot.waitUntil(lambda: "dropped-chat" not in names(), timeout=20_000)
     assert path.is_file()  # an imported file is only forgotten, never deleted
     shutil.rmtree(tmp_path, ignore_errors=True)

@@ -214,3 +214,26 @@ def test_stop_while_compare_renders_starts_nothing(
     qtbot.wait(3000)  # the render finishes meanwhile
     assert not compare.running and not compare.busy
     assert compare.run_button.isEnabled()
+
+
+def test_the_models_window_lists_new_files_off_the_ui_thread(
+    window: MainWindow, qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A download that finished lands a new file in the HF cache; listing it reads its header."""
+    window.open_models()
+    dialog = window.models_dialog
+    assert dialog is not None
+    snapshot = tmp_path / "hub" / "models--someone--Fresh-GGUF" / "snapshots" / ("a" * 40)
+    snapshot.mkdir(parents=True)
+    write_gguf(snapshot / "Fresh-Download.gguf")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    threads = record_parse_threads(monkeypatch)
+    assert timed(dialog.refresh_installed) < 0.5
+    qtbot.waitUntil(
+        lambda: any(
+            dialog.installed_tree.topLevelItem(i).text(0) == "fresh-download"
+            for i in range(dialog.installed_tree.topLevelItemCount())
+        ),
+        timeout=20_000,
+    )
+    assert threads and threading.main_thread().ident not in threads
