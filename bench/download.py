@@ -13,12 +13,23 @@ import argparse
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from bench.common import CACHE, median, warn_if_busy
+
+_SERVE = """
+import sys
+from pathlib import Path
 from tests.fakehub import FakeHub
+fake = FakeHub()
+fake.add_repo("bench/Big-GGUF", {"big.gguf": Path(sys.argv[1])})
+print(fake.url, flush=True)
+sys.stdin.read()
+fake.close()
+"""
 
 
 def make_file(size: int) -> Path:
@@ -42,15 +53,23 @@ def main() -> None:
     args = parser.parse_args()
     size = args.size_mib * 1024 * 1024
     source = make_file(size)
-    fake = FakeHub()
-    fake.add_repo("bench/Big-GGUF", {"big.gguf": source})
-    os.environ["HF_ENDPOINT"] = fake.url
+    # The server runs in a process of its own, as it would for curl: in this process its
+    # sendfile thread would share the interpreter with the download being measured.
+    server = subprocess.Popen(
+        [sys.executable, "-c", _SERVE, str(source)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None
+    fake_url = server.stdout.readline().strip()
+    os.environ["HF_ENDPOINT"] = fake_url
     os.environ.pop("HF_HUB_OFFLINE", None)
     from desktop.core.download import download  # after HF_ENDPOINT is set
 
     warn_if_busy()
     duet_rates, curl_rates = [], []
-    url = f"{fake.url}/cdn/bench/Big-GGUF/big.gguf"
+    url = f"{fake_url}/cdn/bench/Big-GGUF/big.gguf"
     with tempfile.TemporaryDirectory(dir=CACHE) as scratch:
         for r in range(args.rounds):
             for which in ("duet", "curl") if r % 2 == 0 else ("curl", "duet"):
@@ -65,7 +84,7 @@ def main() -> None:
                     duet_rates.append(size / (time.perf_counter() - started))
                     assert got.size == size
                 shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink()
-    fake.close()
+    server.communicate("", timeout=30)  # end of stdin: the server closes
     duet, curl = median(duet_rates), median(curl_rates)
     print(f"\n{args.size_mib} MiB from a local server, {args.rounds} rounds, medians:")
     print(f"  Duet (with sha256 and cache move)  {duet / 1e6:8.1f} MB/s")
