@@ -194,7 +194,8 @@ class CompareWindow(QWidget):
 
     @property
     def busy(self) -> bool:
-        return bool(self.running)
+        """Rendering the prompts or generating: a run is under way."""
+        return self._rendering or bool(self.running)
 
     def _engines(self) -> list[EngineClient]:
         """One engine per column, with the compare thread split; reused while models stay."""
@@ -221,7 +222,7 @@ class CompareWindow(QWidget):
 
     def run(self) -> None:
         text = self.input.toPlainText()
-        if self.busy or self._rendering or not text.strip():
+        if self.busy or not text.strip():
             return
         sampling = self.settings.sampling
         if sampling.seed is None:  # one seed for every column, so only the models differ
