@@ -15,38 +15,25 @@ import pytest
 from desktop.core.errors import ModelLoadError
 from desktop.core.gguf_info import read_model_info
 from tests.ggufs import write_hostile_gguf, write_vocabulary_gguf
+from tests.measure import measured_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 # Parses one file in a fresh interpreter and prints what it cost: the growth of the peak RSS
 # over what the imports already took, the seconds spent, and the outcome.
-_MEASURE = textwrap.dedent(
+_MEASURE = measured_script(
     """
-    import json, resource, sys, time
-
-    def peak_mb():
-        # VmHWM: this process's own peak. ru_maxrss would start at the parent's peak after exec.
-        try:
-            with open("/proc/self/status") as status:
-                line = next(l for l in status if l.startswith("VmHWM:"))
-            return int(line.split()[1]) / 1024
-        except OSError:
-            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     import gguf, numpy  # imported before measuring: the reader loads them on first use
     from desktop.core.errors import ModelLoadError
     from desktop.core.gguf_info import read_model_info
-
-    before = peak_mb()
-    start = time.perf_counter()
+    """,
+    """
     try:
         info = read_model_info(sys.argv[1])
         outcome = "parsed: " + info.architecture
     except ModelLoadError as exc:
         outcome = "ModelLoadError: " + str(exc)
-    seconds = time.perf_counter() - start
-    grown = peak_mb() - before
-    print(json.dumps({"seconds": seconds, "extra_mb": grown, "outcome": outcome}))
-    """
+    """,
 )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 import time
 from datetime import datetime
 from pathlib import Path
@@ -28,39 +27,27 @@ from desktop.core.prompts import (
     render_chat,
     supports_system_role,
 )
+from tests.measure import measured_script
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = Path(__file__).with_name("templates")
 SPEC = TokenizerSpec(bos_token="<s>", eos_token="</s>", add_bos=False)
 
-_RENDER = textwrap.dedent(
+_RENDER = measured_script(
     """
-    import json, resource, sys, time
-
-    def peak_mb():
-        # VmHWM: this process's own peak. ru_maxrss would start at the parent's peak after exec.
-        try:
-            with open("/proc/self/status") as status:
-                line = next(l for l in status if l.startswith("VmHWM:"))
-            return int(line.split()[1]) / 1024
-        except OSError:
-            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     from desktop.core.errors import TemplateError
     from desktop.core.prompts import ChatTemplate, Message, TokenizerSpec, render_chat
 
     spec = TokenizerSpec(bos_token="<s>", eos_token="</s>", add_bos=False)
     messages = [Message("system", "Be brief."), Message("user", "Hi")]
-    before = peak_mb()
-    start = time.perf_counter()
+    """,
+    """
     try:
         text = render_chat(messages, spec, ChatTemplate(sys.argv[1], "hostile template")).text
         outcome = f"rendered {len(text):,} characters"
     except TemplateError as exc:
         outcome = "TemplateError: " + str(exc)
-    seconds = time.perf_counter() - start
-    grown = peak_mb() - before
-    print(json.dumps({"seconds": seconds, "extra_mb": grown, "outcome": outcome}))
-    """
+    """,
 )
 
 SLOW = "ran longer than 2 s, so it was stopped. Use raw mode, or another chat template."

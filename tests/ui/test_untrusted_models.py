@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PySide6.QtCore import QTimer
@@ -17,6 +18,9 @@ from PySide6.QtWidgets import QFileDialog
 from desktop.core import gguf_info
 from desktop.ui.main_window import MainWindow
 from tests.ggufs import write_gguf, write_hostile_gguf
+
+if TYPE_CHECKING:
+    from desktop.ui.compare_window import CompareWindow
 
 pytestmark = pytest.mark.slow
 
@@ -143,18 +147,24 @@ def test_importing_in_the_models_window_reads_files_off_the_ui_thread(
         Library().unregister(good)
 
 
-def test_compare_renders_its_columns_off_the_ui_thread(
-    window: MainWindow, qtbot, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _compare_with_template(window: MainWindow, template: str) -> CompareWindow:
+    """The compare window with "Hi" typed and its chat column's model given `template`."""
     window.open_compare()
     compare = window.compare_window
     assert compare is not None
     view = next(v for v in compare.columns if v.model.info.has_chat_template)
     model = view.model
-    hostile = replace(model, info=replace(model.info, chat_template=SLOW_TEMPLATE))
+    hostile = replace(model, info=replace(model.info, chat_template=template))
     view.models = [hostile if m.id == model.id else m for m in view.models]
     view.mode.set_mode("chat")
     compare.input.setPlainText("Hi")
+    return compare
+
+
+def test_compare_renders_its_columns_off_the_ui_thread(
+    window: MainWindow, qtbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compare = _compare_with_template(window, SLOW_TEMPLATE)
     ticks = Ticks()
     assert timed(compare.run) < 0.5
     qtbot.waitUntil(lambda: "ran longer than 2 s" in compare.divergence.text(), timeout=20_000)
@@ -199,16 +209,8 @@ def test_text_from_files_and_servers_is_shown_as_plain_text(
 def test_stop_while_compare_renders_starts_nothing(
     window: MainWindow, qtbot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    window.open_compare()
-    compare = window.compare_window
-    assert compare is not None
-    view = next(v for v in compare.columns if v.model.info.has_chat_template)
-    model = view.model
     slow = "{% for i in range(1000) %}{% for j in range(1500) %}{% endfor %}{% endfor %}{{ 'x' }}"
-    hostile = replace(model, info=replace(model.info, chat_template=slow))  # about a second
-    view.models = [hostile if m.id == model.id else m for m in view.models]
-    view.mode.set_mode("chat")
-    compare.input.setPlainText("Hi")
+    compare = _compare_with_template(window, slow)  # about a second
     compare.run()
     compare.stop()
     qtbot.wait(3000)  # the render finishes meanwhile
