@@ -452,7 +452,10 @@ class Store:
     def import_json(self, data: object) -> int:
         """A chat export as a new chat, all of it or nothing: the whole document is checked
         before anything is written, and then written in one transaction. Raises InvalidExport."""
-        export = checked_export(data)
+        return self.import_export(checked_export(data))
+
+    def import_export(self, export: ChatExport) -> int:
+        """A checked export (`read_checked_export`) as a new chat, in one transaction."""
         now = time.time()
         with self._tx() as db:
             chat_id = _insert_chat(db, export.title, export.system, export.kind)
@@ -568,6 +571,13 @@ def read_export(path: Path) -> object:
         raise InvalidExport(
             f"Cannot import {name}: its JSON is nested too deeply to be a Duet chat export."
         ) from None
+
+
+def read_checked_export(path: Path) -> tuple[object, ChatExport]:
+    """Read and check an export file: the slow part of an import, safe off the UI thread
+    (it touches no database). Raises InvalidExport."""
+    data = read_export(path)
+    return data, checked_export(data)
 
 
 def checked_export(data: object) -> ChatExport:

@@ -35,7 +35,7 @@ from desktop.core.history import History, missing_models
 from desktop.core.library import InstalledModel, Library
 from desktop.core.prompts import FALLBACK_NOTE, FALLBACK_TEMPLATE_NAME, RenderedPrompt, template_of
 from desktop.core.settings import AppSettings, load_settings, save_settings
-from desktop.core.store import MessageMeta, Store, read_export
+from desktop.core.store import ChatExport, MessageMeta, Store, read_checked_export
 from desktop.ui.bridge import (
     CallThread,
     CloseThread,
@@ -859,9 +859,17 @@ class MainWindow(QMainWindow):
             if not name:
                 return
             path = Path(name)
+        # Reading and checking a large export takes seconds: in a worker thread. The database
+        # is written here, on the UI thread that owns the connection.
+        thread = CallThread(lambda: read_checked_export(path), self)
+        thread.done.connect(self._import_checked)
+        thread.failed.connect(lambda message: self.error_bar.show_error(message, can_retry=False))
+        self._run(thread)
+
+    def _import_checked(self, result: tuple[object, ChatExport]) -> None:
+        data, export = result
         try:
-            data = read_export(path)
-            chat_id = self.store.import_json(data)  # checked whole first: all of it or nothing
+            chat_id = self.store.import_export(export)  # all of it or nothing
         except DuetError as exc:
             self.error_bar.show_error(str(exc), can_retry=False)
             return

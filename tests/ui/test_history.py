@@ -196,19 +196,25 @@ def test_import_an_exported_chat_and_warn_about_missing_models(
         model_file="ghost-7b.Q4_K_M.gguf", model_sha256="0" * 64, model_repo="org/Ghost-GGUF"
     )
     (tmp_path / "ghost.json").write_text(json.dumps(data))
+    # An import reads and checks the file in a worker thread.
+    before = window.conversation.chat_id
     window.import_chat(tmp_path / "ok.json")
+    qtbot.waitUntil(lambda: window.conversation.chat_id != before, timeout=20_000)
     assert not window.error_bar.message and window.conversation.messages[0].content == "Import me"
     window.import_chat(tmp_path / "ghost.json")
-    assert (
-        "ghost-7b.Q4_K_M.gguf from org/Ghost-GGUF, which is not installed"
-        in window.error_bar.message
+    qtbot.waitUntil(
+        lambda: (
+            "ghost-7b.Q4_K_M.gguf from org/Ghost-GGUF, which is not installed"
+            in window.error_bar.message
+        ),
+        timeout=20_000,
     )
     assert [m.content for m in window.conversation.messages] == [
         m["content"] for m in data["messages"]
     ]
     (tmp_path / "bad.json").write_text("{not json")
     window.import_chat(tmp_path / "bad.json")
-    assert "Cannot import bad.json" in window.error_bar.message
+    qtbot.waitUntil(lambda: "Cannot import bad.json" in window.error_bar.message, timeout=20_000)
 
 
 def _broken_exports() -> dict[str, tuple[str, str]]:
@@ -273,9 +279,48 @@ def test_a_malformed_export_is_refused_with_a_message_and_adds_no_chat(
         # The Import… button, through the file dialog it opens.
         monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, p=path, **k: (str(p), ""))
         qtbot.mouseClick(importer, Qt.MouseButton.LeftButton)
-        assert window.error_bar.isVisible(), name
+        qtbot.waitUntil(window.error_bar.isVisible, timeout=20_000)  # read off the UI thread
         assert message in window.error_bar.message, (name, window.error_bar.message)
         assert [c.id for c in window.store.list_chats()] == chats, name
         assert window.store.db.execute(count).fetchone()[0] == total, name
         assert window.sidebar.list.count() == shown, name
         assert window.conversation.messages[0].content == "Keep me", name
+
+
+def test_an_export_is_read_and_checked_off_the_ui_thread(
+    window: MainWindow, qtbot, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large export (up to 128 MB) takes seconds to read and check: never on the UI thread."""
+    import json
+    import threading
+    import time
+
+    from PySide6.QtCore import QTimer
+
+    from desktop.core import store
+
+    window.send_chat("Slow to import")
+    idle(window, qtbot)
+    path = tmp_path / "slow.json"
+    path.write_text(json.dumps(window.store.export_json(window.conversation.chat_id)))
+    readers: list[int] = []
+    original = store.read_export
+
+    def slow_read(p: object) -> object:
+        readers.append(threading.get_ident())
+        time.sleep(1.5)
+        return original(p)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "read_export", slow_read)
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(20)
+    before = window.conversation.chat_id
+    started = time.perf_counter()
+    window.import_chat(path)
+    assert time.perf_counter() - started < 0.5
+    qtbot.waitUntil(lambda: window.conversation.chat_id != before, timeout=20_000)
+    assert readers and threading.main_thread().ident not in readers
+    assert len(ticks) >= 20  # the window kept running while the file was read
+    assert window.conversation.messages[0].content == "Slow to import"
