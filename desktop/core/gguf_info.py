@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -57,6 +58,15 @@ _SCALAR_FORMATS: dict[int, str] = {
 _SCALARS = {vtype: struct.Struct(fmt) for vtype, fmt in _SCALAR_FORMATS.items()}
 _U32, _U64 = struct.Struct("<I"), struct.Struct("<Q")
 _DEFAULT_ALIGNMENT = 32
+# A split model's part: "<stem>-00002-of-00003.gguf". llama.cpp opens the others through the first.
+SPLIT_PART = re.compile(r"-(\d{5})-of-\d{5}\.gguf$", re.IGNORECASE)
+
+
+def is_later_split_part(name: str) -> bool:
+    """True for the second and later parts of a split model: list only the first."""
+    match = SPLIT_PART.search(name)
+    return match is not None and match.group(1) != "00001"
+
 
 # What one header may cost. Real models stay far below: tens of metadata entries, at most a
 # few hundred thousand vocabulary and merge strings (Gemma 3: 262,144 tokens), a few thousand

@@ -23,14 +23,13 @@ from filelock import FileLock, Timeout
 
 from desktop.core.catalog import Catalog, CatalogModel, ModelKind, load_default_catalog
 from desktop.core.errors import DuetError, ModelLoadError, ModelNotFound
-from desktop.core.gguf_info import ModelInfo, read_model_info
+from desktop.core.gguf_info import SPLIT_PART, ModelInfo, is_later_split_part, read_model_info
 from desktop.core.paths import AppDirs, app_dirs, hf_hub_cache
 from desktop.core.starter import starter_files
 
 Source = Literal["starter", "registered", "hf-cache", "path", "remote"]
 
 _INSTRUCT_WORDS = re.compile(r"(instruct|chat|(^|[-_. ])it($|[-_. ])|sft|dpo|rlhf)", re.I)
-_SPLIT_PART = re.compile(r"-(\d{5})-of-\d{5}\.gguf$")
 _BASE_WORDS = re.compile(r"(^|[-_. ])(base|pretrained|pt)($|[-_. ])", re.I)
 _log = logging.getLogger(__name__)
 
@@ -265,8 +264,7 @@ def _hf_cache_ggufs(cache: Path) -> list[tuple[str, Path]]:
     for repo_dir in sorted(cache.glob("models--*")):
         repo_id = repo_dir.name.removeprefix("models--").replace("--", "/", 1)
         for path in sorted((repo_dir / "snapshots").glob("*/**/*.gguf")):
-            split = _SPLIT_PART.search(path.name)
-            if path.is_file() and (split is None or split.group(1) == "00001"):
+            if path.is_file() and not is_later_split_part(path.name):
                 results.append((repo_id, path))
     return results
 
@@ -274,8 +272,8 @@ def _hf_cache_ggufs(cache: Path) -> list[tuple[str, Path]]:
 def _delete_from_hf_cache(path: Path) -> int:
     """Delete a snapshot file and its blob (and the other parts of a split model)."""
     parts = [path]
-    if _SPLIT_PART.search(path.name):
-        stem = _SPLIT_PART.sub("", path.name)
+    if SPLIT_PART.search(path.name):
+        stem = SPLIT_PART.sub("", path.name)
         parts = sorted(path.parent.glob(f"{stem}-*-of-*.gguf"))
     freed = 0
     for part in parts:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from desktop.core.catalog import CatalogModel, load_default_catalog
 from desktop.core.errors import DuetError, StarterUnavailable
+from desktop.core.gguf_info import is_later_split_part
 from desktop.core.paths import app_dirs
 from desktop.core.pending import PullTarget
 
@@ -69,7 +69,6 @@ def starter_downloads() -> tuple[tuple[CatalogModel, PullTarget], ...]:
 # Bounds for searching a folder: a whole disk picked by mistake must not take minutes.
 MAX_FOLDER_ENTRIES = 50_000
 MAX_FOLDER_MODELS = 200
-_SPLIT_PART = re.compile(r"-(\d{5})-of-\d{5}\.gguf$", re.I)
 
 
 @dataclass(frozen=True)
@@ -91,8 +90,7 @@ def find_ggufs(folder: Path, max_entries: int = MAX_FOLDER_ENTRIES) -> FolderSca
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "blobs")
         entries += len(dirs) + len(files)
         for name in sorted(files):
-            split = _SPLIT_PART.search(name)
-            if not name.lower().endswith(".gguf") or (split and split.group(1) != "00001"):
+            if not name.lower().endswith(".gguf") or is_later_split_part(name):
                 continue
             path = Path(root) / name
             try:

@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from desktop.core.errors import DownloadCancelled, DownloadPaused, DuetError
 from desktop.core.pending import PullTarget, load_pending, save_pending
+from desktop.ui.bridge import unexpected
 
 if TYPE_CHECKING:
     from desktop.core.download import CancelToken, DownloadProgress
@@ -62,12 +63,8 @@ class _Worker(QThread):
             self.failed.emit(str(exc), True)
         except DuetError as exc:
             self.failed.emit(str(exc), False)
-        except Exception as exc:  # a bug or a case nobody foresaw: say it, keep the text
-            self.failed.emit(
-                f"The download stopped on an unexpected error ({type(exc).__name__}: {exc}). "
-                "Try again; if it happens again, please report it with this text.",
-                False,
-            )
+        except Exception as exc:  # a bug or a case nobody foresaw: say it, log the traceback
+            self.failed.emit(unexpected(exc), False)
         else:
             self.succeeded.emit(path)
 
