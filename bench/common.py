@@ -13,7 +13,7 @@ from pathlib import Path
 os.environ.setdefault("DUET_HOME", str(Path(tempfile.gettempdir()) / "duet-bench-home"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from desktop.core.starter import require_starter_paths
+from desktop.core.models.starter import require_starter_paths
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 

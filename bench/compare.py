@@ -14,13 +14,13 @@ import threading
 import time
 
 from bench.common import median, memory_mb, starter_models, warn_if_busy
-from desktop.core.compare import compare_config
-from desktop.core.engine import protocol as p
-from desktop.core.engine.client import EngineClient
-from desktop.core.engine.config import EngineConfig
-from desktop.core.gguf_info import read_model_info
-from desktop.core.prompts import TokenizerSpec, render_raw
-from desktop.core.sampling import SamplingParams
+from desktop.core.chat.prompts import TokenizerSpec, render_raw
+from desktop.core.chat.sampling import SamplingParams
+from desktop.core.compare.run import compare_config
+from desktop.core.engine import events as p
+from desktop.core.engine.local.client import EngineClient
+from desktop.core.engine.local.config import EngineConfig
+from desktop.core.models.gguf_info import read_model_info
 
 PROMPT = "Chapter One\n\nThe rain had not stopped for three days when"
 

@@ -65,7 +65,7 @@ def main() -> None:
     fake_url = server.stdout.readline().strip()
     os.environ["HF_ENDPOINT"] = fake_url
     os.environ.pop("HF_HUB_OFFLINE", None)
-    from desktop.core.download import download  # after HF_ENDPOINT is set
+    from desktop.core.hub.download import download  # after HF_ENDPOINT is set
 
     warn_if_busy()
     duet_rates, curl_rates = [], []

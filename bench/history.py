@@ -16,7 +16,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["DUET_HOME"] = tempfile.mkdtemp(prefix="duet-bench-history-")
 
 from bench.common import median, memory_mb
-from desktop.core.store import MessageMeta, Store
+from desktop.core.chat.store import MessageMeta, Store
 
 TEXT = "A line of conversation about lighthouses, tides and the keepers who watch them. " * 3
 

@@ -22,9 +22,9 @@ import httpx2
 
 from bench.common import median, starter_models, warn_if_busy
 from bench.llama_bench import llama_cpp_tool
-from desktop.core.engine import protocol as p
-from desktop.core.remote import RemoteEngine, RemoteServer
-from desktop.core.sampling import SamplingParams
+from desktop.core.chat.sampling import SamplingParams
+from desktop.core.engine import events as p
+from desktop.core.engine.remote.servers import RemoteEngine, RemoteServer
 
 PROMPT = "The history of the printing press begins"
 

@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 from bench.common import median, memory_mb, starter_models, warn_if_busy
-from desktop.core.engine import protocol as p
-from desktop.core.engine.client import EngineClient
-from desktop.core.engine.config import EngineConfig, default_threads
-from desktop.core.gguf_info import read_model_info
-from desktop.core.prompts import TokenizerSpec, render_raw
-from desktop.core.sampling import SamplingParams
+from desktop.core.chat.prompts import TokenizerSpec, render_raw
+from desktop.core.chat.sampling import SamplingParams
+from desktop.core.engine import events as p
+from desktop.core.engine.local.client import EngineClient
+from desktop.core.engine.local.config import EngineConfig, default_threads
+from desktop.core.models.gguf_info import read_model_info
 
 PROMPT = "Once upon a time, in a kingdom by the sea, there lived a"
 N_GEN = 128

@@ -39,10 +39,10 @@ def _wait(app: object, condition: object, timeout: float = 120.0) -> None:
 def stall_and_throughput(rounds: int) -> None:
     from PySide6.QtCore import QTimer
 
-    from desktop.core.compare import TOP_K
-    from desktop.core.engine import protocol as p
-    from desktop.core.engine.client import EngineClient
-    from desktop.core.sampling import SamplingParams
+    from desktop.core.chat.sampling import SamplingParams
+    from desktop.core.compare.run import TOP_K
+    from desktop.core.engine import events as p
+    from desktop.core.engine.local.client import EngineClient
     from desktop.core.settings import AppSettings, save_settings
     from desktop.ui.app import make_app
 

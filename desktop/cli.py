@@ -13,13 +13,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from desktop import __version__
-from desktop.core.compare import render_input
-from desktop.core.engine import protocol as p
-from desktop.core.engine.client import EngineClient, error_from
-from desktop.core.engine.config import EngineConfig
-from desktop.core.errors import DuetError, InvalidPrompt
-from desktop.core.library import InstalledModel, Library
-from desktop.core.prompts import (
+from desktop.core.chat.prompts import (
     MODES,
     ChatTemplate,
     Message,
@@ -31,8 +25,14 @@ from desktop.core.prompts import (
     render_raw,
     template_of,
 )
-from desktop.core.sampling import SamplingParams
-from desktop.core.starter import require_starter_paths
+from desktop.core.chat.sampling import SamplingParams
+from desktop.core.compare.run import render_input
+from desktop.core.engine import events as p
+from desktop.core.engine.local.client import EngineClient, error_from
+from desktop.core.engine.local.config import EngineConfig
+from desktop.core.errors import DuetError, InvalidPrompt
+from desktop.core.models.library import InstalledModel, Library
+from desktop.core.models.starter import require_starter_paths
 
 
 class _Parser(argparse.ArgumentParser):
@@ -260,7 +260,7 @@ def cmd_models(_: argparse.Namespace) -> int:
 
 
 def cmd_remote(args: argparse.Namespace) -> int:
-    from desktop.core import remote
+    from desktop.core.engine.remote import servers as remote
 
     if args.remote_command == "add":
         try:
@@ -301,7 +301,7 @@ def cmd_remote(args: argparse.Namespace) -> int:
 
 def _generate_remote(args: argparse.Namespace, text: str, sampling: SamplingParams) -> int:
     """`--model remote:NAME[/MODEL]`: the same modes, on an OpenAI-compatible server."""
-    from desktop.core import remote
+    from desktop.core.engine.remote import servers as remote
 
     name, _, model = args.model.removeprefix("remote:").partition("/")
     server = remote.server(name)
@@ -343,7 +343,7 @@ def _generate_remote(args: argparse.Namespace, text: str, sampling: SamplingPara
 def cmd_chats(args: argparse.Namespace) -> int:
     from datetime import datetime
 
-    from desktop.core.store import Store
+    from desktop.core.chat.store import Store
 
     store = Store()
     chats = store.list_chats(args.search)
@@ -358,7 +358,7 @@ def cmd_chats(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from desktop.core.store import Store
+    from desktop.core.chat.store import Store
 
     store = Store()
     if args.format == "json":
@@ -369,7 +369,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from desktop.core.hub import search
+    from desktop.core.hub.api import search
 
     repos = search(args.query, limit=max(1, min(args.limit, 100)))
     if not repos:
@@ -383,8 +383,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from desktop.core.hub import estimate_ram
-    from desktop.core.pull import pull, resolve
+    from desktop.core.hub.api import estimate_ram
+    from desktop.core.hub.pull import pull, resolve
 
     library = Library()
     target = resolve(args.spec, library.catalog)
@@ -436,8 +436,8 @@ def cmd_rm(args: argparse.Namespace) -> int:
 def _remote_kv(target: object) -> int | None:
     """The model's real KV-cache size per token, from its header (None if it cannot be read)."""
     from desktop.core.errors import HubError
-    from desktop.core.hub import HubFile, remote_kv_per_token
-    from desktop.core.pull import PullTarget
+    from desktop.core.hub.api import HubFile, remote_kv_per_token
+    from desktop.core.hub.pull import PullTarget
 
     assert isinstance(target, PullTarget)
     file = HubFile(target.repo_id, target.filename, target.parts, target.size, None, target.quant)
@@ -456,7 +456,7 @@ class _ProgressBar:
         self.drawn = False
 
     def update(self, p: object) -> None:
-        from desktop.core.download import DownloadProgress
+        from desktop.core.hub.download import DownloadProgress
 
         assert isinstance(p, DownloadProgress)
         width = 30
@@ -541,7 +541,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from desktop.core.compare import (
+    from desktop.core.compare.run import (
         Column,
         Comparison,
         compare_config,

@@ -8,7 +8,7 @@ import hashlib
 import sys
 from pathlib import Path
 
-from desktop.core.store import MessageMeta, Store
+from desktop.core.chat.store import MessageMeta, Store
 
 
 def content(chat: int, turn: int, role: str) -> str:

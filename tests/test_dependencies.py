@@ -63,4 +63,4 @@ def test_the_check_finds_an_import_that_is_not_declared(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(without, encoding="utf-8")
     missing = undeclared(tmp_path / "pyproject.toml")
     assert list(missing) == ["httpx2 (from httpx2)"]
-    assert "desktop/core/hub.py" in missing["httpx2 (from httpx2)"]
+    assert "desktop/core/hub/api.py" in missing["httpx2 (from httpx2)"]

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from desktop.core.engine.config import MAX_THREADS, EngineConfig
+from desktop.core.chat.prompts import MODES, Mode
+from desktop.core.chat.sampling import SamplingParams
+from desktop.core.engine.local.config import MAX_THREADS, EngineConfig
 from desktop.core.errors import InvalidSettings
 from desktop.core.paths import app_dirs
-from desktop.core.prompts import MODES, Mode
-from desktop.core.sampling import SamplingParams
 
 CONTEXT_RANGE = (256, 131072)
 OVERFLOW_POLICIES = ("stop", "drop_oldest")

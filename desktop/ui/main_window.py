@@ -25,18 +25,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.catalog import Catalog, load_default_catalog
-from desktop.core.compare import TOP_K, TokenRecord
-from desktop.core.conversation import Conversation, Document
-from desktop.core.engine import protocol as p
-from desktop.core.engine.client import EngineClient
+from desktop.core.chat.conversation import Conversation, Document
+from desktop.core.chat.history import History, missing_models
+from desktop.core.chat.prompts import (
+    FALLBACK_NOTE,
+    FALLBACK_TEMPLATE_NAME,
+    RenderedPrompt,
+    template_of,
+)
+from desktop.core.chat.store import ChatExport, MessageMeta, Store, read_checked_export
+from desktop.core.compare.run import TOP_K, TokenRecord
+from desktop.core.engine import events as p
+from desktop.core.engine.local.client import EngineClient
 from desktop.core.errors import DuetError
-from desktop.core.history import History, missing_models
-from desktop.core.library import InstalledModel, Library
-from desktop.core.prompts import FALLBACK_NOTE, FALLBACK_TEMPLATE_NAME, RenderedPrompt, template_of
+from desktop.core.models.catalog import Catalog, load_default_catalog
+from desktop.core.models.library import InstalledModel, Library
 from desktop.core.settings import AppSettings, load_settings, save_settings
-from desktop.core.store import ChatExport, MessageMeta, Store, read_checked_export
-from desktop.ui.bridge import (
+from desktop.ui.models.downloads import DownloadQueue
+from desktop.ui.threads import (
     CallThread,
     CloseThread,
     GenerationThread,
@@ -44,18 +50,17 @@ from desktop.ui.bridge import (
     TokenBatch,
     unexpected,
 )
-from desktop.ui.chat_view import ChatView
-from desktop.ui.downloads import DownloadQueue
-from desktop.ui.first_run import FirstRunPage
-from desktop.ui.inspector import PromptInspector
-from desktop.ui.raw_view import RawView
-from desktop.ui.sampling_panel import SamplingPanel
-from desktop.ui.sidebar import Sidebar
-from desktop.ui.widgets import Banner, ErrorBar, ModeToggle, kind_icon
+from desktop.ui.views.chat import ChatView
+from desktop.ui.views.first_run import FirstRunPage
+from desktop.ui.views.inspector import PromptInspector
+from desktop.ui.views.raw import RawView
+from desktop.ui.views.sampling import SamplingPanel
+from desktop.ui.views.sidebar import Sidebar
+from desktop.ui.views.widgets import Banner, ErrorBar, ModeToggle, kind_icon
 
 if TYPE_CHECKING:
-    from desktop.ui.compare_window import CompareWindow
-    from desktop.ui.models_dialog import ModelsDialog
+    from desktop.ui.compare.window import CompareWindow
+    from desktop.ui.models.window import ModelsDialog
 
 INSTRUCT_RAW_HINT = (
     "This is an instruct model in raw mode. It was trained on its chat template, so expect early "
@@ -78,7 +83,9 @@ class ScanThread(QThread):
         try:
             library = Library()
             models = library.models()
-            from desktop.core.remote import remote_models  # network: only in this thread
+            from desktop.core.engine.remote.servers import (
+                remote_models,  # network: only in this thread
+            )
 
             remote, unreachable = remote_models()
             self.found.emit(models + remote, [*library.problems, *unreachable])
@@ -350,7 +357,7 @@ class MainWindow(QMainWindow):
             self.mode_toggle.mode == "chat" and not self.model.is_remote
         )
         if self.model.is_remote:
-            from desktop.core.remote import engine_for
+            from desktop.core.engine.remote.servers import engine_for
 
             self.engine = engine_for(self.model)  # type: ignore[assignment]
         else:
@@ -377,7 +384,7 @@ class MainWindow(QMainWindow):
         self.error_bar.show_error(message)
 
     def open_models(self) -> None:
-        from desktop.ui.models_dialog import ModelsDialog  # loads the Hub client: not at start
+        from desktop.ui.models.window import ModelsDialog  # loads the Hub client: not at start
 
         if self.models_dialog is None:
             self.models_dialog = ModelsDialog(self.downloads, self, n_ctx=self.settings.n_ctx)
@@ -409,7 +416,7 @@ class MainWindow(QMainWindow):
             )
             return
         if self.compare_window is None:
-            from desktop.ui.compare_window import CompareWindow
+            from desktop.ui.compare.window import CompareWindow
 
             self.compare_window = CompareWindow(self.models, self.settings, self.compare_defaults())
         self.compare_window.settings = self.settings
@@ -584,7 +591,7 @@ class MainWindow(QMainWindow):
 
     def _reply_remote(self) -> None:
         """Chat on a server: the messages go as they are, its template renders them."""
-        from desktop.core.remote import chat_messages, shown_chat
+        from desktop.core.engine.remote.servers import chat_messages, shown_chat
 
         assert self.model is not None and self.model.server is not None
         engine = self.engine

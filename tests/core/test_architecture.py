@@ -38,13 +38,13 @@ def test_only_the_worker_imports_llama_cpp() -> None:
         for path in CORE.rglob("*.py")
         if "llama_cpp" in imported_modules(path)
     )
-    assert importers == ["engine/worker.py"]  # and lazily, inside the worker process
+    assert importers == ["engine/local/worker.py"]  # and lazily, inside the worker process
 
 
 def test_the_window_process_does_not_load_llama_cpp() -> None:
     code = (
-        "import sys; import desktop.ui.main_window, desktop.ui.compare_window, "
-        "desktop.ui.models_dialog, desktop.cli; print('llama_cpp' in sys.modules)"
+        "import sys; import desktop.ui.main_window, desktop.ui.compare.window, "
+        "desktop.ui.models.window, desktop.cli; print('llama_cpp' in sys.modules)"
     )
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     out = subprocess.run(

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.catalog import load_catalog, load_default_catalog, parse_catalog
 from desktop.core.errors import CatalogError
+from desktop.core.models.catalog import load_catalog, load_default_catalog, parse_catalog
 
 GOOD = """
 [[model]]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from desktop.core.compare import Divergence, compare_config, first_divergence
+from desktop.core.compare.run import Divergence, compare_config, first_divergence
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from desktop.core.compare import Column, Comparison, run_columns
-from desktop.core.engine import protocol as p
-from desktop.core.sampling import SamplingParams
+from desktop.core.chat.sampling import SamplingParams
+from desktop.core.compare.run import Column, Comparison, run_columns
+from desktop.core.engine import events as p
 
 
 class Trips:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from desktop.core.errors import ModelLoadError
-from desktop.core.gguf_info import read_model_info
+from desktop.core.models.gguf_info import read_model_info
 from tests.ggufs import write_gguf
 
 
@@ -93,7 +93,7 @@ def test_every_truncation_point_is_a_model_load_error(tmp_path: Path) -> None:
 
 
 def test_metadata_from_the_first_bytes_of_a_remote_file(base_path: Path) -> None:
-    from desktop.core.gguf_info import kv_bytes_per_token, read_metadata_prefix
+    from desktop.core.models.gguf_info import kv_bytes_per_token, read_metadata_prefix
 
     with base_path.open("rb") as handle:
         prefix = handle.read(64 * 1024)  # ends inside Gemma's 262k-token vocabulary
@@ -105,7 +105,7 @@ def test_metadata_from_the_first_bytes_of_a_remote_file(base_path: Path) -> None
 def test_value_type_numbers_match_the_gguf_package() -> None:
     import gguf
 
-    from desktop.core import gguf_info
+    from desktop.core.models import gguf_info
 
     assert (gguf_info._STRING, gguf_info._ARRAY) == (
         gguf.GGUFValueType.STRING,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from desktop.core.errors import ModelLoadError
-from desktop.core.gguf_info import read_model_info
+from desktop.core.models.gguf_info import read_model_info
 from tests.ggufs import write_hostile_gguf, write_vocabulary_gguf
 from tests.measure import measured_script
 
@@ -25,7 +25,7 @@ _MEASURE = measured_script(
     """
     import gguf, numpy  # imported before measuring: the reader loads them on first use
     from desktop.core.errors import ModelLoadError
-    from desktop.core.gguf_info import read_model_info
+    from desktop.core.models.gguf_info import read_model_info
     """,
     """
     try:
@@ -99,7 +99,7 @@ def test_metadata_is_a_bounded_summary(tmp_path: Path, instruct_path: Path) -> N
 _TRUNCATE_WHILE_READING = textwrap.dedent(
     """
     import os, sys
-    from desktop.core import gguf_info
+    from desktop.core.models import gguf_info
     from desktop.core.errors import ModelLoadError
 
     path, lines = sys.argv[1], 0
@@ -155,7 +155,7 @@ def _write_long_strings_gguf(path: Path, kept_too: bool) -> Path:
     """Just under every cap: 120 architecture keys ("a7.context_length") and, with `kept_too`,
     every key Duet keeps, each a string of 1 MiB less a byte of invalid UTF-8 (which decodes to
     twice its size), in a header just under 128 MiB."""
-    from desktop.core import gguf_info
+    from desktop.core.models import gguf_info
     from tests.ggufs import header, kv_string, one_tensor
 
     text = b"\xff" * (gguf_info.MAX_KEPT_STRING - 1)

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from desktop.core.errors import ModelLoadError, ModelNotFound
-from desktop.core.gguf_info import read_model_info
-from desktop.core.library import Library, label_kind
+from desktop.core.models.gguf_info import read_model_info
+from desktop.core.models.library import Library, label_kind
 from tests.ggufs import write_gguf
 
 
@@ -100,7 +100,7 @@ def _cache_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, names: list[str
 def test_a_file_that_fails_unexpectedly_is_a_problem_not_the_end_of_the_list(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: type[BaseException]
 ) -> None:
-    from desktop.core import gguf_info
+    from desktop.core.models import gguf_info
 
     snapshot = _cache_with(tmp_path, monkeypatch, ["a-base.gguf", "b-bad.gguf", "c-base.gguf"])
     original = gguf_info._parse
@@ -119,7 +119,7 @@ def test_a_file_that_fails_unexpectedly_is_a_problem_not_the_end_of_the_list(
 
 
 def test_a_file_is_read_once_per_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from desktop.core import gguf_info
+    from desktop.core.models import gguf_info
 
     snapshot = _cache_with(tmp_path, monkeypatch, ["once-base.gguf"])
     reads: list[Path] = []

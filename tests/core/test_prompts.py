@@ -4,9 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.errors import DuetError, TemplateError
-from desktop.core.gguf_info import read_model_info
-from desktop.core.prompts import (
+from desktop.core.chat.prompts import (
     FALLBACK_NOTE,
     FALLBACK_STOP,
     SYSTEM_FOLDED_NOTE,
@@ -18,6 +16,8 @@ from desktop.core.prompts import (
     render_raw,
     template_of,
 )
+from desktop.core.errors import DuetError, TemplateError
+from desktop.core.models.gguf_info import read_model_info
 
 NO_BOS = TokenizerSpec(bos_token="<s>", eos_token="</s>", add_bos=False)
 HI = [Message("user", "Hi there")]

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from desktop.core.engine.config import EngineConfig, default_batch_threads, default_threads
+from desktop.core.chat.sampling import PRESETS, SamplingParams
+from desktop.core.engine.local.config import EngineConfig, default_batch_threads, default_threads
 from desktop.core.errors import InvalidSettings
-from desktop.core.sampling import PRESETS, SamplingParams
 
 
 def test_presets_are_valid() -> None:

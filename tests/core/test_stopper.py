@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from desktop.core.engine.stopper import StopMatcher
+from desktop.core.engine.local.stopper import StopMatcher
 
 
 def feed_all(stops: list[str], chunks: list[str]) -> tuple[str, bool]:

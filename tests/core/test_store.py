@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from desktop.core.chat.store import SCHEMA_V1, SCHEMA_VERSION, MessageMeta, Store
 from desktop.core.errors import DuetError
-from desktop.core.store import SCHEMA_V1, SCHEMA_VERSION, MessageMeta, Store
 
 
 @pytest.fixture
@@ -275,8 +275,8 @@ def test_a_well_formed_export_still_imports_in_one_piece(store: Store) -> None:
 def test_an_export_file_that_cannot_be_read_is_a_clear_error(
     store: Store, tmp_path: Path, text: str, where: str
 ) -> None:
+    from desktop.core.chat.store import read_export
     from desktop.core.errors import InvalidExport
-    from desktop.core.store import read_export
 
     path = tmp_path / "chat.json"
     path.write_text(text, encoding="utf-8")

@@ -18,8 +18,7 @@ import jinja2
 import jinja2.sandbox
 import pytest
 
-from desktop.core.errors import TemplateError
-from desktop.core.prompts import (
+from desktop.core.chat.prompts import (
     ChatTemplate,
     Message,
     TokenizerSpec,
@@ -27,6 +26,7 @@ from desktop.core.prompts import (
     render_chat,
     supports_system_role,
 )
+from desktop.core.errors import TemplateError
 from tests.measure import measured_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ SPEC = TokenizerSpec(bos_token="<s>", eos_token="</s>", add_bos=False)
 _RENDER = measured_script(
     """
     from desktop.core.errors import TemplateError
-    from desktop.core.prompts import ChatTemplate, Message, TokenizerSpec, render_chat
+    from desktop.core.chat.prompts import ChatTemplate, Message, TokenizerSpec, render_chat
 
     spec = TokenizerSpec(bos_token="<s>", eos_token="</s>", add_bos=False)
     messages = [Message("system", "Be brief."), Message("user", "Hi")]
@@ -198,8 +198,8 @@ def test_real_templates_render_exactly_as_before_and_fast(path: Path) -> None:
 
 
 def test_the_starter_template_renders_as_before(instruct_path: Path) -> None:
-    from desktop.core.gguf_info import read_model_info
-    from desktop.core.prompts import template_of
+    from desktop.core.chat.prompts import template_of
+    from desktop.core.models.gguf_info import read_model_info
 
     info = read_model_info(instruct_path)
     template = template_of(info)

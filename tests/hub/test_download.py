@@ -17,7 +17,6 @@ from pathlib import Path
 import huggingface_hub
 import pytest
 
-from desktop.core import download as dl
 from desktop.core.errors import (
     ChecksumMismatch,
     DiskFull,
@@ -26,7 +25,8 @@ from desktop.core.errors import (
     HubAccessDenied,
     HubOffline,
 )
-from desktop.core.library import Library
+from desktop.core.hub import download as dl
+from desktop.core.models.library import Library
 from tests.fakehub import FakeHub, FakeProxy
 
 MB = 1024 * 1024
@@ -105,7 +105,7 @@ def test_download_resumes_after_the_process_was_killed(fake_hub: FakeHub, tmp_pa
     fake_hub.add_repo("org/Kill-GGUF", {"m.gguf": data})
     fake_hub.delay_per_chunk = 0.01  # about 6 MB/s: time to kill it half way
     env = {**os.environ, "HF_ENDPOINT": fake_hub.url}
-    code = "from desktop.core.download import download; download('org/Kill-GGUF', 'm.gguf')"
+    code = "from desktop.core.hub.download import download; download('org/Kill-GGUF', 'm.gguf')"
     child = subprocess.Popen([sys.executable, "-c", code], env=env)
     deadline = time.monotonic() + 60
     while fake_hub.bytes_sent.get("m.gguf", 0) < 2 * MB and time.monotonic() < deadline:

@@ -7,7 +7,6 @@ import os
 
 import pytest
 
-from desktop.core import hub
 from desktop.core.errors import (
     HubAccessDenied,
     HubNotFound,
@@ -15,6 +14,7 @@ from desktop.core.errors import (
     HubRateLimited,
     HubUnreachable,
 )
+from desktop.core.hub import api as hub
 from tests.fakehub import FakeHub
 
 

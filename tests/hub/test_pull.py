@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.catalog import load_default_catalog
 from desktop.core.errors import DuetError, HubNotFound
-from desktop.core.library import Library
-from desktop.core.pull import pull, resolve
+from desktop.core.hub.pull import pull, resolve
+from desktop.core.models.catalog import load_default_catalog
+from desktop.core.models.library import Library
 from tests.fakehub import FakeHub
 from tests.ggufs import write_gguf
 

@@ -18,13 +18,13 @@ import huggingface_hub
 import pytest
 from huggingface_hub.file_download import repo_folder_name
 
-from desktop.core import download as dl
-from desktop.core import hub
 from desktop.core.errors import (
     DownloadCancelled,
     DownloadError,
     DownloadPaused,
 )
+from desktop.core.hub import api as hub
+from desktop.core.hub import download as dl
 from tests.fakehub import FakeFile, FakeHub, FakeProxy, tls_pair
 from tests.ggufs import write_gguf
 from tests.hub.test_pull import duet

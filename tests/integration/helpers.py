@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from desktop.core.engine import protocol as p
-from desktop.core.engine.client import EngineClient
-from desktop.core.sampling import SamplingParams
+from desktop.core.chat.sampling import SamplingParams
+from desktop.core.engine import events as p
+from desktop.core.engine.local.client import EngineClient
 
 GREEDY = SamplingParams(temperature=0.0, max_tokens=32, seed=0)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.gguf_info import read_model_info
-from desktop.core.prompts import Message, TokenizerSpec, render_chat, template_of
+from desktop.core.chat.prompts import Message, TokenizerSpec, render_chat, template_of
+from desktop.core.models.gguf_info import read_model_info
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.compare import (
+from desktop.core.chat.sampling import SamplingParams
+from desktop.core.compare.run import (
     Column,
     Comparison,
     compare_config,
@@ -23,10 +24,9 @@ from desktop.core.compare import (
     score_with,
     to_json,
 )
-from desktop.core.engine import protocol as p
-from desktop.core.engine.client import EngineClient
-from desktop.core.library import Library
-from desktop.core.sampling import SamplingParams
+from desktop.core.engine import events as p
+from desktop.core.engine.local.client import EngineClient
+from desktop.core.models.library import Library
 
 pytestmark = pytest.mark.slow
 

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.engine import protocol as p
-from desktop.core.engine.client import EngineClient
-from desktop.core.engine.config import EngineConfig
+from desktop.core.chat.prompts import Message, TokenizerSpec, render_chat, render_raw, template_of
+from desktop.core.chat.sampling import SamplingParams
+from desktop.core.engine import events as p
+from desktop.core.engine.local.client import EngineClient
+from desktop.core.engine.local.config import EngineConfig
 from desktop.core.errors import ModelLoadError
-from desktop.core.gguf_info import read_model_info
-from desktop.core.prompts import Message, TokenizerSpec, render_chat, render_raw, template_of
-from desktop.core.sampling import SamplingParams
+from desktop.core.models.gguf_info import read_model_info
 from tests.integration.helpers import GREEDY, assert_same_distribution, done, next_token_top, run
 
 pytestmark = pytest.mark.slow

@@ -28,10 +28,10 @@ APP = r"""
 import sys
 from pathlib import Path
 
-from desktop.core.engine import protocol as p
-from desktop.core.engine.client import EngineClient
-from desktop.core.engine.config import EngineConfig
-from desktop.core.sampling import SamplingParams
+from desktop.core.engine import events as p
+from desktop.core.engine.local.client import EngineClient
+from desktop.core.engine.local.config import EngineConfig
+from desktop.core.chat.sampling import SamplingParams
 
 path, mode = Path(sys.argv[1]), sys.argv[2]
 long_prompt = mode == "prompt"

@@ -14,14 +14,14 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from desktop.core.compare import Column, Comparison, render_input, run_columns
-from desktop.core.engine import protocol as p
-from desktop.core.engine.client import EngineClient
-from desktop.core.engine.config import EngineConfig
-from desktop.core.library import Library
-from desktop.core.prompts import Message
-from desktop.core.remote import RemoteEngine, RemoteError, RemoteServer
-from desktop.core.sampling import SamplingParams
+from desktop.core.chat.prompts import Message
+from desktop.core.chat.sampling import SamplingParams
+from desktop.core.compare.run import Column, Comparison, render_input, run_columns
+from desktop.core.engine import events as p
+from desktop.core.engine.local.client import EngineClient
+from desktop.core.engine.local.config import EngineConfig
+from desktop.core.engine.remote.servers import RemoteEngine, RemoteError, RemoteServer
+from desktop.core.models.library import Library
 from tests.integration.test_cli import duet
 
 pytestmark = pytest.mark.slow

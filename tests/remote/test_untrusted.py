@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core import remote
-from desktop.core.engine import protocol as p
+from desktop.core.chat.prompts import Message
+from desktop.core.chat.sampling import SamplingParams
+from desktop.core.engine import events as p
+from desktop.core.engine.remote import servers as remote
+from desktop.core.engine.remote.servers import RemoteEngine, RemoteError, RemoteServer
 from desktop.core.paths import app_dirs
-from desktop.core.prompts import Message
-from desktop.core.remote import RemoteEngine, RemoteError, RemoteServer
-from desktop.core.sampling import SamplingParams
 from tests.remote.hostile import Hostile, MemoryKeyring, chat_chunk, memory_keyring, sse
 
 GREEDY = SamplingParams(temperature=0.0, max_tokens=8, seed=0)

@@ -9,10 +9,10 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCursor
 
-from desktop.core.sampling import SamplingParams
+from desktop.core.chat.sampling import SamplingParams
 from desktop.ui.main_window import MainWindow
-from desktop.ui.raw_view import SCAFFOLDS
-from desktop.ui.token_view import probability_chart
+from desktop.ui.views.raw import SCAFFOLDS
+from desktop.ui.views.tokens import probability_chart
 
 pytestmark = pytest.mark.slow
 

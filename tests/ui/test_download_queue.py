@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from desktop.core import download as dl
-from desktop.core.pending import PullTarget, load_pending, save_pending
-from desktop.ui.downloads import DownloadQueue
-from desktop.ui.models_dialog import ModelsDialog
+from desktop.core.hub import download as dl
+from desktop.core.hub.pending import PullTarget, load_pending, save_pending
+from desktop.ui.models.downloads import DownloadQueue
+from desktop.ui.models.window import ModelsDialog
 from tests.fakehub import FakeHub
 
 
@@ -66,7 +66,7 @@ def test_an_unexpected_error_in_the_download_thread_is_a_failed_row_with_its_tex
     def broken(*_args: object, **_kwargs: object) -> None:
         raise KeyError("a case nobody foresaw")
 
-    monkeypatch.setattr("desktop.core.pull.pull", broken)
+    monkeypatch.setattr("desktop.core.hub.pull.pull", broken)
     job = queue.enqueue(target(fake_hub, "org/Bug-GGUF"), "m.Q4_K_M.gguf")
     qtbot.waitUntil(lambda: job.state != "downloading", timeout=20_000)
     assert job.state == "failed"

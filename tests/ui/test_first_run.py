@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-import desktop.core.library as library
-from desktop.core.catalog import load_default_catalog
-from desktop.core.library import Library
-from desktop.core.pending import save_pending
-from desktop.core.starter import find_ggufs, starter_downloads
+import desktop.core.models.library as library
+from desktop.core.hub.pending import save_pending
+from desktop.core.models.catalog import load_default_catalog
+from desktop.core.models.library import Library
+from desktop.core.models.starter import find_ggufs, starter_downloads
 from desktop.ui.main_window import MainWindow
 from tests.fakehub import FakeHub
 from tests.ggufs import write_gguf
@@ -121,7 +121,7 @@ def test_a_folder_of_ggufs_is_added_where_it_is(
 ) -> None:
     folder = _folder_of_ggufs(tmp_path)
     monkeypatch.setattr(
-        "desktop.ui.first_run.QFileDialog.getExistingDirectory", lambda *_a, **_k: str(folder)
+        "desktop.ui.views.first_run.QFileDialog.getExistingDirectory", lambda *_a, **_k: str(folder)
     )
     page = empty_window.empty_page
     qtbot.mouseClick(page.folder_button, Qt.MouseButton.LeftButton)

@@ -10,8 +10,8 @@ from dataclasses import replace
 
 import pytest
 
-from desktop.core.sampling import SamplingParams
-from desktop.core.store import Store
+from desktop.core.chat.sampling import SamplingParams
+from desktop.core.chat.store import Store
 from desktop.ui.main_window import MainWindow
 from tests.ui.conftest import wait_loaded
 
@@ -297,7 +297,7 @@ def test_an_export_is_read_and_checked_off_the_ui_thread(
 
     from PySide6.QtCore import QTimer
 
-    from desktop.core import store
+    from desktop.core.chat import store
 
     window.send_chat("Slow to import")
     idle(window, qtbot)

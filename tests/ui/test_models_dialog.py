@@ -10,7 +10,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
-from desktop.core import download as dl
+from desktop.core.hub import download as dl
 from desktop.ui.main_window import MainWindow
 from tests.fakehub import FakeHub
 from tests.ggufs import write_gguf

@@ -15,9 +15,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from desktop.core import remote
+from desktop.core.chat.sampling import SamplingParams
+from desktop.core.engine.remote import servers as remote
 from desktop.core.paths import app_dirs
-from desktop.core.sampling import SamplingParams
 from desktop.ui.main_window import MainWindow
 from tests.remote.hostile import Hostile, MemoryKeyring, chat_chunk, memory_keyring, sse
 from tests.remote.test_remote import free_port, start_server

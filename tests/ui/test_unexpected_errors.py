@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from desktop.core.engine import protocol as p
-from desktop.core.engine.client import EngineClient
-from desktop.core.sampling import SamplingParams
+from desktop.core.chat.sampling import SamplingParams
+from desktop.core.engine import events as p
+from desktop.core.engine.local.client import EngineClient
 from desktop.ui.main_window import MainWindow
 from tests.ui.conftest import wait_loaded
 
@@ -72,7 +72,7 @@ def test_a_bug_mid_reply_ends_the_stream_and_keeps_the_reply_so_far(
 def test_a_bug_while_preparing_the_prompt_keeps_the_message(
     window: MainWindow, qtbot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from desktop.core.conversation import Conversation
+    from desktop.core.chat.conversation import Conversation
 
     monkeypatch.setattr(Conversation, "fit", raises)
     window.send_chat("Keep this message")
@@ -116,7 +116,7 @@ def test_a_bug_while_loading_a_model_is_shown_with_retry(
 def test_a_bug_while_listing_models_is_shown_with_retry(
     window: MainWindow, qtbot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from desktop.core.library import Library
+    from desktop.core.models.library import Library
 
     monkeypatch.setattr(Library, "models", raises)
     window.scan_models()
@@ -146,7 +146,7 @@ def test_a_bug_in_a_compare_column_ends_it_and_keeps_its_tokens(
     assert compare.run_button.isEnabled()
     assert compare.input.toPlainText() == "What is the capital of France?"
     # Scoring runs on a thread of its own: a bug there is shown, and the button comes back.
-    monkeypatch.setattr("desktop.ui.compare_window.score_with", raises)
+    monkeypatch.setattr("desktop.ui.compare.window.score_with", raises)
     compare.score(0)
     left = compare.columns[0]
     qtbot.waitUntil(lambda: BOOM in left.stats.text() and left.score_button.isEnabled())

@@ -15,12 +15,12 @@ import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog
 
-from desktop.core import gguf_info
+from desktop.core.models import gguf_info
 from desktop.ui.main_window import MainWindow
 from tests.ggufs import write_gguf, write_hostile_gguf
 
 if TYPE_CHECKING:
-    from desktop.ui.compare_window import CompareWindow
+    from desktop.ui.compare.window import CompareWindow
 
 pytestmark = pytest.mark.slow
 
@@ -85,7 +85,7 @@ def test_adding_a_good_file_lists_it(
         qtbot.waitUntil(lambda: "added-chat-model" in {m.id for m in window.models}, timeout=20_000)
         assert threading.main_thread().ident not in threads
     finally:
-        from desktop.core.library import Library
+        from desktop.core.models.library import Library
 
         Library().unregister(good)
 
@@ -142,7 +142,7 @@ def test_importing_in_the_models_window_reads_files_off_the_ui_thread(
         assert str(hostile) in dialog.installed_error.text()
         assert threads and threading.main_thread().ident not in threads
     finally:
-        from desktop.core.library import Library
+        from desktop.core.models.library import Library
 
         Library().unregister(good)
 
@@ -201,7 +201,7 @@ def test_text_from_files_and_servers_is_shown_as_plain_text(
         labels += [window.empty_page.status, window.empty_page.hub_line]
         assert all(label.textFormat() == plain for label in labels)
     finally:
-        from desktop.core.library import Library
+        from desktop.core.models.library import Library
 
         Library().unregister(path)
 

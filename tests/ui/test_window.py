@@ -10,8 +10,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from desktop.core.prompts import FALLBACK_NOTE
-from desktop.core.sampling import SamplingParams
+from desktop.core.chat.prompts import FALLBACK_NOTE
+from desktop.core.chat.sampling import SamplingParams
 from desktop.ui.main_window import INSTRUCT_RAW_HINT, MainWindow
 from tests.ui.conftest import wait_loaded
 
@@ -217,7 +217,7 @@ def test_a_broken_settings_file_falls_back_to_defaults(qtbot, starter_paths) -> 
 def test_model_that_fails_to_load_offers_retry(
     window: MainWindow, qtbot, tmp_path: Path, instruct_path: Path
 ) -> None:
-    from desktop.core.library import Library
+    from desktop.core.models.library import Library
 
     copy = tmp_path / "copy-instruct.gguf"
     shutil.copyfile(instruct_path, copy)
@@ -238,7 +238,7 @@ def test_model_that_fails_to_load_offers_retry(
 
 
 def test_nothing_installed_shows_the_first_run_page(qtbot, fresh_settings, monkeypatch) -> None:
-    import desktop.core.library as library
+    import desktop.core.models.library as library
 
     monkeypatch.setattr(library, "starter_files", lambda: ())
     win = MainWindow()

@@ -1,0 +1,116 @@
+"""A chat conversation and a raw document: the state each mode keeps, without any widget.
+
+The window shows them; core renders them into prompts. Keeping them here means the mode
+toggle switches views, never data: each mode keeps its own content, and nothing reloads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from desktop.core.chat.prompts import (
+    Message,
+    RenderedPrompt,
+    TokenizerSpec,
+    render_chat,
+    render_raw,
+    template_of,
+)
+from desktop.core.errors import ContextOverflow
+from desktop.core.models.gguf_info import ModelInfo
+
+Overflow = Literal["stop", "drop_oldest"]
+
+
+@dataclass
+class Conversation:
+    """The shown branch of a chat. `ids` are the stored messages' ids (None until saved);
+    `dropped` is how many of the first messages the model did not see at the last render."""
+
+    system: str = ""
+    messages: list[Message] = field(default_factory=list)
+    ids: list[int | None] = field(default_factory=list)
+    chat_id: int | None = None
+    dropped: int = 0
+
+    def add(self, role: str, content: str, message_id: int | None = None) -> None:
+        self.messages.append(Message(role, content))
+        self.ids.append(message_id)
+
+    def truncate(self, count: int) -> None:
+        """Keep the first `count` messages (editing message `count` resends from there)."""
+        del self.messages[count:]
+        del self.ids[count:]
+        self.dropped = min(self.dropped, count)
+
+    def drop_last_reply(self) -> None:
+        if self.messages and self.messages[-1].role == "assistant":
+            self.truncate(len(self.messages) - 1)
+
+    @property
+    def last_id(self) -> int | None:
+        return self.ids[-1] if self.ids else None
+
+    @property
+    def awaiting_reply(self) -> bool:
+        return bool(self.messages) and self.messages[-1].role == "user"
+
+    def render(
+        self, info: ModelInfo, add_generation_prompt: bool | None = None, start: int = 0
+    ) -> RenderedPrompt:
+        """The prompt for the next reply; or, with the last reply in place, the whole chat as
+        the model would see it (what "open as raw" shows). `start` leaves out the first
+        messages (the system prompt always stays)."""
+        gen = self.awaiting_reply if add_generation_prompt is None else add_generation_prompt
+        return render_chat(
+            self.messages[start:],
+            TokenizerSpec.from_info(info),
+            template_of(info),
+            self.system or None,
+            add_generation_prompt=gen,
+        )
+
+    def fit(
+        self,
+        info: ModelInfo,
+        count_tokens: Callable[[str], int],
+        n_ctx: int,
+        reserve: int,
+        policy: Overflow,
+    ) -> RenderedPrompt:
+        """The prompt for the next reply, made to fit the context with room for `reserve`
+        tokens of reply: as it is, or (drop_oldest) without the oldest turns. Sets `dropped`."""
+        budget = n_ctx - reserve
+        start = 0
+        while True:
+            prompt = self.render(info, start=start)
+            used = count_tokens(prompt.text)
+            if used <= budget:
+                self.dropped = start
+                return prompt
+            later = [
+                i for i in range(start + 1, len(self.messages)) if self.messages[i].role == "user"
+            ]
+            if policy == "stop" or not later:
+                raise ContextOverflow(
+                    f"This chat no longer fits the model's context: {used} tokens, and {n_ctx} "
+                    f"hold {budget} plus {reserve} for the reply. Start a new chat, raise the "
+                    "context length, shorten max tokens, or let Duet drop the oldest turns "
+                    '(Sampling panel, "When the context is full").'
+                    if policy == "stop" or start == 0
+                    else f"Even the last message alone is {used} tokens, more than the context "
+                    f"holds ({budget} with room for the reply). Shorten it or raise the context length."
+                )
+            start = later[0]
+
+
+@dataclass
+class Document:
+    """The raw notebook's text. Continuations are appended by the view; core only renders."""
+
+    text: str = ""
+
+    def render(self, info: ModelInfo) -> RenderedPrompt:
+        return render_raw(self.text, TokenizerSpec.from_info(info))

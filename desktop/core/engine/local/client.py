@@ -1,0 +1,266 @@
+"""EngineClient: the app's handle on one engine worker process.
+
+It spawns the worker, loads a model, streams a generation's events, cancels, and turns a dead
+worker into a `Crashed` event; the next request starts a new worker and reloads the model.
+Switching to another model ends the old process, which is the only way to be sure llama.cpp
+gave all of its memory back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import threading
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from desktop.core import errors
+from desktop.core.chat.sampling import SamplingParams
+from desktop.core.engine import events as p
+from desktop.core.engine.local import protocol as rq
+from desktop.core.engine.local.config import EngineConfig
+
+_SPAWN = multiprocessing.get_context("spawn")  # fork would copy the window's threads and Qt state
+
+
+class EngineClient:
+    def __init__(self, path: Path | None = None, config: EngineConfig | None = None) -> None:
+        self.path = Path(path) if path else None
+        self.config = config or EngineConfig()
+        self.info: p.RuntimeInfo | None = None
+        self._process: BaseProcess | None = None
+        self._conn: Connection | None = None
+        self._cancel: Any = None
+        self._next_id = 0
+        self._active_id = 0
+        self._last_exitcode: int | None = None
+        self._lock = threading.Lock()  # one request at a time per worker
+
+    # Life cycle ---------------------------------------------------------------------------------
+
+    def load(self, path: Path | None = None, config: EngineConfig | None = None) -> p.RuntimeInfo:
+        """Load a model (another one ends the current worker first). Raises ModelLoadError."""
+        with self._lock:
+            changed = (path is not None and Path(path) != self.path) or (
+                config is not None and config != self.config
+            )
+            if changed:
+                self._stop_process()
+                self.path = Path(path) if path is not None else self.path
+                self.config = config or self.config
+            return self._ensure_loaded()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop_process()
+
+    def __enter__(self) -> EngineClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def kill(self) -> None:
+        """End the worker abruptly, as a crash would (for tests and a stuck engine)."""
+        if self._process is not None:
+            self._process.kill()
+
+    # Requests -----------------------------------------------------------------------------------
+
+    def generate(
+        self,
+        prompt: str,
+        sampling: SamplingParams | None = None,
+        stop: tuple[str, ...] = (),
+        top_k_probs: int = 0,
+        logprobs: bool = False,
+    ) -> Iterator[p.Event]:
+        """Stream one generation's events: PromptProgress*, Token*, then Done, Failed or Crashed.
+
+        Breaking out of the loop early cancels the generation and waits for the worker to stop.
+        """
+        sampling = (sampling or SamplingParams()).validated()
+        with self._lock:
+            try:
+                self._ensure_loaded()
+            except errors.EngineCrashed as exc:
+                yield p.Crashed(str(exc), None)
+                return
+            self._next_id += 1
+            request = rq.Generate(
+                self._next_id, prompt, sampling, tuple(stop), top_k_probs, logprobs
+            )
+            self._active_id = request.request_id
+            finished = False
+            try:
+                self._send(request)
+                while True:
+                    event = self._recv()
+                    if isinstance(event, (p.Done, p.Failed, p.Crashed)):
+                        finished = True
+                        yield event
+                        return
+                    yield event
+            except errors.EngineCrashed as exc:
+                finished = True
+                yield p.Crashed(str(exc), self._exitcode())
+            finally:
+                self._active_id = 0
+                if not finished:
+                    self._drain(request.request_id)
+
+    def cancel(self) -> None:
+        """Stop the running generation within one token (or one graph node of a prompt)."""
+        active = self._active_id
+        if active and self._cancel is not None:
+            self._cancel.value = active
+
+    def score(
+        self, prompt: str, continuation: str = "", token_ids: tuple[int, ...] = (), top_k: int = 0
+    ) -> p.Scored:
+        """Per-token log-probabilities of a continuation under this model (teacher forcing)."""
+        with self._lock:
+            self._ensure_loaded()
+            self._next_id += 1
+            self._active_id = self._next_id
+            try:
+                self._send(rq.Score(self._next_id, prompt, continuation, tuple(token_ids), top_k))
+                event = self._recv()
+                while isinstance(event, p.PromptProgress):
+                    event = self._recv()
+            finally:
+                self._active_id = 0
+        if isinstance(event, p.Failed):
+            raise error_from(event)
+        assert isinstance(event, p.Scored)
+        return event
+
+    def tokenize(self, text: str) -> p.Tokens:
+        with self._lock:
+            self._ensure_loaded()
+            self._send(rq.Tokenize(text))
+            event = self._recv()
+        if isinstance(event, p.Failed):
+            raise error_from(event)
+        assert isinstance(event, p.Tokens)
+        return event
+
+    # Internals ----------------------------------------------------------------------------------
+
+    def _ensure_loaded(self) -> p.RuntimeInfo:
+        if self.info is not None and self.alive:
+            return self.info
+        if self.path is None:
+            raise errors.ModelLoadError("No model chosen to load.")
+        self._stop_process()
+        self._start_process()
+        try:
+            self._send(rq.LoadModel(self.path, self.config))
+            event = self._recv()
+        except errors.EngineCrashed:
+            self._stop_process()
+            raise errors.ModelLoadError(
+                f"The engine crashed while loading {self.path.name} (exit code {self._exitcode()}). "
+                "The file may be corrupt or not supported by this llama.cpp: try another quantization."
+            ) from None
+        if isinstance(event, p.Failed):
+            self._stop_process()
+            raise error_from(event)
+        assert isinstance(event, p.Loaded)
+        self.info = event.info
+        return self.info
+
+    def _start_process(self) -> None:
+        from desktop.core.engine.local import (
+            worker,  # the module, not llama_cpp: that loads in the child
+        )
+
+        parent, child = _SPAWN.Pipe(duplex=True)
+        self._cancel = _SPAWN.RawValue("q", 0)
+        process = _SPAWN.Process(
+            target=worker.main, args=(child, self._cancel), name="duet-engine", daemon=True
+        )
+        process.start()
+        child.close()  # so that the worker's death reads as EOF here
+        self._process, self._conn = process, parent
+        self._last_exitcode = None
+
+    def _stop_process(self) -> None:
+        process, conn = self._process, self._conn
+        self._process, self._conn, self.info = None, None, None
+        if process is None:
+            return
+        if conn is not None:
+            with contextlib.suppress(OSError, ValueError):
+                conn.send(rq.Shutdown())
+        process.join(timeout=3)
+        if process.is_alive():
+            process.kill()
+            process.join(timeout=3)
+        self._last_exitcode = process.exitcode
+        if conn is not None:
+            conn.close()
+
+    def _send(self, request: rq.Request) -> None:
+        assert self._conn is not None
+        try:
+            self._conn.send(request)
+        except (OSError, ValueError):
+            raise self._crashed() from None
+
+    def _recv(self) -> p.Event:
+        assert self._conn is not None
+        try:
+            event: p.Event = self._conn.recv()
+        except (EOFError, OSError):
+            raise self._crashed() from None
+        return event
+
+    def _crashed(self) -> errors.EngineCrashed:
+        process = self._process
+        if process is not None:
+            process.join(timeout=3)
+            self._last_exitcode = process.exitcode
+        self._process, self.info = None, None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        name = self.path.name if self.path else "the model"
+        return errors.EngineCrashed(
+            f"The engine running {name} stopped unexpectedly (exit code {self._exitcode()}). "
+            "Nothing you wrote is lost; the next request starts it again."
+        )
+
+    def _exitcode(self) -> int | None:
+        return self._last_exitcode
+
+    def _drain(self, request_id: int) -> None:
+        """After an abandoned stream: cancel it and read up to its end, so the next request
+        does not receive this one's tokens."""
+        if self._cancel is None or self._conn is None:
+            return
+        self._cancel.value = request_id
+        try:
+            while not isinstance(self._recv(), (p.Done, p.Failed)):
+                pass
+        except errors.EngineCrashed:
+            pass
+
+
+def error_from(event: p.Failed) -> errors.DuetError:
+    """The DuetError a worker's Failed event stands for, to raise on this side."""
+    cls = getattr(errors, event.error, None)
+    if isinstance(cls, type) and issubclass(cls, errors.DuetError):
+        return cls(event.message)
+    return errors.EngineError(event.message)

@@ -1,0 +1,433 @@
+"""The compare view: one input through two (or three) models at once, each column in raw or
+chat mode, with the same seed and sampler; the first token where they part ways is marked, and
+each column can be scored by the other model to chart where it is surprised."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QThread
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.core.chat.prompts import Message
+from desktop.core.chat.sampling import SamplingParams
+from desktop.core.compare.run import (
+    TOP_K,
+    Column,
+    Comparison,
+    TokenRecord,
+    compare_config,
+    first_divergence,
+    render_input,
+    save,
+    score_with,
+)
+from desktop.core.engine import events as p
+from desktop.core.engine.local.client import EngineClient
+from desktop.core.engine.local.config import EngineConfig
+from desktop.core.engine.remote.servers import chat_messages, shown_chat
+from desktop.core.hub import api as hub
+from desktop.core.models.library import InstalledModel
+from desktop.core.settings import AppSettings
+from desktop.ui.threads import CallThread, GenerationThread, TokenBatch
+from desktop.ui.views.charts import SurpriseChart
+from desktop.ui.views.tokens import TokenView
+from desktop.ui.views.widgets import ModeToggle, kind_icon
+
+MAX_COLUMNS = 3
+
+
+class CompareColumn(QFrame):
+    def __init__(
+        self, models: list[InstalledModel], model_id: str, mode: str, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.models = models
+        self.picker = QComboBox(self)
+        self.picker.setAccessibleName("Column model")
+        for model in models:
+            label = f"{model.id}  ·  {model.kind}" + ("  ·  remote" if model.is_remote else "")
+            self.picker.addItem(kind_icon(model.kind), label, model.id)
+        self.picker.setCurrentIndex(max(0, self.picker.findData(model_id)))
+        self.mode = ModeToggle(self)
+        self.mode.set_mode(mode)
+        self.template = QLabel("")
+        self.template.setTextFormat(Qt.TextFormat.PlainText)  # a template's name is the file's
+        self.template.setEnabled(False)
+        self.template.setWordWrap(True)
+        self.view = TokenView(self)
+        self.stats = QLabel("")
+        self.stats.setTextFormat(Qt.TextFormat.PlainText)  # errors quote servers and files
+        self.stats.setWordWrap(True)
+        self.stats.setAccessibleName("Stop reason and statistics")
+        self.score_button = QPushButton("Score with the other model")
+        self.score_button.setToolTip(
+            "How surprised the other column's model is by this text, token by token"
+        )
+        self.score_button.setEnabled(False)
+        self.chart = SurpriseChart(self)
+        top = QHBoxLayout()
+        top.addWidget(self.picker, 1)
+        top.addWidget(self.mode)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.template)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.stats)
+        layout.addWidget(self.chart)
+        layout.addWidget(self.score_button)
+        self.column: Column | None = None
+
+    @property
+    def model(self) -> InstalledModel:
+        model_id = self.picker.currentData()
+        return next(m for m in self.models if m.id == model_id)
+
+
+class CompareWindow(QWidget):
+    def __init__(
+        self,
+        models: list[InstalledModel],
+        settings: AppSettings,
+        defaults: tuple[str, str],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent, Qt.WindowType.Window)
+        self.setWindowTitle("Duet · Compare")
+        self.resize(1200, 760)
+        self.models = models
+        self.settings = settings
+        self.engines: list[EngineClient] = []
+        self.running: dict[int, GenerationThread] = {}
+        self._rendering = False  # the columns' prompts are being rendered before a run
+        self._threads: set[QThread] = set()
+        self.comparison: Comparison | None = None
+
+        self.input = QPlainTextEdit(self)
+        self.input.setPlaceholderText(
+            "One input for every column (Ctrl+Enter runs them all at once)"
+        )
+        self.input.setAccessibleName("Comparison input")
+        self.input.setMaximumHeight(110)
+        self.system = QLineEdit(self)
+        self.system.setPlaceholderText("System prompt for chat-mode columns (optional)")
+        self.system.setAccessibleName("System prompt")
+        self.run_button = QPushButton("Run")
+        self.run_button.setToolTip("Run every column at once (Ctrl+Enter)")
+        self.run_button.clicked.connect(self.run)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop every column (Esc)")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop)
+        self.add_button = QPushButton("Add column")
+        self.add_button.clicked.connect(self.add_column)
+        self.heat = QCheckBox("Heat view")
+        self.heat.setToolTip("Colour each token by its probability: red tokens were unlikely")
+        self.heat.toggled.connect(self._set_heat)
+        self.export_button = QPushButton("Export…")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self.export_dialog)
+        self.divergence = QLabel("Run the columns to see where the models part ways.")
+        self.divergence.setTextFormat(Qt.TextFormat.PlainText)
+        self.divergence.setWordWrap(True)
+        self.divergence.setAccessibleName("Divergence")
+        controls = QHBoxLayout()
+        for widget in (self.run_button, self.stop_button, self.add_button, self.heat):
+            controls.addWidget(widget)
+        controls.addStretch(1)
+        controls.addWidget(self.export_button)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.input)
+        layout.addWidget(self.system)
+        layout.addLayout(controls)
+        layout.addWidget(self.divergence)
+        layout.addWidget(self.splitter, 1)
+        self.columns: list[CompareColumn] = []
+        for model_id in defaults:
+            self.add_column(model_id)
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            QShortcut(QKeySequence(keys), self, activated=self.run)
+        QShortcut(QKeySequence("Escape"), self, activated=self.stop)
+
+    # Columns ------------------------------------------------------------------------------------
+
+    def add_column(self, model_id: str | None = None) -> None:
+        if len(self.columns) >= MAX_COLUMNS:
+            return
+        chosen = model_id or (self.columns[-1].model.id if self.columns else self.models[0].id)
+        column = CompareColumn(self.models, chosen, "chat", self)
+        index = len(self.columns)
+        column.score_button.clicked.connect(lambda: self.score(index))
+        self.columns.append(column)
+        self.splitter.addWidget(column)
+        self._update_add_button()
+
+    def _update_add_button(self) -> None:
+        """A third column only when three models fit in memory together."""
+        sizes = sum(c.model.info.file_size for c in self.columns)
+        biggest = max((m.info.file_size for m in self.models), default=0)
+        fits = hub.estimate_ram(sizes + biggest, n_ctx=self.settings.n_ctx).fit != "won't fit"
+        self.add_button.setEnabled(len(self.columns) < MAX_COLUMNS and fits)
+        self.add_button.setToolTip(
+            "Add a third model" if fits else "A third model would not fit in this machine's memory"
+        )
+
+    # Running ------------------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """Rendering the prompts or generating: a run is under way."""
+        return self._rendering or bool(self.running)
+
+    def _engines(self) -> list[EngineClient]:
+        """One engine per column, with the compare thread split; reused while models stay."""
+        # Only local models share this machine's cores; a remote column runs on its server.
+        local = sum(not c.model.is_remote for c in self.columns)
+        config = compare_config(max(1, local), n_ctx=self.settings.n_ctx)
+        wanted = [
+            (c.model.path, EngineConfig() if c.model.is_remote else config) for c in self.columns
+        ]
+        have = [(e.path, e.config) for e in self.engines]
+        if have != wanted:
+            for engine in self.engines:
+                engine.close()
+            self.engines = [self._engine(c.model, config) for c in self.columns]
+        return self.engines
+
+    @staticmethod
+    def _engine(model: InstalledModel, config: EngineConfig) -> EngineClient:
+        if model.is_remote:
+            from desktop.core.engine.remote.servers import engine_for
+
+            return engine_for(model)  # type: ignore[return-value]
+        return EngineClient(model.path, config)
+
+    def run(self) -> None:
+        text = self.input.toPlainText()
+        if self.busy or not text.strip():
+            return
+        sampling = self.settings.sampling
+        if sampling.seed is None:  # one seed for every column, so only the models differ
+            sampling = replace(sampling, seed=random.randrange(2**31))
+        system = self.system.text() or None
+        picked = [(view.model, view.mode.mode) for view in self.columns]
+        # A chat template comes from a model file: it renders in a worker thread, never here.
+        self._rendering = True
+        self._set_busy(True)
+        self.divergence.setText("Rendering the prompts…")
+        thread = CallThread(lambda: _render_columns(picked, text, system), self)
+        thread.done.connect(lambda columns: self._start_columns(text, system, sampling, columns))
+        thread.failed.connect(self._render_failed)
+        self._start(thread)
+
+    def _render_failed(self, message: str) -> None:
+        if not self._rendering:  # stopped meanwhile
+            return
+        self._rendering = False
+        self._set_busy(False)
+        self.divergence.setText(message)
+
+    def _start_columns(
+        self, text: str, system: str | None, sampling: SamplingParams, columns: list[Column]
+    ) -> None:
+        if not self._rendering:  # stopped or closed while the prompts rendered
+            return
+        self._rendering = False
+        user = Message("user", text)
+        self.comparison = Comparison(text, system, sampling, columns)
+        engines = self._engines()
+        self.divergence.setText("Generating…")
+        for i, (view, column, engine) in enumerate(
+            zip(self.columns, columns, engines, strict=True)
+        ):
+            view.column = column
+            view.view.clear_tokens()
+            view.chart.set_tokens([], "")
+            view.score_button.setEnabled(False)
+            view.stats.setText("")
+            view.template.setText(column.prompt.template_name or "raw text, no template")
+            events = None
+            if column.model.is_remote and column.mode == "chat":
+                messages = chat_messages(system, [user])
+                events = lambda engine=engine, messages=messages: engine.generate_chat(  # noqa: E731
+                    messages, sampling, TOP_K, True
+                )
+            thread = GenerationThread(
+                engine, column.prompt.text, sampling, column.prompt.stop, TOP_K, self, events=events
+            )
+            thread.batch.connect(lambda batch, i=i: self._batch(i, batch))
+            thread.done.connect(lambda done, i=i: self._finished(i, done, None))
+            thread.failed.connect(lambda message, i=i: self._finished(i, None, message))
+            thread.crashed.connect(lambda message, i=i: self._finished(i, None, message))
+            self.running[i] = thread
+            self._start(thread)
+        self._set_busy(True)
+
+    def _batch(self, index: int, batch: TokenBatch) -> None:
+        view, column = self.columns[index], self.columns[index].column
+        assert column is not None
+        records, texts = [], []
+        for token in batch.tokens:
+            if token.token_id < 0:  # text released at the end (held for a stop string)
+                if view.view.texts:
+                    view.view.texts[-1] += token.text
+                continue
+            record = TokenRecord(token.token_id, token.piece, token.logprob, token.top)
+            column.tokens.append(record)
+            records.append(record)
+            texts.append(token.text)
+        view.view.append_tokens(records, texts)
+
+    def _finished(self, index: int, done: p.Done | None, error: str | None) -> None:
+        self.running.pop(index, None)
+        view = self.columns[index]
+        column = view.column
+        assert column is not None
+        column.done, column.error = done, error
+        if done is not None:
+            column.text = done.text
+            s = done.stats
+            view.stats.setText(
+                f"Stopped: {done.reason.describe()} · {s.generated_tokens} tokens · "
+                f"{s.tokens_per_second:.1f} tok/s · prompt {s.prompt_tokens} tokens · seed {s.seed}"
+            )
+        else:
+            view.stats.setText(f"Failed: {error}")
+        if not self.running:
+            self._all_done()
+
+    def _all_done(self) -> None:
+        self._set_busy(False)
+        views = self.columns
+        divergence = first_divergence(views[0].view.texts, views[1].view.texts)
+        if divergence is None:
+            self.divergence.setText("The first two columns wrote exactly the same text.")
+        else:
+            views[0].view.mark(divergence.token_a)
+            views[1].view.mark(divergence.token_b)
+            self.divergence.setText(
+                f"The columns part ways at character {divergence.char}: token {divergence.token_a} "
+                f"{self._piece(0, divergence.token_a)} against token {divergence.token_b} "
+                f"{self._piece(1, divergence.token_b)} (marked in orange). Hover any token for its "
+                "alternatives."
+            )
+        for i, view in enumerate(views):
+            scorer = views[(i + 1) % len(views)]
+            view.score_button.setEnabled(
+                view.column is not None and bool(view.column.text) and not scorer.model.is_remote
+            )
+            if scorer.model.is_remote:
+                view.score_button.setToolTip(
+                    "A remote server cannot score a given text: pick a local model there"
+                )
+        self.export_button.setEnabled(True)
+
+    def _piece(self, index: int, token: int) -> str:
+        texts = self.columns[index].view.texts
+        return repr(texts[token]) if token < len(texts) else "(its end)"
+
+    def stop(self) -> None:
+        if self._rendering:  # nothing runs yet: the rendered prompts will be dropped
+            self._rendering = False
+            self._set_busy(False)
+            self.divergence.setText("Stopped before the models started.")
+        for engine in self.engines:
+            engine.cancel()
+
+    def _set_busy(self, busy: bool) -> None:
+        self.run_button.setEnabled(not busy)
+        self.stop_button.setEnabled(busy)
+        self.add_button.setEnabled(not busy and len(self.columns) < MAX_COLUMNS)
+        for view in self.columns:
+            view.picker.setEnabled(not busy)
+            view.mode.setEnabled(not busy)
+        if not busy:
+            self._update_add_button()
+
+    def _set_heat(self, on: bool) -> None:
+        for view in self.columns:
+            view.view.set_heat(on)
+
+    # Scoring and export ---------------------------------------------------------------------------
+
+    def score(self, index: int) -> None:
+        """Score column `index`'s text with the next column's model."""
+        other = (index + 1) % len(self.columns)
+        view, scorer = self.columns[index], self.columns[other]
+        if view.column is None or scorer.column is None or self.busy:
+            return
+        engine = self.engines[other]
+        view.score_button.setEnabled(False)
+        view.chart.set_tokens([], "")
+        thread = CallThread(lambda: score_with(engine, view.column, scorer.column), self)  # type: ignore[arg-type]
+        thread.done.connect(
+            lambda tokens: view.chart.set_tokens(
+                tokens, f"surprise of {scorer.model.id} at this text (-log p)"
+            )
+        )
+        thread.failed.connect(view.stats.setText)
+        thread.finished.connect(lambda: view.score_button.setEnabled(True))
+        self._start(thread)
+
+    def export_dialog(self) -> None:
+        if self.comparison is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            "Export comparison",
+            str(Path.home() / "comparison.md"),
+            "Markdown (*.md);;JSON (*.json)",
+        )
+        if path:
+            self.export(Path(path))
+
+    def export(self, path: Path) -> None:
+        assert self.comparison is not None
+        save(self.comparison, path)
+        self.divergence.setText(f"Saved {path}.")
+
+    def _start(self, thread: QThread) -> None:
+        self._threads.add(thread)
+        thread.finished.connect(lambda: self._threads.discard(thread))
+        thread.start()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.stop()
+        for thread in list(self._threads):
+            thread.wait(10_000)
+        for engine in self.engines:
+            engine.close()
+        self.engines = []
+        super().closeEvent(event)
+
+
+def _render_columns(
+    picked: list[tuple[InstalledModel, str]], text: str, system: str | None
+) -> list[Column]:
+    """Each column's exact prompt: a remote chat column shows the messages it sends."""
+    columns = []
+    for model, mode in picked:
+        if model.is_remote and mode == "chat":
+            prompt = shown_chat(chat_messages(system, [Message("user", text)]), model.server or "")
+        else:
+            prompt = render_input(model, mode, text, system)  # type: ignore[arg-type]
+        columns.append(Column(model, mode, prompt))  # type: ignore[arg-type]
+    return columns

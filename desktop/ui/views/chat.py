@@ -1,0 +1,305 @@
+"""Chat mode: message bubbles, a system prompt, the input box.
+
+While a reply streams it is plain text, appended to; markdown is rendered once, when the
+reply is done. Re-rendering markdown on every token is quadratic in the reply's length.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.core.chat.conversation import Conversation
+from desktop.core.compare.run import TokenRecord
+from desktop.ui.views.tokens import TokenView
+
+
+class Bubble(QFrame):
+    edit = Signal(int)
+    branch = Signal(int, int)  # message index, -1 or +1
+
+    def __init__(self, index: int, role: str, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.index, self.role = index, role
+        self.setObjectName(f"bubble-{role}")
+        header = QHBoxLayout()
+        header.setContentsMargins(0, 0, 0, 0)
+        who = QLabel({"user": "You", "assistant": "Model", "system": "System"}.get(role, role))
+        font = who.font()
+        font.setBold(True)
+        who.setFont(font)
+        header.addWidget(who)
+        self.dropped_label = QLabel("not seen by the model: the context is full")
+        self.dropped_label.setEnabled(False)
+        self.dropped_label.hide()
+        header.addWidget(self.dropped_label)
+        header.addStretch(1)
+        self.branch_prev = QToolButton(self)
+        self.branch_prev.setText("◀")
+        self.branch_prev.setAccessibleName("Previous alternative")
+        self.branch_prev.clicked.connect(lambda: self.branch.emit(self.index, -1))
+        self.branch_label = QLabel("")
+        self.branch_label.setAccessibleName("Alternative number")
+        self.branch_next = QToolButton(self)
+        self.branch_next.setText("▶")
+        self.branch_next.setAccessibleName("Next alternative")
+        self.branch_next.clicked.connect(lambda: self.branch.emit(self.index, +1))
+        for widget in (self.branch_prev, self.branch_label, self.branch_next):
+            widget.hide()
+            header.addWidget(widget)
+        self.tokens_button = QToolButton(self)
+        self.tokens_button.setText("Tokens")
+        self.tokens_button.setCheckable(True)
+        self.tokens_button.setToolTip(
+            "Show the reply token by token: hover a token for its alternatives"
+        )
+        self.tokens_button.setAccessibleName("Show token probabilities")
+        self.tokens_button.toggled.connect(self._show_tokens)
+        self.tokens_button.hide()
+        header.addWidget(self.tokens_button)
+        if role == "user":
+            button = QToolButton(self)
+            button.setText("Edit")
+            button.setToolTip("Edit this message and send it again (later messages are removed)")
+            button.setAccessibleName("Edit message")
+            button.clicked.connect(lambda: self.edit.emit(self.index))
+            header.addWidget(button)
+        self.body = QLabel(self)
+        self.body.setWordWrap(True)
+        self.body.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+            | Qt.TextInteractionFlag.LinksAccessibleByMouse
+        )
+        self.body.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        self.body.setAccessibleName(f"{role} message")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 6, 10, 8)
+        layout.addLayout(header)
+        layout.addWidget(self.body)
+        self.token_view: TokenView | None = None
+        self.records: list[TokenRecord] = []
+        self.record_texts: list[str] = []
+        self.raw_text = ""
+        if text:
+            self.set_markdown(text)
+
+    def set_branch(self, position: int, count: int) -> None:
+        """Show "2/3" with arrows when this message has alternatives."""
+        shown = count > 1
+        for widget in (self.branch_prev, self.branch_label, self.branch_next):
+            widget.setVisible(shown)
+        self.branch_label.setText(f"{position + 1}/{count}")
+        self.branch_prev.setEnabled(position > 0)
+        self.branch_next.setEnabled(position < count - 1)
+
+    def set_dropped(self, dropped: bool) -> None:
+        self.dropped_label.setVisible(dropped)
+        self.setEnabled(not dropped)
+
+    def set_tokens(self, records: list[TokenRecord], texts: list[str]) -> None:
+        self.records, self.record_texts = records, texts
+        self.tokens_button.setVisible(bool(records))
+
+    def _show_tokens(self, on: bool) -> None:
+        if on and self.token_view is None:
+            self.token_view = TokenView(self)
+            self.token_view.append_tokens(self.records, self.record_texts)
+            height = int(self.token_view.document().size().height()) + 12
+            self.token_view.setFixedHeight(min(400, max(40, height)))
+            self.layout().addWidget(self.token_view)
+        if self.token_view is not None:
+            self.token_view.setVisible(on)
+        self.body.setVisible(not on)
+
+    def set_plain(self, text: str) -> None:
+        self.raw_text = text
+        self.body.setTextFormat(Qt.TextFormat.PlainText)
+        self.body.setText(text)
+
+    def set_markdown(self, text: str) -> None:
+        self.raw_text = text
+        self.body.setTextFormat(Qt.TextFormat.MarkdownText)
+        self.body.setText(text)
+
+
+class ChatView(QWidget):
+    send = Signal(str)
+    regenerate = Signal()
+    edit = Signal(int)
+    branch = Signal(int, int)
+    SHOWN = 40  # bubbles built at once; older ones wait behind "Show earlier messages"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.system = QLineEdit(self)
+        self.system.setPlaceholderText("System prompt (optional): works with every model")
+        self.system.setAccessibleName("System prompt")
+
+        self.area = QScrollArea(self)
+        self.area.setWidgetResizable(True)
+        self.area.setFrameShape(QFrame.Shape.NoFrame)
+        self.container = QWidget()
+        # One style sheet for every bubble: a sheet per bubble makes Qt re-polish each one,
+        # which dominated opening a long chat.
+        self.container.setStyleSheet(
+            "#bubble-user { background: rgba(47,127,214,0.10); border-radius: 8px; }"
+            "#bubble-assistant, #bubble-system { background: rgba(127,127,127,0.10); border-radius: 8px; }"
+        )
+        self.column = QVBoxLayout(self.container)
+        self.column.setSpacing(8)
+        self.column.addStretch(1)
+        self.area.setWidget(self.container)
+        self.area.setAccessibleName("Conversation")
+        self.placeholder = QLabel(
+            "Ask something. An instruct model answers; a base model continues the transcript."
+        )
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setEnabled(False)
+        self.column.insertWidget(0, self.placeholder)
+        self.earlier = QPushButton("Show earlier messages", self.container)
+        self.earlier.setAccessibleName("Show earlier messages")
+        self.earlier.clicked.connect(self.show_earlier)
+        self.earlier.hide()
+        self.column.insertWidget(0, self.earlier)
+        self.conversation = Conversation()
+        self.branches: dict[int, tuple[int, int]] = {}
+        self.first_shown = 0
+
+        self.input = QPlainTextEdit(self)
+        self.input.setPlaceholderText("Message (Ctrl+Enter to send)")
+        self.input.setAccessibleName("Message")
+        self.input.setMaximumHeight(96)
+        self.send_button = QPushButton("Send", self)
+        self.send_button.setToolTip("Send (Ctrl+Enter)")
+        self.send_button.setAccessibleName("Send")
+        self.send_button.clicked.connect(self._send)
+        self.regen_button = QPushButton("Regenerate", self)
+        self.regen_button.setToolTip("Replace the last reply with a new one")
+        self.regen_button.setAccessibleName("Regenerate last reply")
+        self.regen_button.clicked.connect(self.regenerate)
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(self.regen_button)
+        row = QHBoxLayout()
+        row.addWidget(self.input, 1)
+        row.addLayout(buttons)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.system)
+        layout.addWidget(self.area, 1)
+        layout.addLayout(row)
+        self.bubbles: list[Bubble] = []
+        self.streaming: Bubble | None = None
+
+    # Conversation display -------------------------------------------------------------------
+
+    def show_conversation(
+        self,
+        conversation: Conversation,
+        branches: dict[int, tuple[int, int]] | None = None,
+        shown: int | None = None,
+    ) -> None:
+        """Show a conversation: its last messages as bubbles (older ones on request), each
+        with its alternatives' "2/3" where it has some, and the turns the model no longer sees
+        greyed out."""
+        for bubble in self.bubbles:
+            bubble.deleteLater()
+        self.bubbles = []
+        self.streaming = None
+        self.conversation = conversation
+        self.branches = branches or {}
+        total = len(conversation.messages)
+        self.first_shown = max(0, total - (shown or self.SHOWN))
+        self.earlier.setVisible(self.first_shown > 0)
+        self.earlier.setText(f"Show earlier messages ({self.first_shown})")
+        for index in range(self.first_shown, total):
+            message = conversation.messages[index]
+            bubble = self.add_bubble(message.role, message.content, index, scroll=False)
+            if index in self.branches:
+                bubble.set_branch(*self.branches[index])
+            bubble.set_dropped(index < conversation.dropped)
+        self.placeholder.setVisible(not self.bubbles)
+        self._scroll_to_end()
+
+    def show_earlier(self) -> None:
+        total = len(self.conversation.messages)
+        self.show_conversation(
+            self.conversation, self.branches, shown=total - self.first_shown + self.SHOWN
+        )
+
+    def mark_dropped(self, dropped: int) -> None:
+        for bubble in self.bubbles:
+            bubble.set_dropped(bubble.index < dropped)
+
+    def add_bubble(
+        self, role: str, text: str, index: int | None = None, scroll: bool = True
+    ) -> Bubble:
+        if index is None:
+            index = self.first_shown + len(self.bubbles)
+        bubble = Bubble(index, role, text, self.container)
+        bubble.edit.connect(self.edit)
+        bubble.branch.connect(self.branch)
+        self.column.insertWidget(self.column.count() - 1, bubble)
+        self.bubbles.append(bubble)
+        self.placeholder.hide()
+        if scroll:
+            self._scroll_to_end()
+        return bubble
+
+    def begin_reply(self) -> None:
+        self.streaming = self.add_bubble("assistant", "")
+        self.streaming.set_plain("…")
+        self.streaming.raw_text = ""
+
+    def append_reply(self, text: str) -> None:
+        if self.streaming is None:
+            return
+        self.streaming.set_plain(self.streaming.raw_text + text)
+        self._scroll_to_end()
+
+    def finish_reply(
+        self, text: str, records: list[TokenRecord] | None = None, texts: list[str] | None = None
+    ) -> None:
+        if self.streaming is not None:
+            self.streaming.set_markdown(text)
+            if records:
+                self.streaming.set_tokens(records, texts or [r.piece for r in records])
+            self.streaming = None
+            self._scroll_to_end()
+
+    def drop_reply(self) -> None:
+        """Remove an unfinished reply bubble (the engine failed before it said anything)."""
+        if self.streaming is not None and not self.streaming.raw_text:
+            self.bubbles.remove(self.streaming)
+            self.streaming.deleteLater()
+            self.streaming = None
+
+    def set_busy(self, busy: bool) -> None:
+        self.send_button.setEnabled(not busy)
+        self.regen_button.setEnabled(not busy)
+
+    def take_input(self) -> str:
+        text = self.input.toPlainText()
+        self.input.clear()
+        return text
+
+    def _send(self) -> None:
+        if self.input.toPlainText().strip():
+            self.send.emit(self.take_input())
+
+    def _scroll_to_end(self) -> None:
+        bar = self.area.verticalScrollBar()
+        QTimer.singleShot(0, lambda: bar.setValue(bar.maximum()))

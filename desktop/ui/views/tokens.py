@@ -1,0 +1,161 @@
+"""Generated text as tokens: hover or click one to see the model's top alternatives with their
+probabilities as a small bar chart; a heat view colours each token by how likely it was."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+
+from PySide6.QtCore import QEvent, QObject, QPoint
+from PySide6.QtGui import QColor, QHelpEvent, QMouseEvent, QTextCharFormat, QTextCursor, QTextFormat
+from PySide6.QtWidgets import QPlainTextEdit, QTextEdit, QToolTip, QWidget
+
+from desktop.core.compare.run import TokenRecord
+
+TOKEN_INDEX = QTextFormat.Property.UserProperty + 1
+
+
+def heat_colour(probability: float | None) -> QColor:
+    """Red for unlikely tokens, fading to nothing for near-certain ones."""
+    if probability is None:
+        return QColor(0, 0, 0, 0)
+    alpha = int(200 * (1.0 - probability) ** 1.5)
+    return QColor(229, 57, 53, alpha)
+
+
+def probability_chart(token: TokenRecord) -> str:
+    """Rich-text tooltip: the chosen token and its alternatives as bars."""
+    rows = []
+    chosen = token.probability
+    head = f"<b>{_show(token.piece)}</b>"
+    if chosen is not None:
+        head += f" &nbsp; p = {chosen:.3f} (log-prob {token.logprob:.2f})"
+    for alt in token.top:
+        p = math.exp(alt.logprob)
+        width = max(1, int(120 * p))
+        colour = "#2f7fd6" if alt.token_id == token.token_id else "#9e9e9e"
+        rows.append(
+            f"<tr><td style='font-family:monospace'>{_show(alt.text)}</td>"
+            f"<td><table cellspacing=0 cellpadding=0><tr><td bgcolor='{colour}' width={width} height=9></td>"
+            f"</tr></table></td><td align=right>{p:.1%}</td></tr>"
+        )
+    table = (
+        f"<table cellspacing=2>{''.join(rows)}</table>"
+        if rows
+        else "<i>no alternatives recorded</i>"
+    )
+    return f"{head}<br>{table}"
+
+
+def _show(piece: str) -> str:
+    return html.escape(repr(piece)[1:-1]) or "&nbsp;"
+
+
+class TokenHover(QObject):
+    """Tooltips for token-tagged text in any QTextEdit or QPlainTextEdit: each generated
+    fragment carries its token's index in its character format."""
+
+    def __init__(self, editor: QTextEdit | QPlainTextEdit, tokens: list[TokenRecord]) -> None:
+        super().__init__(editor)
+        self.editor = editor
+        self.tokens = tokens
+        editor.viewport().installEventFilter(self)
+        editor.viewport().setMouseTracking(True)
+
+    def token_at(self, point: QPoint) -> TokenRecord | None:
+        cursor = self.editor.cursorForPosition(point)
+        if cursor.atBlockEnd() and not cursor.atBlockStart():
+            cursor.movePosition(QTextCursor.MoveOperation.Left)
+        cursor.movePosition(QTextCursor.MoveOperation.Right, QTextCursor.MoveMode.KeepAnchor)
+        index = cursor.charFormat().property(TOKEN_INDEX)
+        if isinstance(index, int) and 0 <= index < len(self.tokens):
+            return self.tokens[index]
+        return None
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
+            token = self.token_at(event.pos())
+            if token is not None:
+                QToolTip.showText(event.globalPos(), probability_chart(token), self.editor)
+            else:
+                QToolTip.hideText()
+            return True
+        if event.type() == QEvent.Type.MouseButtonRelease and isinstance(event, QMouseEvent):
+            token = self.token_at(event.position().toPoint())
+            if token is not None:
+                QToolTip.showText(
+                    event.globalPosition().toPoint(), probability_chart(token), self.editor
+                )
+        return False
+
+
+def token_format(
+    index: int, base: QTextCharFormat, token: TokenRecord, heat: bool
+) -> QTextCharFormat:
+    fmt = QTextCharFormat(base)
+    fmt.setProperty(TOKEN_INDEX, index)
+    if heat:
+        fmt.setBackground(heat_colour(token.probability))
+    return fmt
+
+
+class TokenView(QTextEdit):
+    """Read-only generated text, token by token, with hover charts, heat colours and a marker
+    on the token where two columns part ways."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setReadOnly(True)
+        self.setAccessibleName("Generated text")
+        self.tokens: list[TokenRecord] = []
+        self.texts: list[str] = []
+        self.heat = False
+        self.marked: int | None = None
+        self.hover = TokenHover(self, self.tokens)
+
+    def clear_tokens(self) -> None:
+        self.tokens.clear()
+        self.texts.clear()
+        self.marked = None
+        self.clear()
+
+    def append_tokens(self, records: Sequence[TokenRecord], texts: Sequence[str]) -> None:
+        cursor = QTextCursor(self.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        for record, text in zip(records, texts, strict=True):
+            self.tokens.append(record)
+            self.texts.append(text)
+            cursor.insertText(
+                text, token_format(len(self.tokens) - 1, QTextCharFormat(), record, self.heat)
+            )
+        self.ensureCursorVisible()
+
+    def set_heat(self, on: bool) -> None:
+        self.heat = on
+        self._redraw()
+
+    def mark(self, index: int | None) -> None:
+        """Underline and outline the token at `index` (the first divergence)."""
+        self.marked = index
+        self._redraw()
+
+    def _redraw(self) -> None:
+        self.clear()
+        cursor = QTextCursor(self.document())
+        for i, (record, text) in enumerate(zip(self.tokens, self.texts, strict=True)):
+            fmt = token_format(i, QTextCharFormat(), record, self.heat)
+            if i == self.marked:
+                fmt.setFontUnderline(True)
+                fmt.setUnderlineColor(QColor("#f57c00"))
+                fmt.setBackground(QColor(245, 124, 0, 90))
+                fmt.setToolTip("first token where the columns differ")
+            cursor.insertText(text, fmt)
+        if self.marked is not None and self.marked >= len(self.tokens):
+            end = QTextCharFormat()
+            end.setForeground(QColor("#f57c00"))
+            cursor.insertText(" ⟂ (stopped here)", end)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.texts)
