@@ -26,12 +26,14 @@ def models(window: MainWindow, qtbot):
     assert dialog is not None
     qtbot.waitExposed(dialog)
     # The installed models are listed in a worker thread.
-    qtbot.waitUntil(lambda: dialog.installed_tree.topLevelItemCount() >= 2, timeout=20_000)
+    qtbot.waitUntil(
+        lambda: dialog.installed_tab.installed_tree.topLevelItemCount() >= 2, timeout=20_000
+    )
     return dialog
 
 
 def test_catalog_lists_the_pairs_with_the_starter_installed(models) -> None:
-    tree = models.catalog_tree
+    tree = models.catalog_tab.catalog_tree
     assert tree.topLevelItemCount() >= 9
     starter = tree.topLevelItem(0)
     assert "offline starter pair" in starter.text(0)
@@ -54,19 +56,19 @@ def test_search_list_download_and_use(
         tags=["gguf", "conversational"],
     )
     models.tabs.setCurrentIndex(1)
-    qtbot.keyClicks(models.search_box, "smol")
-    qtbot.keyClick(models.search_box, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: models.results.topLevelItemCount() == 1, timeout=20_000)
-    assert models.results.topLevelItem(0).text(1) == "instruct"
-    models.results.setCurrentItem(models.results.topLevelItem(0))
-    qtbot.waitUntil(lambda: models.files.topLevelItemCount() == 1, timeout=20_000)
-    row = models.files.topLevelItem(0)
+    qtbot.keyClicks(models.search_tab.search_box, "smol")
+    qtbot.keyClick(models.search_tab.search_box, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: models.search_tab.results.topLevelItemCount() == 1, timeout=20_000)
+    assert models.search_tab.results.topLevelItem(0).text(1) == "instruct"
+    models.search_tab.results.setCurrentItem(models.search_tab.results.topLevelItem(0))
+    qtbot.waitUntil(lambda: models.search_tab.files.topLevelItemCount() == 1, timeout=20_000)
+    row = models.search_tab.files.topLevelItem(0)
     qtbot.waitUntil(
         lambda: "KV estimated" not in row.text(3), timeout=20_000
     )  # read from its header
     assert (row.text(1), row.text(3).split()[0]) == ("Q4_1", "fits")
     row.setSelected(True)
-    models.download_file_selection()
+    models.search_tab.download_file_selection()
     qtbot.waitUntil(
         lambda: window.downloads.jobs and window.downloads.jobs[-1].state == "done", timeout=60_000
     )
@@ -89,13 +91,13 @@ def test_cancel_a_download_leaves_nothing(
     fake_hub.add_repo("org/Slow-GGUF", {"slow.Q4_K_M.gguf": b"\1" * (6 << 20)})
     fake_hub.delay_per_chunk = 0.02
     models.tabs.setCurrentIndex(1)
-    models.search_box.setText("slow")
-    models.run_search()
-    qtbot.waitUntil(lambda: models.results.topLevelItemCount() == 1, timeout=20_000)
-    models.list_repo("org/Slow-GGUF")
-    qtbot.waitUntil(lambda: models.files.topLevelItemCount() == 1, timeout=20_000)
-    models.files.topLevelItem(0).setSelected(True)
-    models.download_file_selection()
+    models.search_tab.search_box.setText("slow")
+    models.search_tab.run_search()
+    qtbot.waitUntil(lambda: models.search_tab.results.topLevelItemCount() == 1, timeout=20_000)
+    models.search_tab.list_repo("org/Slow-GGUF")
+    qtbot.waitUntil(lambda: models.search_tab.files.topLevelItemCount() == 1, timeout=20_000)
+    models.search_tab.files.topLevelItem(0).setSelected(True)
+    models.search_tab.download_file_selection()
     job = window.downloads.jobs[-1]
     qtbot.waitUntil(lambda: job.progress is not None and job.progress.done > 0, timeout=20_000)
     qtbot.mouseClick(models.rows[job.id].cancel, Qt.MouseButton.LeftButton)
@@ -111,11 +113,11 @@ def test_closing_duet_pauses_and_the_next_start_resumes(
     data = bytes(range(256)) * (24 << 12)  # 6 MB
     fake_hub.add_repo("org/Resume-GGUF", {"resume.Q4_K_M.gguf": data})
     fake_hub.delay_per_chunk = 0.02
-    models.files.clear()
-    models.list_repo("org/Resume-GGUF")
-    qtbot.waitUntil(lambda: models.files.topLevelItemCount() == 1, timeout=20_000)
-    models.files.topLevelItem(0).setSelected(True)
-    models.download_file_selection()
+    models.search_tab.files.clear()
+    models.search_tab.list_repo("org/Resume-GGUF")
+    qtbot.waitUntil(lambda: models.search_tab.files.topLevelItemCount() == 1, timeout=20_000)
+    models.search_tab.files.topLevelItem(0).setSelected(True)
+    models.search_tab.download_file_selection()
     job = window.downloads.jobs[-1]
     qtbot.waitUntil(
         lambda: job.progress is not None and job.progress.done > 1 << 20, timeout=20_000
@@ -157,22 +159,22 @@ def test_import_by_drop_shows_metadata_and_delete_asks_first(
         Qt.KeyboardModifier.NoModifier,
     )
     models.dropEvent(event)
-    current = models.installed_tree.currentItem
+    current = models.installed_tab.installed_tree.currentItem
     qtbot.waitUntil(lambda: current() is not None, timeout=20_000)  # read off the UI thread
     assert models.tabs.currentIndex() == 2
     assert current().text(0) == "dropped-chat"
-    details = models.details.text()
+    details = models.installed_tab.details.text()
     assert "Chat template</b>&nbsp;</td><td>yes" in details and "llama" in details
-    assert "bad.gguf is not a GGUF model file" in models.installed_error.text()
+    assert "bad.gguf is not a GGUF model file" in models.installed_tab.installed_error.text()
 
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
-    models.delete_selected()
-    assert models.installed_tree.currentItem().text(0) == "dropped-chat"  # kept
+    models.installed_tab.delete_selected()
+    assert models.installed_tab.installed_tree.currentItem().text(0) == "dropped-chat"  # kept
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
-    models.delete_selected()
+    models.installed_tab.delete_selected()
 
     def names() -> list[str]:
-        tree = models.installed_tree
+        tree = models.installed_tab.installed_tree
         return [tree.topLevelItem(i).text(0) for i in range(tree.topLevelItemCount())]
 
     qtbot.waitUntil(lambda: "dropped-chat" not in names(), timeout=20_000)

@@ -130,16 +130,19 @@ def test_importing_in_the_models_window_reads_files_off_the_ui_thread(
     assert dialog is not None
     threads = record_parse_threads(monkeypatch)
     try:
-        assert timed(lambda: dialog.import_files([hostile, good])) < 0.5
-        qtbot.waitUntil(lambda: "limit" in dialog.installed_error.text(), timeout=20_000)
+        assert timed(lambda: dialog.installed_tab.import_files([hostile, good])) < 0.5
+        qtbot.waitUntil(
+            lambda: "limit" in dialog.installed_tab.installed_error.text(), timeout=20_000
+        )
         qtbot.waitUntil(
             lambda: (
-                dialog.installed_tree.currentItem() is not None
-                and dialog.installed_tree.currentItem().text(0) == "imported-chat-model"
+                dialog.installed_tab.installed_tree.currentItem() is not None
+                and dialog.installed_tab.installed_tree.currentItem().text(0)
+                == "imported-chat-model"
             ),
             timeout=20_000,
         )
-        assert str(hostile) in dialog.installed_error.text()
+        assert str(hostile) in dialog.installed_tab.installed_error.text()
         assert threads and threading.main_thread().ident not in threads
     finally:
         from desktop.core.models.library import Library
@@ -185,18 +188,22 @@ def test_text_from_files_and_servers_is_shown_as_plain_text(
     compare = window.compare_window
     assert dialog is not None and compare is not None
     try:
-        dialog.import_files([path])
+        dialog.installed_tab.import_files([path])
         qtbot.waitUntil(
             lambda: (
-                dialog.installed_tree.currentItem() is not None
-                and dialog.installed_tree.currentItem().text(0) == "html-name"
+                dialog.installed_tab.installed_tree.currentItem() is not None
+                and dialog.installed_tab.installed_tree.currentItem().text(0) == "html-name"
             ),
             timeout=20_000,
         )
-        details = dialog.details.text()
+        details = dialog.installed_tab.details.text()
         assert "<a href" not in details and "&lt;a href" in details  # the name is escaped
         plain = Qt.TextFormat.PlainText
-        labels = [dialog.installed_error, dialog.search_status, compare.divergence]
+        labels = [
+            dialog.installed_tab.installed_error,
+            dialog.search_tab.search_status,
+            compare.divergence,
+        ]
         labels += [label for v in compare.columns for label in (v.stats, v.template)]
         labels += [window.empty_page.status, window.empty_page.hub_line]
         assert all(label.textFormat() == plain for label in labels)
@@ -233,8 +240,8 @@ def test_the_models_window_lists_new_files_off_the_ui_thread(
     assert timed(dialog.refresh_installed) < 0.5
     qtbot.waitUntil(
         lambda: any(
-            dialog.installed_tree.topLevelItem(i).text(0) == "fresh-download"
-            for i in range(dialog.installed_tree.topLevelItemCount())
+            dialog.installed_tab.installed_tree.topLevelItem(i).text(0) == "fresh-download"
+            for i in range(dialog.installed_tab.installed_tree.topLevelItemCount())
         ),
         timeout=20_000,
     )
