@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QPushButton,
     QSplitter,
     QTreeWidget,
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.errors import DuetError
 from desktop.core.models.library import InstalledModel, Library
+from desktop.ui.dialogs import ask_yes_no
 from desktop.ui.models.calls import Calls
 from desktop.ui.models.sizes import fit_text, human_size
 from desktop.ui.models.tree import ROLE, top_items
@@ -177,14 +177,7 @@ class InstalledTab(QWidget):
             else "Remove from Duet's list (the file stays)"
         )
         question = f"{what}: {model.id}, {human_size(model.info.file_size)}?\n{model.path}"
-        answer = QMessageBox.question(
-            self,
-            "Delete model",
-            question,
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        if answer != QMessageBox.StandardButton.Yes:
+        if not ask_yes_no(self, "Delete model", question):
             return
         try:
             self.installed_error.setText(self.library.remove(model))

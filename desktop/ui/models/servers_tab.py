@@ -8,7 +8,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
@@ -18,6 +17,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.engine.remote import servers as remote
 from desktop.core.errors import DuetError
+from desktop.ui.dialogs import ask_yes_no
 from desktop.ui.models.calls import Calls
 from desktop.ui.models.tree import ROLE, top_items
 
@@ -121,14 +121,11 @@ class ServersTab(QWidget):
         self.models_changed.emit()
 
     def _accept_insecure_key(self, why: str) -> bool:
-        answer = QMessageBox.question(
+        return ask_yes_no(
             self,
             "Send the API key over plain http?",
             f"{why}\n\nSend the key over plain http anyway?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
         )
-        return answer == QMessageBox.StandardButton.Yes
 
     def remove_selected_server(self) -> None:
         item = self.servers_tree.currentItem()
