@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from PySide6.QtCore import QObject, QThread, Signal
 
@@ -23,17 +23,25 @@ if TYPE_CHECKING:
 
 _ids = count(1)
 
+# "paused": Duet closed while it was queued or downloading; the next start continues it.
+JobState = Literal["queued", "downloading", "done", "failed", "cancelled", "paused"]
+
 
 @dataclass
 class DownloadJob:
     target: PullTarget
     label: str
     id: int = field(default_factory=lambda: next(_ids))
-    state: str = "queued"  # queued, downloading, done, failed, cancelled
+    state: JobState = "queued"
     progress: DownloadProgress | None = None
     message: str = ""
     path: Path | None = None
     cancel: CancelToken = field(default_factory=lambda: _new_token())
+
+    @property
+    def under_way(self) -> bool:
+        """Queued or downloading: not ended, and not paused for the next start."""
+        return self.state in ("queued", "downloading")
 
 
 def _new_token() -> CancelToken:
@@ -81,7 +89,7 @@ class DownloadQueue(QObject):
 
     def enqueue(self, target: PullTarget, label: str) -> DownloadJob:
         for job in self.jobs:
-            if job.target == target and job.state in ("queued", "downloading"):
+            if job.target == target and job.under_way:
                 return job  # already on its way
         job = DownloadJob(target, label)
         self.jobs.append(job)
@@ -98,14 +106,14 @@ class DownloadQueue(QObject):
 
     def active(self, target: PullTarget) -> DownloadJob | None:
         return next(
-            (j for j in self.jobs if j.target == target and j.state in ("queued", "downloading")),
+            (j for j in self.jobs if j.target == target and j.under_way),
             None,
         )
 
     def pause_all(self) -> None:
         """Duet is closing: stop the running download keeping its partial file, and remember
         every unfinished one, so the next start continues them."""
-        unfinished = [j for j in self.jobs if j.state in ("queued", "downloading")]
+        unfinished = [j for j in self.jobs if j.under_way]
         save_pending([j.target for j in unfinished])
         for job in unfinished:
             job.cancel.pause()
@@ -150,7 +158,9 @@ class DownloadQueue(QObject):
         self.finished.emit(job)
 
     def _failed(self, job: DownloadJob, message: str, cancelled: bool) -> None:
-        state = "paused" if job.cancel.keep_partial else "cancelled" if cancelled else "failed"
+        state: JobState = (
+            "paused" if job.cancel.keep_partial else "cancelled" if cancelled else "failed"
+        )
         job.state, job.message = state, message
         self.changed.emit(job)
 

@@ -42,4 +42,4 @@ class JobRow(QWidget):
         elif job.state != "downloading":
             self.status.setText(job.message or job.state)
             self.status.setToolTip(job.message)
-        self.cancel.setEnabled(job.state in ("queued", "downloading"))
+        self.cancel.setEnabled(job.under_way)
