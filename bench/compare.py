@@ -14,7 +14,7 @@ import threading
 import time
 
 from bench.common import median, memory_mb, starter_models, warn_if_busy
-from desktop.core.chat.prompts import TokenizerSpec, render_raw
+from desktop.core.chat.prompts import TokenizerSpec, exact, render_raw
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.compare.run import compare_config
 from desktop.core.engine import events as p
@@ -26,7 +26,7 @@ PROMPT = "Chapter One\n\nThe rain had not stopped for three days when"
 
 
 def generate(engine: EngineClient, prompt: str, sampling: SamplingParams, out: list[int]) -> None:
-    for event in engine.generate(prompt, sampling):
+    for event in engine.generate(exact(prompt), sampling):
         if isinstance(event, p.Done):
             out.append(event.stats.generated_tokens)
 

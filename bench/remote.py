@@ -22,9 +22,11 @@ import httpx2
 
 from bench.common import median, starter_models, warn_if_busy
 from bench.llama_bench import llama_cpp_tool
+from desktop.core.chat.prompts import exact
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.engine import events as p
-from desktop.core.engine.remote.servers import RemoteEngine, RemoteServer
+from desktop.core.engine.remote.openai import RemoteEngine
+from desktop.core.engine.remote.servers import RemoteServer
 
 PROMPT = "The history of the printing press begins"
 
@@ -70,7 +72,9 @@ def main() -> None:
         ratios: list[float] = []
         stricts: list[float] = []
         for round_ in range(args.rounds + 1):
-            done = next(e for e in engine.generate(PROMPT, sampling) if isinstance(e, p.Done))
+            done = next(
+                e for e in engine.generate(exact(PROMPT), sampling) if isinstance(e, p.Done)
+            )
             timings = engine.server_timings or {}
             if "predicted_per_second" not in timings:
                 raise SystemExit(

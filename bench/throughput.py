@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from bench.common import median, memory_mb, starter_models, warn_if_busy
-from desktop.core.chat.prompts import TokenizerSpec, render_raw
+from desktop.core.chat.prompts import TokenizerSpec, exact, render_raw
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.engine import events as p
 from desktop.core.engine.local.client import EngineClient
@@ -35,7 +35,7 @@ def rate(stamps: list[float]) -> float:
 def duet_round(engine: EngineClient, prompt: str, seed: int) -> tuple[float, float, int]:
     stamps: list[float] = []
     sampling = SamplingParams(max_tokens=N_GEN, seed=seed)
-    for event in engine.generate(prompt, sampling):
+    for event in engine.generate(exact(prompt), sampling):
         if isinstance(event, p.Token) and event.token_id >= 0:
             stamps.append(time.perf_counter())
         elif isinstance(event, p.Done):

@@ -14,7 +14,7 @@ import argparse
 import time
 
 from bench.common import median, starter_models, warn_if_busy
-from desktop.core.chat.prompts import Message, TokenizerSpec, render_chat, template_of
+from desktop.core.chat.prompts import Message, TokenizerSpec, exact, render_chat, template_of
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.engine import events as p
 from desktop.core.engine.local.client import EngineClient
@@ -38,7 +38,9 @@ QUESTIONS = [
 def turn(engine: EngineClient, prompt: str, stop: tuple[str, ...]) -> tuple[float, p.Done]:
     started = time.perf_counter()
     first = 0.0
-    for event in engine.generate(prompt, SamplingParams(temperature=0.0, max_tokens=24), stop):
+    for event in engine.generate(
+        exact(prompt, stop), SamplingParams(temperature=0.0, max_tokens=24)
+    ):
         if isinstance(event, p.Token):
             first = first or time.perf_counter() - started
         elif isinstance(event, p.Done):

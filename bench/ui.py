@@ -19,6 +19,7 @@ import sys
 import time
 
 from bench.common import median, warn_if_busy
+from desktop.core.chat.prompts import exact
 
 if not os.environ.get("DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -53,7 +54,7 @@ def stall_and_throughput(rounds: int) -> None:
 
     window = MainWindow()
     window.show()
-    _wait(app, lambda: window.engine is not None and window.engine.info is not None)
+    _wait(app, lambda: window.runtime is not None)
     assert window.model is not None
     alone = EngineClient(window.model.path, window.settings.engine_config())
     alone.load()
@@ -82,7 +83,9 @@ def stall_and_throughput(rounds: int) -> None:
         window_rates.append(done[0].stats.tokens_per_second)
         window_ui_rates.append((sum(n for _, n in arrivals) - arrivals[0][1]) / (last - first))
         # The same request the window makes: with the top-5 alternatives for the hover charts.
-        for event in alone.generate("<bos>" + DOC, sampling, top_k_probs=TOP_K, logprobs=True):
+        for event in alone.generate(
+            exact("<bos>" + DOC), sampling, top_k_probs=TOP_K, logprobs=True
+        ):
             if isinstance(event, p.Done):
                 engine_rates.append(event.stats.tokens_per_second)
     alone.close()

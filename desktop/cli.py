@@ -19,6 +19,7 @@ from desktop.core.chat.prompts import (
     Message,
     RenderedPrompt,
     TokenizerSpec,
+    exact,
     load_template_file,
     messages_from_json,
     render_chat,
@@ -26,11 +27,13 @@ from desktop.core.chat.prompts import (
     template_of,
 )
 from desktop.core.chat.sampling import SamplingParams
-from desktop.core.compare.run import render_input
 from desktop.core.engine import events as p
-from desktop.core.engine.local.client import EngineClient, error_from
+from desktop.core.engine.base import Engine
+from desktop.core.engine.factory import render_input, server_request
+from desktop.core.engine.local.client import EngineClient
 from desktop.core.engine.local.config import EngineConfig
-from desktop.core.errors import DuetError, InvalidPrompt
+from desktop.core.engine.stream import follow
+from desktop.core.errors import DuetError, InsecureKey, InvalidPrompt, RemoteError
 from desktop.core.models.library import InstalledModel, Library
 from desktop.core.models.starter import require_starter_paths
 
@@ -261,24 +264,23 @@ def cmd_models(_: argparse.Namespace) -> int:
 
 def cmd_remote(args: argparse.Namespace) -> int:
     from desktop.core.engine.remote import servers as remote
+    from desktop.core.engine.remote.openai import RemoteEngine
 
     if args.remote_command == "add":
         try:
             server = remote.add_server(
                 args.name, args.url, args.api_key_env, allow_insecure_key=args.allow_insecure_key
             )
-        except remote.InsecureKey as exc:
-            raise remote.RemoteError(
-                f"{exc} To send it anyway, add --allow-insecure-key."
-            ) from None
+        except InsecureKey as exc:
+            raise RemoteError(f"{exc} To send it anyway, add --allow-insecure-key.") from None
         if server.insecure_key_ok:
             print(f"Warning: the API key of {server.name} goes over plain http.", file=sys.stderr)
         try:
-            models = remote.RemoteEngine(server, "").models()
+            models = RemoteEngine(server, "").models()
             print(
                 f"Added {server.name} ({server.url}): {len(models)} model(s): {', '.join(models)}"
             )
-        except remote.RemoteError as exc:
+        except RemoteError as exc:
             print(f"Added {server.name} ({server.url}), but: {exc}")
     elif args.remote_command == "rm":
         remote.remove_server(args.name)
@@ -292,8 +294,8 @@ def cmd_remote(args: argparse.Namespace) -> int:
         for server in known:
             key = f" · key from ${server.api_key_env}" if server.api_key_env else ""
             try:
-                models = ", ".join(remote.RemoteEngine(server, "").models()) or "no models"
-            except remote.RemoteError as exc:
+                models = ", ".join(RemoteEngine(server, "").models()) or "no models"
+            except RemoteError as exc:
                 models = f"unreachable: {exc}"
             print(f"{server.name:<16} {server.url}{key}\n    {models}")
     return 0
@@ -301,37 +303,22 @@ def cmd_remote(args: argparse.Namespace) -> int:
 
 def _generate_remote(args: argparse.Namespace, text: str, sampling: SamplingParams) -> int:
     """`--model remote:NAME[/MODEL]`: the same modes, on an OpenAI-compatible server."""
-    from desktop.core.engine.remote import servers as remote
+    from desktop.core.engine.remote.openai import RemoteEngine
+    from desktop.core.engine.remote.servers import server
 
     name, _, model = args.model.removeprefix("remote:").partition("/")
-    server = remote.server(name)
-    engine = remote.RemoteEngine(server, model)
+    engine = RemoteEngine(server(name), model)
     if not model:
         models = engine.models()
         if not models:
-            raise remote.RemoteError(f"The server {name} lists no models.")
+            raise RemoteError(f"The server {name} lists no models.", server=name)
         engine.model = models[0]
     if args.mode == "raw":
-        events = engine.generate(text, sampling, top_k_probs=args.top_k_probs)
+        rendered = exact(text)
     else:
-        messages = ([Message("system", args.system)] if args.system else []) + [
-            Message("user", text)
-        ]
-        events = engine.generate_chat(messages, sampling, top_k_probs=args.top_k_probs)
-    done = None
-    try:
-        for event in events:
-            if isinstance(event, p.Token):
-                sys.stdout.write(event.text)
-                sys.stdout.flush()
-            elif isinstance(event, p.Done):
-                done = event
-            elif isinstance(event, p.Failed):
-                raise remote.RemoteError(event.message)
-    except KeyboardInterrupt:
-        engine.cancel()
-        raise
-    assert done is not None
+        system = [Message("system", args.system)] if args.system else []
+        rendered = server_request([*system, Message("user", text)], name)
+    done = _stream(engine, rendered, sampling, args.top_k_probs)
     print(
         f"\n[remote:{name}/{engine.model} · {args.mode} · stopped: {done.reason.describe()} · "
         f"{done.stats.generated_tokens} tokens, {done.stats.tokens_per_second:.1f} tok/s · seed {done.stats.seed}]",
@@ -541,12 +528,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from desktop.core.compare.export import save
     from desktop.core.compare.run import (
         Column,
         Comparison,
         compare_config,
         run_columns,
-        save,
         score_with,
     )
 
@@ -631,7 +618,7 @@ def cmd_self_test(args: argparse.Namespace) -> int:
         try:
             with EngineClient(path, _config(args)) as engine:
                 info = engine.load()
-                done = _collect(engine, render_input(model, mode, text, None), sampling)
+                done = follow(engine.generate(render_input(model, mode, text, None), sampling))
             ok = done.stats.generated_tokens > 0 and bool(done.text.strip())
             detail = (
                 f"loaded in {info.load_seconds:.2f}s, {done.stats.generated_tokens} tokens at "
@@ -688,46 +675,31 @@ def _messages(args: argparse.Namespace) -> list[Message]:
 
 
 def _stream(
-    engine: EngineClient, rendered: RenderedPrompt, sampling: SamplingParams, top_k_probs: int
-) -> p.Done | None:
+    engine: Engine, rendered: RenderedPrompt, sampling: SamplingParams, top_k_probs: int
+) -> p.Done:
+    """Print the reply as it streams; with top_k_probs, each token's alternatives after it."""
     tokens: list[p.Token] = []
-    started_reply = rendered.mode == "raw"
+    started = rendered.mode == "raw"
+
+    def show(event: p.Token) -> None:
+        nonlocal started
+        text = event.text
+        if not started:  # a transcript reply starts after "Assistant:"'s space
+            text = text.lstrip()
+            started = bool(text)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        if top_k_probs and event.token_id >= 0:
+            tokens.append(event)
+
     try:
-        for event in engine.generate(
-            rendered.text, sampling, rendered.stop, top_k_probs, top_k_probs > 0
-        ):
-            if isinstance(event, p.Token):
-                text = event.text
-                if not started_reply:  # a transcript reply starts after "Assistant:"'s space
-                    text = text.lstrip()
-                    started_reply = bool(text)
-                sys.stdout.write(text)
-                sys.stdout.flush()
-                if top_k_probs and event.token_id >= 0:
-                    tokens.append(event)
-            elif isinstance(event, p.Done):
-                if tokens:
-                    _print_alternatives(tokens)
-                return event
-            elif isinstance(event, p.Failed):
-                raise error_from(event)
-            elif isinstance(event, p.Crashed):
-                raise DuetError(event.message)
+        done = follow(engine.generate(rendered, sampling, top_k_probs, top_k_probs > 0), show)
     except KeyboardInterrupt:
         engine.cancel()
         raise
-    return None
-
-
-def _collect(engine: EngineClient, rendered: RenderedPrompt, sampling: SamplingParams) -> p.Done:
-    for event in engine.generate(rendered.text, sampling, rendered.stop):
-        if isinstance(event, p.Done):
-            return event
-        if isinstance(event, p.Failed):
-            raise error_from(event)
-        if isinstance(event, p.Crashed):
-            raise DuetError(event.message)
-    raise DuetError("The engine ended the generation without a result.")
+    if tokens:
+        _print_alternatives(tokens)
+    return done
 
 
 def _print_alternatives(tokens: list[p.Token]) -> None:

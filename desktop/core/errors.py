@@ -1,11 +1,30 @@
 """One error hierarchy. Every message is written for the person using Duet: it says what went
-wrong in plain words and, where there is one, the next step. The CLI prints `str(error)` as is."""
+wrong in plain words and, where there is one, the next step. The CLI prints `str(error)` as is.
+
+Errors carry their data as attributes (the exit code of a crashed worker, the sizes of a prompt
+that does not fit, the server that refused) and survive pickling with it, as huggingface_hub's
+errors do: a worker process sends the error itself across its pipe, not a class name.
+"""
 
 from __future__ import annotations
+
+from typing import Any
+
+
+def _rebuilt(cls: type[DuetError], args: tuple[Any, ...], data: dict[str, Any]) -> DuetError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(data)
+    return error
 
 
 class DuetError(Exception):
     """Base of every error Duet expects and explains."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default pickles only `args` and calls __init__ with them: the keyword data of a
+        # subclass would be lost, or __init__ would fail on the other side.
+        return (_rebuilt, (type(self), self.args, dict(self.__dict__)))
 
 
 class UnexpectedError(DuetError):
@@ -47,6 +66,10 @@ class InvalidPrompt(DuetError):
 class PromptTooLong(InvalidPrompt):
     """The prompt does not fit the model's context window."""
 
+    def __init__(self, message: str, tokens: int | None = None, n_ctx: int | None = None) -> None:
+        super().__init__(message)
+        self.tokens, self.n_ctx = tokens, n_ctx
+
 
 class ContextOverflow(InvalidPrompt):
     """A conversation that no longer fits the context under the chosen overflow policy."""
@@ -66,6 +89,30 @@ class EngineError(DuetError):
 
 class EngineCrashed(EngineError):
     """The engine worker process died; the next request starts a new one."""
+
+    def __init__(self, message: str, exitcode: int | None = None) -> None:
+        super().__init__(message)
+        self.exitcode = exitcode
+
+
+class Unsupported(EngineError):
+    """Asked of an engine that cannot do it (its capability flag is off)."""
+
+    def __init__(self, message: str, capability: str = "") -> None:
+        super().__init__(message)
+        self.capability = capability
+
+
+class RemoteError(EngineError):
+    """A remote server that is down, refuses the key, lacks the model or the endpoint."""
+
+    def __init__(self, message: str, server: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.server, self.status = server, status
+
+
+class InsecureKey(RemoteError):
+    """An API key would go over plain http to another machine, and nobody said yes to that."""
 
 
 class HubError(DuetError):

@@ -5,7 +5,7 @@ the document and the settings are core objects, and the model runs in an engine 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,12 +34,23 @@ from desktop.core.chat.prompts import (
     template_of,
 )
 from desktop.core.chat.store import ChatExport, MessageMeta, Store, read_checked_export
-from desktop.core.compare.run import TOP_K, TokenRecord
+from desktop.core.chat.tokens import TOP_K, TokenRecord
 from desktop.core.engine import events as p
-from desktop.core.engine.local.client import EngineClient
+from desktop.core.engine.base import Engine
+from desktop.core.engine.factory import (
+    Runnable,
+    capabilities_of,
+    describe,
+    file_info,
+    identity,
+    location,
+    open_engine,
+    render_input,
+    render_messages,
+)
 from desktop.core.errors import DuetError
 from desktop.core.models.catalog import Catalog, load_default_catalog
-from desktop.core.models.library import InstalledModel, Library
+from desktop.core.models.library import Library
 from desktop.core.settings import AppSettings, load_settings, save_settings
 from desktop.ui.models.downloads import DownloadQueue
 from desktop.ui.threads import (
@@ -83,9 +94,7 @@ class ScanThread(QThread):
         try:
             library = Library()
             models = library.models()
-            from desktop.core.engine.remote.servers import (
-                remote_models,  # network: only in this thread
-            )
+            from desktop.core.engine.remote.openai import remote_models  # network: only here
 
             remote, unreachable = remote_models()
             self.found.emit(models + remote, [*library.problems, *unreachable])
@@ -107,10 +116,10 @@ class MainWindow(QMainWindow):
         self.store = Store()
         self.store.purge_deleted(older_than=7 * 24 * 3600)  # deleted chats stay undoable a week
         self.history = History(self.store)
-        self.model_sha: dict[Path, str] = {}
-        self.models: list[InstalledModel] = []
-        self.model: InstalledModel | None = None
-        self.engine: EngineClient | None = None
+        self.models: list[Runnable] = []
+        self.model: Runnable | None = None
+        self.engine: Engine | None = None
+        self.runtime: p.RuntimeInfo | None = None  # what the loaded engine reported
         self.engine_config = self.settings.engine_config()
         self.generation: GenerationThread | None = None
         self.target = "chat"  # the view the running generation writes into
@@ -296,16 +305,16 @@ class MainWindow(QMainWindow):
         self.retry_action = self.scan_models
         self.error_bar.show_error(message)
 
-    def _models_found(self, models: list[InstalledModel], problems: list[object]) -> None:
+    def _models_found(self, models: list[Runnable], problems: list[object]) -> None:
         self.models = models
         self.picker.clear()
         for model in models:
-            label = f"{model.id}  ·  {model.kind}" + ("  ·  remote" if model.is_remote else "")
+            remote = not capabilities_of(model).uses_this_machine
+            label = f"{model.id}  ·  {model.kind}" + ("  ·  remote" if remote else "")
             self.picker.addItem(kind_icon(model.kind), label, model.id)
             self.picker.setItemData(
                 self.picker.count() - 1,
-                f"{model.kind} ({model.kind_reason}) · {model.info.quantization} · "
-                f"{model.info.file_size / 1e6:,.0f} MB · {model.path}",
+                describe(model),
                 Qt.ItemDataRole.ToolTipRole,
             )
         if not models:
@@ -354,14 +363,10 @@ class MainWindow(QMainWindow):
         )
         # A server renders chat with its own template, which Duet cannot show as raw text.
         self.open_raw_action.setEnabled(
-            self.mode_toggle.mode == "chat" and not self.model.is_remote
+            self.mode_toggle.mode == "chat" and not capabilities_of(self.model).renders_template
         )
-        if self.model.is_remote:
-            from desktop.core.engine.remote.servers import engine_for
-
-            self.engine = engine_for(self.model)  # type: ignore[assignment]
-        else:
-            self.engine = EngineClient(self.model.path, self.engine_config)
+        self.engine = open_engine(self.model, self.engine_config)
+        self.runtime = None
         self.status_model.setText(f"Loading {self.model.id}…")
         self.error_bar.hide()
         thread = LoadThread(self.engine, self)
@@ -370,13 +375,14 @@ class MainWindow(QMainWindow):
         thread.failed.connect(lambda message: self._load_failed(engine, message))
         self._run(thread)
 
-    def _loaded(self, engine: EngineClient, info: p.RuntimeInfo) -> None:
+    def _loaded(self, engine: Engine, info: p.RuntimeInfo) -> None:
         if engine is not self.engine or self.model is None:
             return
+        self.runtime = info
         self.status_model.setText(f"{self.model.id} · {self.model.kind}")
         self.status_context.setText(_context_text(0, info.n_ctx))
 
-    def _load_failed(self, engine: EngineClient, message: str) -> None:
+    def _load_failed(self, engine: Engine, message: str) -> None:
         if engine is not self.engine:
             return
         self.status_model.setText("Model failed to load")
@@ -464,7 +470,8 @@ class MainWindow(QMainWindow):
         self.views.setCurrentWidget(self.raw_view if mode == "raw" else self.chat_view)
         self.status_mode.setText("raw continuation" if mode == "raw" else "chat template")
         self.open_raw_action.setEnabled(
-            mode == "chat" and not (self.model is not None and self.model.is_remote)
+            mode == "chat"
+            and not (self.model is not None and capabilities_of(self.model).renders_template)
         )
         (self.raw_view.editor if mode == "raw" else self.chat_view.input).setFocus()
         self._update_hints()
@@ -473,16 +480,16 @@ class MainWindow(QMainWindow):
         model, mode = self.model, self.mode_toggle.mode
         if model is None:
             self.banner.show_text("")
-        elif model.is_remote:
+        elif capabilities_of(model).renders_template:
             self.banner.show_text(
-                f"{model.id} runs on the server {model.server}. "
+                f"{model.id} runs on {location(model)}. "
                 + (
                     "Chat mode: the server applies its own chat template; the inspector shows the messages sent."
                     if mode == "chat"
                     else "Raw mode: your text goes to /v1/completions exactly as written."
                 )
             )
-        elif mode == "chat" and not model.info.has_chat_template:
+        elif mode == "chat" and not file_info(model).has_chat_template:
             self.banner.show_text(FALLBACK_NOTE)
         elif mode == "raw" and model.kind == "instruct":
             self.banner.show_text(INSTRUCT_RAW_HINT)
@@ -495,7 +502,7 @@ class MainWindow(QMainWindow):
         thread, on a copy of the chat as it is now."""
         if self.model is None:
             return
-        info, shown = self.model.info, self.conversation
+        info, shown = file_info(self.model), self.conversation
         chat = Conversation(system=shown.system, messages=list(shown.messages))
         thread = CallThread(lambda: chat.render(info), self)
         thread.done.connect(self._show_as_raw)
@@ -555,26 +562,31 @@ class MainWindow(QMainWindow):
                 "Write some text first: raw mode continues what you wrote.", False
             )
             return
-        prompt = self.document.render(self.model.info)
+        prompt = render_input(self.model, "raw", self.document.text)
         self.raw_view.begin_continuation()
         self._generate(prompt, "raw", retry=self.continue_raw)
 
     def _reply(self) -> None:
         if self.engine is None or self.model is None:
             return
-        # The chat template renders in the generation thread (`fitted`): it comes from the
-        # model file. Until then the inspector names the template and shows no text.
-        template = template_of(self.model.info)
-        name = template.name if template is not None else FALLBACK_TEMPLATE_NAME
-        prompt = RenderedPrompt(text="", mode="chat", template_name=name)
         self._ensure_engine_config()  # before the engine is captured below
         assert self.engine is not None
-        self.chat_view.begin_reply()
-        self.history.begin_reply(self.conversation)
-        if self.model.is_remote:
-            self._reply_remote()
+        model, engine, conversation = self.model, self.engine, self.conversation
+        if engine.capabilities.renders_template:
+            # A server: the messages go as they are, its template renders them.
+            self.chat_view.begin_reply()
+            self.history.begin_reply(conversation)
+            prompt = render_messages(model, conversation.messages, conversation.system or None)
+            self._generate(prompt, "chat", retry=self.regenerate)
             return
-        engine, info, conversation = self.engine, self.model.info, self.conversation
+        # The chat template renders in the generation thread (`fitted`): it comes from the
+        # model file. Until then the inspector names the template and shows no text.
+        info = file_info(model)
+        template = template_of(info)
+        name = template.name if template is not None else FALLBACK_TEMPLATE_NAME
+        prompt = RenderedPrompt(text="", mode="chat", template_name=name)
+        self.chat_view.begin_reply()
+        self.history.begin_reply(conversation)
         settings = self.settings
 
         def fitted() -> RenderedPrompt:
@@ -588,21 +600,6 @@ class MainWindow(QMainWindow):
             )
 
         self._generate(prompt, "chat", retry=self.regenerate, prepare=fitted)
-
-    def _reply_remote(self) -> None:
-        """Chat on a server: the messages go as they are, its template renders them."""
-        from desktop.core.engine.remote.servers import chat_messages, shown_chat
-
-        assert self.model is not None and self.model.server is not None
-        engine = self.engine
-        messages = chat_messages(self.conversation.system, self.conversation.messages)
-        sampling = self.settings.sampling
-        self._generate(
-            shown_chat(messages, self.model.server),
-            "chat",
-            retry=self.regenerate,
-            events=lambda: engine.generate_chat(messages, sampling, TOP_K, True),  # type: ignore[union-attr]
-        )
 
     def stop(self) -> None:
         if self.engine is not None and self.generation is not None:
@@ -635,7 +632,6 @@ class MainWindow(QMainWindow):
         target: str,
         retry: Callable[[], None],
         prepare: Callable[[], RenderedPrompt] | None = None,
-        events: Callable[[], Iterator[p.Event]] | None = None,
     ) -> None:
         if self.engine is None or self.model is None:
             return
@@ -652,14 +648,7 @@ class MainWindow(QMainWindow):
         self.reply_tokens, self.reply_texts = [], []
         self.last_prompt = prompt
         thread = GenerationThread(
-            self.engine,
-            prompt.text,
-            self.settings.sampling,
-            prompt.stop,
-            TOP_K,
-            parent=self,
-            prepare=prepare,
-            events=events,
+            self.engine, prompt, self.settings.sampling, TOP_K, parent=self, prepare=prepare
         )
         thread.prepared.connect(self._prepared)
         thread.batch.connect(self._on_batch)
@@ -732,7 +721,7 @@ class MainWindow(QMainWindow):
 
     def _on_failed(self, message: str, crashed: bool) -> None:
         self._finish_stream(None, "crashed" if crashed else "failed")
-        if getattr(self.engine, "raw_unsupported", False):  # a server without /v1/completions
+        if self.engine is not None and not self.engine.capabilities.can_raw:  # no /v1/completions
             raw = self.mode_toggle.buttons["raw"]
             raw.setEnabled(False)
             raw.setToolTip(
@@ -779,18 +768,12 @@ class MainWindow(QMainWindow):
         """Everything needed to reproduce the reply that just ended."""
         model, prompt = self.model, self.last_prompt
         stats = done.stats if done is not None else None
-        sha = ""
-        if model is not None:
-            sha = (
-                model.catalog.sha256
-                if model.catalog and model.catalog.sha256
-                else self.model_sha.get(model.path, "")
-            )
+        known = identity(model) if model is not None else None
         return MessageMeta(
-            model_id=model.id if model else "",
-            model_repo=(model.repo_id or "") if model else "",
-            model_file=model.path.name if model else "",
-            model_sha256=sha or "",
+            model_id=known.id if known else "",
+            model_repo=(known.repo_id or "") if known else "",
+            model_file=known.file if known else "",
+            model_sha256=(known.sha256 or "") if known else "",
             mode=self.target,
             template=prompt.template_name or "" if prompt else "",
             prompt=prompt.text if prompt else "",
@@ -883,7 +866,7 @@ class MainWindow(QMainWindow):
         self.sidebar.current = chat_id
         self.sidebar.refresh()
         self.open_history(chat_id, self.store.chat(chat_id)[2])
-        warnings = missing_models(data, self.models)
+        warnings = missing_models(data, [identity(m) for m in self.models])
         if warnings:
             self.error_bar.show_error(" ".join(warnings), can_retry=False)
 

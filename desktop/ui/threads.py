@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import QObject, QThread, Signal
 
 from desktop.core.chat.prompts import RenderedPrompt
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.engine import events as p
-from desktop.core.engine.local.client import EngineClient
-from desktop.core.errors import DuetError, UnexpectedError
+from desktop.core.engine.base import Engine
+from desktop.core.engine.stream import follow
+from desktop.core.errors import DuetError, EngineCrashed, UnexpectedError
 
 BATCH_INTERVAL = 0.025
 _log = logging.getLogger(__name__)
@@ -44,8 +46,8 @@ class LoadThread(QThread):
     loaded = Signal(object)  # RuntimeInfo
     failed = Signal(str)
 
-    def __init__(self, engine: EngineClient, parent: object = None) -> None:
-        super().__init__(parent)  # type: ignore[arg-type]
+    def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self.engine = engine
 
     def run(self) -> None:
@@ -67,82 +69,66 @@ class GenerationThread(QThread):
 
     def __init__(
         self,
-        engine: EngineClient,
-        prompt: str,
+        engine: Engine,
+        prompt: RenderedPrompt,
         sampling: SamplingParams,
-        stop: tuple[str, ...] = (),
         top_k_probs: int = 0,
-        parent: object = None,
+        parent: QObject | None = None,
         prepare: Callable[[], RenderedPrompt] | None = None,
-        events: Callable[[], Iterator[p.Event]] | None = None,
     ) -> None:
-        super().__init__(parent)  # type: ignore[arg-type]
-        self.prepare = prepare
-        self.events = events  # another request than a raw prompt (a remote chat's messages)
+        super().__init__(parent)
+        self.prepare = prepare  # work that needs the engine (fitting a chat), done here
         self.engine = engine
         self.prompt = prompt
         self.sampling = sampling
-        self.stop_strings = stop
         self.top_k_probs = top_k_probs
+        self._pending: list[p.Token] = []
+        self._last_emit = 0.0
 
     def run(self) -> None:
-        pending: list[p.Token] = []
-        last_emit = 0.0
-        ended = False  # Done, Failed or Crashed went out: the window finished this stream
         try:
-            if self.prepare is not None:  # work that needs the engine, off the UI thread
-                prompt = self.prepare()
-                self.prompt, self.stop_strings = prompt.text, prompt.stop
-                self.prepared.emit(prompt)
-            events = (
-                self.events()
-                if self.events is not None
-                else self.engine.generate(
-                    self.prompt,
-                    self.sampling,
-                    self.stop_strings,
-                    self.top_k_probs,
-                    self.top_k_probs > 0,
-                )
+            if self.prepare is not None:
+                self.prompt = self.prepare()
+                self.prepared.emit(self.prompt)
+            events = self.engine.generate(
+                self.prompt, self.sampling, self.top_k_probs, self.top_k_probs > 0
             )
-            for event in events:
-                if isinstance(event, p.Token):
-                    pending.append(event)
-                    now = time.perf_counter()
-                    if now - last_emit >= BATCH_INTERVAL:
-                        self._flush(pending)
-                        pending, last_emit = [], now
-                    continue
-                if pending:
-                    self._flush(pending)
-                    pending = []
-                if isinstance(event, p.PromptProgress):
-                    self.progress.emit(event.done, event.total)
-                elif isinstance(event, p.Done):
-                    ended = True
-                    self.done.emit(event)
-                elif isinstance(event, p.Failed):
-                    ended = True
-                    self.failed.emit(event.message)
-                elif isinstance(event, p.Crashed):
-                    ended = True
-                    self.crashed.emit(event.message)
+            done = follow(events, on_token=self._token, on_progress=self._progress)
+        except EngineCrashed as exc:
+            self._flush()  # the reply so far is kept: it reaches the view before the error
+            self.crashed.emit(str(exc))
+        except DuetError as exc:
+            self._flush()
+            self.failed.emit(str(exc))
         except Exception as exc:
-            message = str(exc) if isinstance(exc, DuetError) else unexpected(exc)
-            if not ended:
-                if pending:  # the reply so far is kept: it reaches the view before the error
-                    self._flush(pending)
-                self.failed.emit(message)
+            self._flush()
+            self.failed.emit(unexpected(exc))
+        else:
+            self._flush()
+            self.done.emit(done)
 
-    def _flush(self, tokens: list[p.Token]) -> None:
-        self.batch.emit(TokenBatch("".join(t.text for t in tokens), tuple(tokens)))
+    def _token(self, token: p.Token) -> None:
+        self._pending.append(token)
+        now = time.perf_counter()
+        if now - self._last_emit >= BATCH_INTERVAL:
+            self._flush()
+            self._last_emit = now
+
+    def _progress(self, progress: p.PromptProgress) -> None:
+        self._flush()
+        self.progress.emit(progress.done, progress.total)
+
+    def _flush(self) -> None:
+        tokens, self._pending = self._pending, []
+        if tokens:
+            self.batch.emit(TokenBatch("".join(t.text for t in tokens), tuple(tokens)))
 
 
 class CloseThread(QThread):
     """Ends a worker process without blocking the window (join can take a moment)."""
 
-    def __init__(self, engine: EngineClient, parent: object = None) -> None:
-        super().__init__(parent)  # type: ignore[arg-type]
+    def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self.engine = engine
 
     def run(self) -> None:
@@ -155,8 +141,8 @@ class CallThread(QThread):
     done = Signal(object)
     failed = Signal(str)
 
-    def __init__(self, call: Callable[[], object], parent: object = None) -> None:
-        super().__init__(parent)  # type: ignore[arg-type]
+    def __init__(self, call: Callable[[], object], parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self.call = call
 
     def run(self) -> None:
@@ -166,3 +152,35 @@ class CallThread(QThread):
             self.failed.emit(str(exc))
         except Exception as exc:
             self.failed.emit(unexpected(exc))
+
+
+T = TypeVar("T")
+
+
+class Threads(QObject):
+    """The threads a window started, each kept referenced until it ends (a QThread collected
+    while it runs crashes the process), so closing the window can wait for them."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._running: set[QThread] = set()
+
+    def start(self, thread: QThread) -> None:
+        self._running.add(thread)
+        thread.finished.connect(lambda: self._running.discard(thread))
+        thread.start()
+
+    def call(
+        self, call: Callable[[], T], done: Callable[[T], None], failed: Callable[[str], None]
+    ) -> None:
+        """Run one blocking core call off the UI thread: `done` gets its result on the UI
+        thread, or `failed` the error's message."""
+        thread = CallThread(call, self)
+        thread.done.connect(done)
+        thread.failed.connect(failed)
+        self.start(thread)
+
+    def wait(self, msecs: int) -> None:
+        """Give each running thread up to `msecs` to end (the window is closing)."""
+        for thread in list(self._running):
+            thread.wait(msecs)

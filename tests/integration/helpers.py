@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from desktop.core.chat.prompts import exact
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.engine import events as p
 from desktop.core.engine.local.client import EngineClient
@@ -12,7 +13,8 @@ def run(
 ) -> tuple[list[p.Token], p.Event]:
     """All Token events and the final event of one generation."""
     tokens: list[p.Token] = []
-    for event in engine.generate(prompt, sampling, **kwargs):  # type: ignore[arg-type]
+    stop = tuple(kwargs.pop("stop", ()))  # type: ignore[call-overload]
+    for event in engine.generate(exact(prompt, stop), sampling, **kwargs):  # type: ignore[arg-type]
         if isinstance(event, p.Token):
             tokens.append(event)
         elif not isinstance(event, p.PromptProgress):

@@ -14,17 +14,16 @@ from pathlib import Path
 import pytest
 
 from desktop.core.chat.sampling import SamplingParams
+from desktop.core.compare.export import save, to_json
 from desktop.core.compare.run import (
     Column,
     Comparison,
     compare_config,
-    render_input,
     run_columns,
-    save,
     score_with,
-    to_json,
 )
 from desktop.core.engine import events as p
+from desktop.core.engine.factory import render_input
 from desktop.core.engine.local.client import EngineClient
 from desktop.core.models.library import Library
 

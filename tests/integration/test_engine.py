@@ -9,12 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.chat.prompts import Message, TokenizerSpec, render_chat, render_raw, template_of
+from desktop.core.chat.prompts import (
+    Message,
+    TokenizerSpec,
+    exact,
+    render_chat,
+    render_raw,
+    template_of,
+)
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.engine import events as p
 from desktop.core.engine.local.client import EngineClient
 from desktop.core.engine.local.config import EngineConfig
-from desktop.core.errors import ModelLoadError
+from desktop.core.errors import ModelLoadError, PromptTooLong
 from desktop.core.models.gguf_info import read_model_info
 from tests.integration.helpers import GREEDY, assert_same_distribution, done, next_token_top, run
 
@@ -110,14 +117,18 @@ def test_context_full_is_a_stop_reason(base_path: Path) -> None:
 def test_prompt_over_the_context_is_a_clear_error(instruct_path: Path) -> None:
     with EngineClient(instruct_path, EngineConfig(n_ctx=256)) as engine:
         _, final = run(engine, "word " * 400)
-        assert isinstance(final, p.Failed) and final.error == "PromptTooLong"
+        # The worker's error crosses the pipe as itself, with its data.
+        assert isinstance(final, p.Failed) and isinstance(final.error, PromptTooLong)
+        assert final.error.n_ctx == 256 and (final.error.tokens or 0) > 256
         assert "context holds 256" in final.message
         assert done(engine, "Short.").stats.generated_tokens > 0  # and the engine goes on
 
 
 def test_cancel_mid_stream(base_engine: EngineClient) -> None:
     tokens: list[p.Token] = []
-    for event in base_engine.generate("<bos>" + STORY, SamplingParams(max_tokens=400, seed=1)):
+    for event in base_engine.generate(
+        exact("<bos>" + STORY), SamplingParams(max_tokens=400, seed=1)
+    ):
         if isinstance(event, p.Token):
             tokens.append(event)
             if len(tokens) == 3:
@@ -134,7 +145,7 @@ def test_cancel_during_prompt_processing(instruct_path: Path) -> None:
     with EngineClient(instruct_path, EngineConfig(n_ctx=4096, n_threads_batch=1)) as engine:
         engine.load()
         events = []
-        for event in engine.generate(long_prompt, GREEDY):
+        for event in engine.generate(exact(long_prompt), GREEDY):
             events.append(event)
             if isinstance(event, p.PromptProgress):
                 engine.cancel()  # from this thread, as soon as the first batch is in
@@ -166,7 +177,7 @@ def test_killed_worker_becomes_crashed_and_the_next_request_works(instruct_path:
         engine.load()
         first_pid = engine.pid
         events = []
-        for event in engine.generate(STORY, SamplingParams(max_tokens=2000, seed=1)):
+        for event in engine.generate(exact(STORY), SamplingParams(max_tokens=2000, seed=1)):
             events.append(event)
             if len(events) == 3:
                 os.kill(first_pid, 9)  # type: ignore[arg-type]
@@ -177,7 +188,7 @@ def test_killed_worker_becomes_crashed_and_the_next_request_works(instruct_path:
 
 
 def test_abandoned_stream_does_not_leak_into_the_next(instruct_engine: EngineClient) -> None:
-    for event in instruct_engine.generate(STORY, SamplingParams(max_tokens=300, seed=5)):
+    for event in instruct_engine.generate(exact(STORY), SamplingParams(max_tokens=300, seed=5)):
         if isinstance(event, p.Token):
             break  # the consumer walks away
     assert (

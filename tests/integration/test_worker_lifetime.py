@@ -28,10 +28,11 @@ APP = r"""
 import sys
 from pathlib import Path
 
+from desktop.core.chat.prompts import exact
+from desktop.core.chat.sampling import SamplingParams
 from desktop.core.engine import events as p
 from desktop.core.engine.local.client import EngineClient
 from desktop.core.engine.local.config import EngineConfig
-from desktop.core.chat.sampling import SamplingParams
 
 path, mode = Path(sys.argv[1]), sys.argv[2]
 long_prompt = mode == "prompt"
@@ -43,7 +44,7 @@ prompt = " ".join(f"word{i}" for i in range(400)) if long_prompt else "Once upon
 sampling = SamplingParams(max_tokens=100_000, temperature=1.0, seed=1)
 if long_prompt:
     print("busy", flush=True)  # the request goes out with the first next() below
-for event in engine.generate(prompt, sampling):
+for event in engine.generate(exact(prompt), sampling):
     if isinstance(event, p.Token) and not long_prompt:
         print("busy", flush=True)
         long_prompt = True  # say it once

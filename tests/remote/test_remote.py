@@ -14,13 +14,16 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from desktop.core.chat.prompts import Message
+from desktop.core.chat.prompts import Message, exact
 from desktop.core.chat.sampling import SamplingParams
-from desktop.core.compare.run import Column, Comparison, render_input, run_columns
+from desktop.core.compare.run import Column, Comparison, run_columns
 from desktop.core.engine import events as p
+from desktop.core.engine.factory import render_input, server_request
 from desktop.core.engine.local.client import EngineClient
 from desktop.core.engine.local.config import EngineConfig
-from desktop.core.engine.remote.servers import RemoteEngine, RemoteError, RemoteServer
+from desktop.core.engine.remote.openai import RemoteEngine
+from desktop.core.engine.remote.servers import RemoteServer
+from desktop.core.errors import RemoteError
 from desktop.core.models.library import Library
 from tests.integration.test_cli import duet
 
@@ -102,38 +105,41 @@ def collect(events: Iterator[p.Event]) -> tuple[list[p.Token], p.Event]:
 
 
 def test_raw_mode_streams_the_prompt_unchanged(engine: RemoteEngine, instruct_path: Path) -> None:
-    tokens, final = collect(engine.generate(STORY, GREEDY, top_k_probs=3))
+    tokens, final = collect(engine.generate(exact(STORY), GREEDY, top_k_probs=3))
     assert isinstance(final, p.Done) and final.reason is p.StopReason.MAX_TOKENS
     assert len(tokens) == 8 and "".join(t.text for t in tokens) == final.text
     assert all(t.logprob is not None and t.top for t in tokens)
     # The same text through the local engine gives the same greedy start: nothing was added.
     with EngineClient(instruct_path, EngineConfig(n_ctx=1024)) as local:
         local_text = "".join(
-            e.text for e in local.generate(STORY, GREEDY) if isinstance(e, p.Token)
+            e.text for e in local.generate(exact(STORY), GREEDY) if isinstance(e, p.Token)
         )
     assert final.text[:12] == local_text[:12]
 
 
 def test_chat_mode_streams_and_ends_its_turn(engine: RemoteEngine) -> None:
     tokens, final = collect(
-        engine.generate_chat([Message("user", "Say hello.")], GREEDY.with_changes(max_tokens=200))
+        engine.generate(
+            server_request([Message("user", "Say hello.")], "test"),
+            GREEDY.with_changes(max_tokens=200),
+        )
     )
     assert isinstance(final, p.Done) and final.reason is p.StopReason.EOS
     assert len(tokens) > 1 and final.text.strip()
 
 
 def test_stop_reasons(engine: RemoteEngine) -> None:
-    free = collect(engine.generate(STORY, GREEDY.with_changes(max_tokens=30)))[1]
+    free = collect(engine.generate(exact(STORY), GREEDY.with_changes(max_tokens=30)))[1]
     assert isinstance(free, p.Done)
     word = free.text.split()[3]
-    _, stopped = collect(engine.generate(STORY, GREEDY.with_changes(max_tokens=30), stop=(word,)))
+    _, stopped = collect(engine.generate(exact(STORY, (word,)), GREEDY.with_changes(max_tokens=30)))
     assert isinstance(stopped, p.Done) and stopped.reason is p.StopReason.STOP_STRING
     assert word not in stopped.text
 
 
 def test_cancel_closes_the_stream(engine: RemoteEngine) -> None:
     tokens: list[p.Token] = []
-    for event in engine.generate(STORY, SamplingParams(max_tokens=500, seed=1)):
+    for event in engine.generate(exact(STORY), SamplingParams(max_tokens=500, seed=1)):
         if isinstance(event, p.Token):
             tokens.append(event)
             if len(tokens) == 3:
@@ -151,7 +157,9 @@ def test_a_killed_server_mid_stream_is_a_plain_error(instruct_path: Path) -> Non
     remote.model = remote.models()[0]
     text: list[str] = []
     final = None
-    for event in remote.generate(STORY, SamplingParams(max_tokens=800, seed=2, repeat_penalty=1.3)):
+    for event in remote.generate(
+        exact(STORY), SamplingParams(max_tokens=800, seed=2, repeat_penalty=1.3)
+    ):
         if isinstance(event, p.Token):
             text.append(event.text)
             if len(text) == 5:
@@ -171,7 +179,7 @@ def test_a_wrong_key_gets_the_401_message(
     try:
         monkeypatch.setenv("TEST_DUET_KEY", "wrong")
         remote = RemoteEngine(RemoteServer("keyed", url, "TEST_DUET_KEY"), "x")
-        _, final = collect(remote.generate("Hi", GREEDY))
+        _, final = collect(remote.generate(exact("Hi"), GREEDY))
         assert (
             isinstance(final, p.Failed)
             and "refused the API key (401): set TEST_DUET_KEY" in final.message
@@ -185,7 +193,7 @@ def test_a_wrong_key_gets_the_401_message(
 
 def test_server_down_is_a_plain_message() -> None:
     remote = RemoteEngine(RemoteServer("gone", f"http://127.0.0.1:{free_port()}"), "x")
-    _, final = collect(remote.generate("Hi", GREEDY))
+    _, final = collect(remote.generate(exact("Hi"), GREEDY))
     assert isinstance(final, p.Failed) and "Cannot reach the server gone" in final.message
 
 
@@ -198,7 +206,7 @@ def test_compare_a_local_model_with_a_remote_one(
     columns = [Column(m, "raw", render_input(m, "raw", STORY)) for m in (local, remote_model)]
     comparison = Comparison(STORY, None, GREEDY, columns)
     with EngineClient(local.path, EngineConfig(n_ctx=1024)) as local_engine:
-        run_columns([local_engine, engine], comparison)  # type: ignore[list-item]
+        run_columns([local_engine, engine], comparison)
     assert all(c.done is not None and c.text for c in columns)
     assert comparison.divergence is not None
 
@@ -228,7 +236,7 @@ def test_a_server_that_does_not_answer_times_out_with_a_message() -> None:
     try:
         port = silent.getsockname()[1]
         remote = RemoteEngine(RemoteServer("slow", f"http://127.0.0.1:{port}"), "x", timeout=0.5)
-        _, final = collect(remote.generate("Hi", GREEDY))
+        _, final = collect(remote.generate(exact("Hi"), GREEDY))
         assert isinstance(final, p.Failed) and "did not answer in time" in final.message
     finally:
         silent.close()

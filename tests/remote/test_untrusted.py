@@ -14,11 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.chat.prompts import Message
+from desktop.core.chat.prompts import Message, exact
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.engine import events as p
+from desktop.core.engine.factory import server_request
 from desktop.core.engine.remote import servers as remote
-from desktop.core.engine.remote.servers import RemoteEngine, RemoteError, RemoteServer
+from desktop.core.engine.remote.openai import RemoteEngine, remote_models
+from desktop.core.engine.remote.servers import RemoteServer
+from desktop.core.errors import InsecureKey, RemoteError
 from desktop.core.paths import app_dirs
 from tests.remote.hostile import Hostile, MemoryKeyring, chat_chunk, memory_keyring, sse
 
@@ -154,7 +157,7 @@ def test_a_key_over_plain_http_to_another_machine_is_refused_without_a_yes(
     keys: MemoryKeyring, url: str
 ) -> None:
     for kwargs in ({"api_key": "sekrit"}, {"api_key_env": "LAB_KEY"}):
-        with pytest.raises(remote.InsecureKey, match="plain http"):
+        with pytest.raises(InsecureKey, match="plain http"):
             remote.add_server("lab", url, **kwargs)  # type: ignore[arg-type]
         assert keys.saved == {} and remote.servers() == []
     added = remote.add_server("lab", url, api_key="sekrit", allow_insecure_key=True)
@@ -271,9 +274,9 @@ def test_a_malformed_stream_ends_in_a_done_or_a_plain_error(
     server = start(servers, MALFORMED[shape])
     engine = RemoteEngine(RemoteServer("odd", server.url), "hostile-instruct", timeout=5)
     events = (
-        engine.generate("Hi", GREEDY, top_k_probs=3)
+        engine.generate(exact("Hi"), GREEDY, top_k_probs=3)
         if mode == "raw"
-        else engine.generate_chat([Message("user", "Hi")], GREEDY, top_k_probs=3)
+        else engine.generate(server_request([Message("user", "Hi")], "test"), GREEDY, top_k_probs=3)
     )
     tokens, final, raised = run_within(events)
     assert raised is None, f"{type(raised).__name__}: {raised}"
@@ -282,7 +285,7 @@ def test_a_malformed_stream_ends_in_a_done_or_a_plain_error(
         assert token.logprob is None or isinstance(token.logprob, float)
         assert all(isinstance(a.logprob, float) and isinstance(a.text, str) for a in token.top)
     if isinstance(final, p.Failed):
-        assert final.error == "RemoteError" and "The server odd" in final.message
+        assert isinstance(final.error, RemoteError) and "The server odd" in final.message
         assert len(final.message) < 600
     else:
         assert isinstance(final, p.Done) and isinstance(final.text, str)
@@ -297,7 +300,9 @@ def test_a_line_without_an_end_is_refused_at_one_mib(servers: list[Hostile]) -> 
     server.script = server.endless_line(20.0, b"x" * 65536)
     engine = RemoteEngine(RemoteServer("flood", server.url), "m", timeout=5)
     started = time.monotonic()
-    _, final, raised = run_within(engine.generate_chat([Message("user", "Hi")], GREEDY), 15)
+    _, final, raised = run_within(
+        engine.generate(server_request([Message("user", "Hi")], "test"), GREEDY), 15
+    )
     assert raised is None
     assert isinstance(final, p.Failed) and "longer than 1 MiB" in final.message
     assert time.monotonic() - started < 10
@@ -315,7 +320,7 @@ def test_cancel_takes_effect_within_a_second_while_a_line_is_received(
     result: list[p.Event] = []
 
     def consume() -> None:
-        result.extend(e for e in engine.generate("Hi", GREEDY) if not isinstance(e, p.Token))
+        result.extend(e for e in engine.generate(exact("Hi"), GREEDY) if not isinstance(e, p.Token))
 
     thread = threading.Thread(target=consume, daemon=True)
     thread.start()
@@ -336,7 +341,7 @@ def test_cancel_takes_effect_within_a_second_before_the_server_answers() -> None
         engine = RemoteEngine(RemoteServer("mute", f"http://127.0.0.1:{port}"), "m", timeout=30)
         result: list[p.Event] = []
         thread = threading.Thread(
-            target=lambda: result.extend(engine.generate("Hi", GREEDY)), daemon=True
+            target=lambda: result.extend(engine.generate(exact("Hi"), GREEDY)), daemon=True
         )
         thread.start()
         time.sleep(0.5)
@@ -368,7 +373,9 @@ def test_a_good_stream_still_streams_with_its_logprobs(servers: list[Hostile]) -
     ]
     server = start(servers, sse(*chunks, b"[DONE]"))
     engine = RemoteEngine(RemoteServer("good", server.url), "m", timeout=5)
-    tokens, final, _ = run_within(engine.generate_chat([Message("user", "Hi")], GREEDY, 2, True))
+    tokens, final, _ = run_within(
+        engine.generate(server_request([Message("user", "Hi")], "test"), GREEDY, 2, True)
+    )
     assert [t.text for t in tokens] == ["Hel", "lo"]
     assert tokens[0].logprob == pytest.approx(-0.1)
     assert [(a.text, a.token_id) for a in tokens[0].top] == [("Hel", 0), ("Hi", -2)]
@@ -397,7 +404,7 @@ def test_a_damaged_server_list_is_an_empty_list_and_a_warning(shape: str) -> Non
     path.parent.mkdir(parents=True)
     path.write_bytes(DAMAGED[shape])
     assert remote.servers() == []
-    found, problems = remote.remote_models()
+    found, problems = remote_models()
     assert found == []
     assert any(str(path) in problem and "could not be read" in problem for problem in problems)
 
@@ -412,7 +419,7 @@ def test_a_damaged_server_list_is_kept_when_a_server_is_added(servers: list[Host
     assert [b.read_bytes() for b in backups] == [
         b'[{"name": "lab", "url": "http://127.0.0.1:1", "oops": }]'
     ]
-    found, problems = remote.remote_models()
+    found, problems = remote_models()
     assert [m.server for m in found] == ["new"] and problems == []
 
 
@@ -433,7 +440,7 @@ def test_an_html_error_body_becomes_short_plain_text(servers: list[Hostile]) -> 
     )
     server = start(servers, status=500, body=page, content_type="text/html")
     engine = RemoteEngine(RemoteServer("web", server.url), "m", timeout=5)
-    _, final, _ = run_within(engine.generate("Hi", GREEDY))
+    _, final, _ = run_within(engine.generate(exact("Hi"), GREEDY))
     assert isinstance(final, p.Failed) and "HTTP 500" in final.message and "click" in final.message
     assert "<" not in final.message and len(final.message) < 400
 

@@ -29,6 +29,6 @@ def window(qtbot: object, fresh_settings: None, starter_paths: object) -> Iterat
 
 def wait_loaded(qtbot: object, win: object, timeout: int = 60_000) -> None:
     qtbot.waitUntil(  # type: ignore[attr-defined]
-        lambda: win.engine is not None and win.engine.info is not None,  # type: ignore[attr-defined]
+        lambda: win.runtime is not None,
         timeout=timeout,
     )

@@ -178,7 +178,7 @@ def test_the_engine_reloads_with_the_new_context(window: MainWindow, qtbot) -> N
     settle(window, n_ctx=512, sampling=SamplingParams(max_tokens=4))
     window.send_chat("Hi")
     idle(window, qtbot)
-    assert window.engine.info is not None and window.engine.info.n_ctx == 512
+    assert window.runtime is not None and window.runtime.n_ctx == 512
 
 
 def test_import_an_exported_chat_and_warn_about_missing_models(

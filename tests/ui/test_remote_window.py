@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication
 
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.engine.remote import servers as remote
+from desktop.core.models.served import ServerModel
 from desktop.core.paths import app_dirs
 from desktop.ui.main_window import MainWindow
 from tests.remote.hostile import Hostile, MemoryKeyring, chat_chunk, memory_keyring, sse
@@ -41,8 +42,8 @@ def idle(win: MainWindow, qtbot, timeout: int = 60_000) -> None:
 
 
 def use_remote(window: MainWindow, qtbot) -> str:
-    qtbot.waitUntil(lambda: any(m.is_remote for m in window.models), timeout=20_000)
-    model_id = next(m.id for m in window.models if m.is_remote)
+    qtbot.waitUntil(lambda: any(isinstance(m, ServerModel) for m in window.models), timeout=20_000)
+    model_id = next(m.id for m in window.models if isinstance(m, ServerModel))
     window.select_model(model_id)
     wait_loaded(qtbot, window)
     window._settings_changed(window.settings.__class__(sampling=SHORT))
@@ -92,7 +93,9 @@ def test_a_server_added_in_the_models_dialog_chats_and_continues_raw(
     dialog.servers_tree.setCurrentItem(dialog.servers_tree.topLevelItem(0))
     dialog.remove_selected_server()
     assert remote.servers() == []
-    qtbot.waitUntil(lambda: not any(m.is_remote for m in window.models), timeout=20_000)
+    qtbot.waitUntil(
+        lambda: not any(isinstance(m, ServerModel) for m in window.models), timeout=20_000
+    )
 
 
 def test_bad_server_input_is_a_message_in_the_dialog(window: MainWindow, qtbot, served) -> None:
@@ -116,7 +119,7 @@ def test_bad_server_input_is_a_message_in_the_dialog(window: MainWindow, qtbot, 
     qtbot.waitUntil(
         lambda: "Cannot reach the server gone" in window.error_bar.message, timeout=20_000
     )
-    assert window.model is not None and not window.model.is_remote
+    assert window.model is not None and not isinstance(window.model, ServerModel)
 
 
 def test_a_server_killed_mid_reply_is_an_error_and_the_chat_stays(
@@ -147,12 +150,12 @@ def test_compare_puts_a_local_model_beside_a_remote_one(
     _, url = served
     remote.add_server("lab", url)
     window.scan_models()
-    qtbot.waitUntil(lambda: any(m.is_remote for m in window.models), timeout=20_000)
+    qtbot.waitUntil(lambda: any(isinstance(m, ServerModel) for m in window.models), timeout=20_000)
     window._settings_changed(window.settings.__class__(sampling=SHORT))
     window.open_compare()
     view = window.compare_window
     qtbot.addWidget(view)
-    remote_id = next(m.id for m in window.models if m.is_remote)
+    remote_id = next(m.id for m in window.models if isinstance(m, ServerModel))
     right = view.columns[1]
     right.picker.setCurrentIndex(right.picker.findData(remote_id))
     right.mode.set_mode("chat")
@@ -430,7 +433,7 @@ def test_a_damaged_server_list_is_said_at_start_and_kept(
     damaged_list: Path, window: MainWindow, qtbot, hostiles: list[Hostile]
 ) -> None:
     qtbot.waitUntil(lambda: "could not be read" in window.error_bar.message, timeout=20_000)
-    assert window.model is not None and not window.model.is_remote
+    assert window.model is not None and not isinstance(window.model, ServerModel)
     window.open_models()
     dialog = window.models_dialog
     assert "could not be read" in dialog.servers_status.text()

@@ -5,11 +5,12 @@ only calls it."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from desktop.core.chat.conversation import Conversation
 from desktop.core.chat.store import MessageMeta, Store
-from desktop.core.models.library import InstalledModel
+from desktop.core.engine.factory import ModelIdentity
 
 STREAM_SAVE_EVERY = 0.25  # seconds: a kill loses at most this much of a streaming reply
 
@@ -102,11 +103,11 @@ class History:
         return document_id
 
 
-def missing_models(data: object, installed: list[InstalledModel]) -> list[str]:
+def missing_models(data: object, installed: Sequence[ModelIdentity]) -> list[str]:
     """The models an imported chat's replies were made with that are not installed here (by
     sha256, else by file name), as plain warnings."""
-    have_sha = {m.catalog.sha256 for m in installed if m.catalog and m.catalog.sha256}
-    have_files = {m.path.name for m in installed}
+    have_sha = {m.sha256 for m in installed if m.sha256}
+    have_files = {m.file for m in installed}
     warnings: list[str] = []
     seen: set[str] = set()
     messages = data.get("messages", []) if isinstance(data, dict) else []

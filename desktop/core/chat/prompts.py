@@ -107,6 +107,12 @@ def with_bos(text: str, spec: TokenizerSpec) -> str:
     return text
 
 
+def exact(text: str, stop: tuple[str, ...] = ()) -> RenderedPrompt:
+    """A prompt of exactly this text, nothing added (no BOS, no template): for callers that
+    already hold the final text, such as `duet generate --prompt-file`, tests and benchmarks."""
+    return RenderedPrompt(text=text, mode="raw", template_name=None, stop=tuple(stop))
+
+
 def render_raw(document: str, spec: TokenizerSpec) -> RenderedPrompt:
     return RenderedPrompt(text=with_bos(document, spec), mode="raw", template_name=None)
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from desktop.core.errors import DuetError
+
 # Events -------------------------------------------------------------------------------------
 
 
@@ -116,8 +118,11 @@ class Done:
 
 @dataclass(frozen=True)
 class Failed:
-    error: str  # the DuetError subclass name to raise on the app side
-    message: str
+    error: DuetError  # the error itself, with its data: it pickles across a worker's pipe
+
+    @property
+    def message(self) -> str:
+        return str(self.error)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from desktop.core.models.gguf_info import (
 from desktop.core.models.starter import starter_files
 from desktop.core.paths import AppDirs, app_dirs, hf_hub_cache
 
-Source = Literal["starter", "registered", "hf-cache", "path", "remote"]
+Source = Literal["starter", "registered", "hf-cache", "path"]
 
 _INSTRUCT_WORDS = re.compile(r"(instruct|chat|(^|[-_. ])it($|[-_. ])|sft|dpo|rlhf)", re.I)
 _BASE_WORDS = re.compile(r"(^|[-_. ])(base|pretrained|pt)($|[-_. ])", re.I)
@@ -51,13 +51,6 @@ class InstalledModel:
     info: ModelInfo
     catalog: CatalogModel | None = None
     repo_id: str | None = None
-    server: str | None = (
-        None  # for a remote model: the server's name (see desktop.core.engine.remote.servers)
-    )
-
-    @property
-    def is_remote(self) -> bool:
-        return self.source == "remote"
 
 
 @dataclass(frozen=True)
@@ -76,6 +69,15 @@ def label_kind(info: ModelInfo, filename: str) -> tuple[ModelKind, str]:
         return "base", "name"
     if info.has_chat_template:
         return "instruct", "chat template"
+    return "base", "no chat template"
+
+
+def kind_from_name(name: str) -> tuple[ModelKind, str]:
+    """A kind from a name alone (a server's model: there is no file to read a template from)."""
+    if _INSTRUCT_WORDS.search(name):
+        return "instruct", "name"
+    if _BASE_WORDS.search(name):
+        return "base", "name"
     return "base", "no chat template"
 
 

@@ -25,25 +25,28 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.chat.prompts import Message
+from desktop.core.chat.prompts import Mode
 from desktop.core.chat.sampling import SamplingParams
+from desktop.core.chat.tokens import TOP_K, TokenRecord
+from desktop.core.compare.export import save
 from desktop.core.compare.run import (
-    TOP_K,
     Column,
     Comparison,
-    TokenRecord,
     compare_config,
     first_divergence,
-    render_input,
-    save,
     score_with,
 )
 from desktop.core.engine import events as p
-from desktop.core.engine.local.client import EngineClient
+from desktop.core.engine.base import Engine
+from desktop.core.engine.factory import (
+    Runnable,
+    capabilities_of,
+    open_engine,
+    render_input,
+    weights_bytes,
+)
 from desktop.core.engine.local.config import EngineConfig
-from desktop.core.engine.remote.servers import chat_messages, shown_chat
 from desktop.core.hub import api as hub
-from desktop.core.models.library import InstalledModel
 from desktop.core.settings import AppSettings
 from desktop.ui.threads import CallThread, GenerationThread, TokenBatch
 from desktop.ui.views.charts import SurpriseChart
@@ -55,7 +58,7 @@ MAX_COLUMNS = 3
 
 class CompareColumn(QFrame):
     def __init__(
-        self, models: list[InstalledModel], model_id: str, mode: str, parent: QWidget | None = None
+        self, models: list[Runnable], model_id: str, mode: str, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -63,7 +66,8 @@ class CompareColumn(QFrame):
         self.picker = QComboBox(self)
         self.picker.setAccessibleName("Column model")
         for model in models:
-            label = f"{model.id}  ·  {model.kind}" + ("  ·  remote" if model.is_remote else "")
+            remote = not capabilities_of(model).uses_this_machine
+            label = f"{model.id}  ·  {model.kind}" + ("  ·  remote" if remote else "")
             self.picker.addItem(kind_icon(model.kind), label, model.id)
         self.picker.setCurrentIndex(max(0, self.picker.findData(model_id)))
         self.mode = ModeToggle(self)
@@ -96,7 +100,7 @@ class CompareColumn(QFrame):
         self.column: Column | None = None
 
     @property
-    def model(self) -> InstalledModel:
+    def model(self) -> Runnable:
         model_id = self.picker.currentData()
         return next(m for m in self.models if m.id == model_id)
 
@@ -104,7 +108,7 @@ class CompareColumn(QFrame):
 class CompareWindow(QWidget):
     def __init__(
         self,
-        models: list[InstalledModel],
+        models: list[Runnable],
         settings: AppSettings,
         defaults: tuple[str, str],
         parent: QWidget | None = None,
@@ -114,7 +118,8 @@ class CompareWindow(QWidget):
         self.resize(1200, 760)
         self.models = models
         self.settings = settings
-        self.engines: list[EngineClient] = []
+        self.engines: list[Engine] = []
+        self._engine_keys: list[tuple[str, EngineConfig]] = []
         self.running: dict[int, GenerationThread] = {}
         self._rendering = False  # the columns' prompts are being rendered before a run
         self._threads: set[QThread] = set()
@@ -182,8 +187,8 @@ class CompareWindow(QWidget):
 
     def _update_add_button(self) -> None:
         """A third column only when three models fit in memory together."""
-        sizes = sum(c.model.info.file_size for c in self.columns)
-        biggest = max((m.info.file_size for m in self.models), default=0)
+        sizes = sum(weights_bytes(c.model) for c in self.columns)
+        biggest = max((weights_bytes(m) for m in self.models), default=0)
         fits = hub.estimate_ram(sizes + biggest, n_ctx=self.settings.n_ctx).fit != "won't fit"
         self.add_button.setEnabled(len(self.columns) < MAX_COLUMNS and fits)
         self.add_button.setToolTip(
@@ -197,28 +202,18 @@ class CompareWindow(QWidget):
         """Rendering the prompts or generating: a run is under way."""
         return self._rendering or bool(self.running)
 
-    def _engines(self) -> list[EngineClient]:
+    def _engines(self) -> list[Engine]:
         """One engine per column, with the compare thread split; reused while models stay."""
-        # Only local models share this machine's cores; a remote column runs on its server.
-        local = sum(not c.model.is_remote for c in self.columns)
+        # Only models on this machine share its cores; a remote column runs on its server.
+        local = sum(capabilities_of(c.model).uses_this_machine for c in self.columns)
         config = compare_config(max(1, local), n_ctx=self.settings.n_ctx)
-        wanted = [
-            (c.model.path, EngineConfig() if c.model.is_remote else config) for c in self.columns
-        ]
-        have = [(e.path, e.config) for e in self.engines]
-        if have != wanted:
+        wanted = [(c.model.id, config) for c in self.columns]
+        if wanted != self._engine_keys:
             for engine in self.engines:
                 engine.close()
-            self.engines = [self._engine(c.model, config) for c in self.columns]
+            self.engines = [open_engine(c.model, config) for c in self.columns]
+            self._engine_keys = wanted
         return self.engines
-
-    @staticmethod
-    def _engine(model: InstalledModel, config: EngineConfig) -> EngineClient:
-        if model.is_remote:
-            from desktop.core.engine.remote.servers import engine_for
-
-            return engine_for(model)  # type: ignore[return-value]
-        return EngineClient(model.path, config)
 
     def run(self) -> None:
         text = self.input.toPlainText()
@@ -251,7 +246,6 @@ class CompareWindow(QWidget):
         if not self._rendering:  # stopped or closed while the prompts rendered
             return
         self._rendering = False
-        user = Message("user", text)
         self.comparison = Comparison(text, system, sampling, columns)
         engines = self._engines()
         self.divergence.setText("Generating…")
@@ -264,15 +258,7 @@ class CompareWindow(QWidget):
             view.score_button.setEnabled(False)
             view.stats.setText("")
             view.template.setText(column.prompt.template_name or "raw text, no template")
-            events = None
-            if column.model.is_remote and column.mode == "chat":
-                messages = chat_messages(system, [user])
-                events = lambda engine=engine, messages=messages: engine.generate_chat(  # noqa: E731
-                    messages, sampling, TOP_K, True
-                )
-            thread = GenerationThread(
-                engine, column.prompt.text, sampling, column.prompt.stop, TOP_K, self, events=events
-            )
+            thread = GenerationThread(engine, column.prompt, sampling, TOP_K, self)
             thread.batch.connect(lambda batch, i=i: self._batch(i, batch))
             thread.done.connect(lambda done, i=i: self._finished(i, done, None))
             thread.failed.connect(lambda message, i=i: self._finished(i, None, message))
@@ -332,9 +318,11 @@ class CompareWindow(QWidget):
         for i, view in enumerate(views):
             scorer = views[(i + 1) % len(views)]
             view.score_button.setEnabled(
-                view.column is not None and bool(view.column.text) and not scorer.model.is_remote
+                view.column is not None
+                and bool(view.column.text)
+                and capabilities_of(scorer.model).can_score
             )
-            if scorer.model.is_remote:
+            if not capabilities_of(scorer.model).can_score:
                 view.score_button.setToolTip(
                     "A remote server cannot score a given text: pick a local model there"
                 )
@@ -420,14 +408,7 @@ class CompareWindow(QWidget):
 
 
 def _render_columns(
-    picked: list[tuple[InstalledModel, str]], text: str, system: str | None
+    picked: list[tuple[Runnable, Mode]], text: str, system: str | None
 ) -> list[Column]:
     """Each column's exact prompt: a remote chat column shows the messages it sends."""
-    columns = []
-    for model, mode in picked:
-        if model.is_remote and mode == "chat":
-            prompt = shown_chat(chat_messages(system, [Message("user", text)]), model.server or "")
-        else:
-            prompt = render_input(model, mode, text, system)  # type: ignore[arg-type]
-        columns.append(Column(model, mode, prompt))  # type: ignore[arg-type]
-    return columns
+    return [Column(model, mode, render_input(model, mode, text, system)) for model, mode in picked]

@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (
 from desktop.core.errors import DuetError
 from desktop.core.models.library import InstalledModel, Library
 from desktop.ui.dialogs import ask_yes_no
-from desktop.ui.models.calls import Calls
 from desktop.ui.models.sizes import fit_text, human_size
 from desktop.ui.models.tree import ROLE, top_items
+from desktop.ui.threads import Threads
 from desktop.ui.views.widgets import kind_icon
 
 Imported = tuple[InstalledModel | None, list[str]]  # the last model registered, the problems
@@ -35,7 +35,7 @@ class InstalledTab(QWidget):
     removed = Signal()
 
     def __init__(
-        self, library: Library, calls: Calls, n_ctx: int, parent: QWidget | None = None
+        self, library: Library, calls: Threads, n_ctx: int, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.library = library
@@ -148,7 +148,7 @@ class InstalledTab(QWidget):
         takes a moment, so the files are read in a worker thread."""
         self.installed_error.setText(f"Reading {len(paths)} file(s)…" if paths else "")
         if paths:
-            self.calls.run(lambda: self._register_all(paths), self._imported, self.show_error)
+            self.calls.call(lambda: self._register_all(paths), self._imported, self.show_error)
 
     def _register_all(self, paths: list[Path]) -> Imported:
         problems = []

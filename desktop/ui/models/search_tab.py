@@ -18,16 +18,16 @@ from PySide6.QtWidgets import (
 
 from desktop.core.hub import api as hub
 from desktop.core.hub.pending import PullTarget
-from desktop.ui.models.calls import Calls
 from desktop.ui.models.downloads import DownloadQueue
 from desktop.ui.models.sizes import fit_text, human_size
 from desktop.ui.models.tree import ROLE, top_items
+from desktop.ui.threads import Threads
 from desktop.ui.views.widgets import kind_icon
 
 
 class SearchTab(QWidget):
     def __init__(
-        self, queue: DownloadQueue, calls: Calls, n_ctx: int, parent: QWidget | None = None
+        self, queue: DownloadQueue, calls: Threads, n_ctx: int, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.queue = queue
@@ -73,7 +73,7 @@ class SearchTab(QWidget):
         self.search_status.setText(f"Searching for '{query}'…")
         self.results.clear()
         self.files.clear()
-        self.calls.run(lambda: hub.search(query), self._search_done, self.search_status.setText)
+        self.calls.call(lambda: hub.search(query), self._search_done, self.search_status.setText)
 
     def _search_done(self, repos: list[hub.HubRepo]) -> None:
         self.search_status.setText(
@@ -99,7 +99,7 @@ class SearchTab(QWidget):
     def list_repo(self, repo_id: str) -> None:
         self.files.clear()
         self.search_status.setText(f"Reading {repo_id}…")
-        self.calls.run(
+        self.calls.call(
             lambda: hub.list_files(repo_id), self._files_done, self.search_status.setText
         )
 
@@ -128,7 +128,7 @@ class SearchTab(QWidget):
         self.files.resizeColumnToContents(0)
         if listing.files:  # one header read gives the real KV size for every quantization
             first = listing.files[0]
-            self.calls.run(lambda: hub.remote_kv_per_token(first), self._exact_fit, _ignore)
+            self.calls.call(lambda: hub.remote_kv_per_token(first), self._exact_fit, _ignore)
 
     def _exact_fit(self, kv_per_token: int | None) -> None:
         if kv_per_token is None:

@@ -15,17 +15,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.engine.factory import served_names
 from desktop.core.engine.remote import servers as remote
-from desktop.core.errors import DuetError
+from desktop.core.errors import DuetError, InsecureKey
 from desktop.ui.dialogs import ask_yes_no
-from desktop.ui.models.calls import Calls
 from desktop.ui.models.tree import ROLE, top_items
+from desktop.ui.threads import Threads
 
 
 class ServersTab(QWidget):
     models_changed = Signal()  # a server was added or removed: the model picker changes
 
-    def __init__(self, calls: Calls, parent: QWidget | None = None) -> None:
+    def __init__(self, calls: Threads, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.calls = calls
         self.servers_tree = QTreeWidget()
@@ -86,7 +87,7 @@ class ServersTab(QWidget):
             self._server_models(name, message)
 
         # Listing /v1/models can take seconds on a slow network: off the UI thread.
-        self.calls.run(lambda: remote.RemoteEngine(server, "", timeout=5).models(), listed, failed)
+        self.calls.call(lambda: served_names(server.name), listed, failed)
 
     def _server_models(self, name: str, text: str) -> None:
         # Looked up by name: the list may have been rebuilt while /v1/models was answering.
@@ -101,7 +102,7 @@ class ServersTab(QWidget):
         try:
             try:
                 remote.add_server(name, url, env, api_key=key)
-            except remote.InsecureKey as exc:
+            except InsecureKey as exc:
                 # Checked after everything else, so the question is only asked for a server
                 # that would otherwise be added.
                 if not self._accept_insecure_key(str(exc)):

@@ -12,13 +12,13 @@ from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QDialog, QLabel, QTabWidget, QVBoxLayout, QWidget
 
 from desktop.core.models.library import InstalledModel, Library
-from desktop.ui.models.calls import Calls
 from desktop.ui.models.catalog_tab import CatalogTab
 from desktop.ui.models.downloads import DownloadJob, DownloadQueue
 from desktop.ui.models.installed_tab import InstalledTab
 from desktop.ui.models.job_row import JobRow
 from desktop.ui.models.search_tab import SearchTab
 from desktop.ui.models.servers_tab import ServersTab
+from desktop.ui.threads import Threads
 
 
 class ModelsDialog(QDialog):
@@ -35,7 +35,7 @@ class ModelsDialog(QDialog):
         self.queue = queue
         self.library = Library()
         self.installed: list[InstalledModel] = []
-        self._calls = Calls(self)
+        self._calls = Threads(self)
         self.catalog_tab = CatalogTab(self.library.catalog, queue, n_ctx)
         self.search_tab = SearchTab(queue, self._calls, n_ctx)
         self.installed_tab = InstalledTab(self.library, self._calls, n_ctx)
@@ -87,7 +87,7 @@ class ModelsDialog(QDialog):
             if then is not None:
                 then()
 
-        self._calls.run(lambda: Library().models(), listed, self.installed_tab.show_error)
+        self._calls.call(lambda: Library().models(), listed, self.installed_tab.show_error)
 
     def _imported(self, path: Path) -> None:
         self.tabs.setCurrentWidget(self.installed_tab)

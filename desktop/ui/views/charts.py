@@ -9,7 +9,7 @@ from PySide6.QtCore import QEvent, QRectF
 from PySide6.QtGui import QColor, QHelpEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-from desktop.core.compare.run import TokenRecord
+from desktop.core.chat.tokens import TokenRecord
 from desktop.ui.views.tokens import probability_chart
 
 MAX_SURPRISE = 12.0  # nats; anything above is drawn at full height

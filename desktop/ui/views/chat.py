@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.chat.conversation import Conversation
-from desktop.core.compare.run import TokenRecord
+from desktop.core.chat.tokens import TokenRecord
 from desktop.ui.views.tokens import TokenView
 
 

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.compare.run import TokenRecord
+from desktop.core.chat.tokens import TokenRecord
 from desktop.core.engine import events as p
 from desktop.ui.views.tokens import TokenHover, token_format
 

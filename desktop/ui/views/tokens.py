@@ -11,7 +11,7 @@ from PySide6.QtCore import QEvent, QObject, QPoint
 from PySide6.QtGui import QColor, QHelpEvent, QMouseEvent, QTextCharFormat, QTextCursor, QTextFormat
 from PySide6.QtWidgets import QPlainTextEdit, QTextEdit, QToolTip, QWidget
 
-from desktop.core.compare.run import TokenRecord
+from desktop.core.chat.tokens import TokenRecord
 
 TOKEN_INDEX = QTextFormat.Property.UserProperty + 1
 

@@ -1,4 +1,4 @@
-"""EngineClient: the app's handle on one engine worker process.
+"""EngineClient: the local Engine, the app's handle on one llama.cpp worker process.
 
 It spawns the worker, loads a model, streams a generation's events, cancels, and turns a dead
 worker into a `Crashed` event; the next request starts a new worker and reloads the model.
@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from desktop.core import errors
+from desktop.core.chat.prompts import RenderedPrompt
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.engine import events as p
+from desktop.core.engine.base import LOCAL, Capabilities
 from desktop.core.engine.local import protocol as rq
 from desktop.core.engine.local.config import EngineConfig
 
@@ -54,6 +56,14 @@ class EngineClient:
             return self._ensure_loaded()
 
     @property
+    def capabilities(self) -> Capabilities:
+        return LOCAL
+
+    @property
+    def label(self) -> str:
+        return self.path.name if self.path else "no model"
+
+    @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
@@ -80,13 +90,13 @@ class EngineClient:
 
     def generate(
         self,
-        prompt: str,
+        prompt: RenderedPrompt,
         sampling: SamplingParams | None = None,
-        stop: tuple[str, ...] = (),
         top_k_probs: int = 0,
         logprobs: bool = False,
     ) -> Iterator[p.Event]:
         """Stream one generation's events: PromptProgress*, Token*, then Done, Failed or Crashed.
+        The prompt's text goes in exactly, its stop strings end the reply.
 
         Breaking out of the loop early cancels the generation and waits for the worker to stop.
         """
@@ -95,11 +105,11 @@ class EngineClient:
             try:
                 self._ensure_loaded()
             except errors.EngineCrashed as exc:
-                yield p.Crashed(str(exc), None)
+                yield p.Crashed(str(exc), exc.exitcode)
                 return
             self._next_id += 1
             request = rq.Generate(
-                self._next_id, prompt, sampling, tuple(stop), top_k_probs, logprobs
+                self._next_id, prompt.text, sampling, prompt.stop, top_k_probs, logprobs
             )
             self._active_id = request.request_id
             finished = False
@@ -142,7 +152,7 @@ class EngineClient:
             finally:
                 self._active_id = 0
         if isinstance(event, p.Failed):
-            raise error_from(event)
+            raise event.error
         assert isinstance(event, p.Scored)
         return event
 
@@ -152,7 +162,7 @@ class EngineClient:
             self._send(rq.Tokenize(text))
             event = self._recv()
         if isinstance(event, p.Failed):
-            raise error_from(event)
+            raise event.error
         assert isinstance(event, p.Tokens)
         return event
 
@@ -176,7 +186,7 @@ class EngineClient:
             ) from None
         if isinstance(event, p.Failed):
             self._stop_process()
-            raise error_from(event)
+            raise event.error
         assert isinstance(event, p.Loaded)
         self.info = event.info
         return self.info
@@ -239,7 +249,8 @@ class EngineClient:
         name = self.path.name if self.path else "the model"
         return errors.EngineCrashed(
             f"The engine running {name} stopped unexpectedly (exit code {self._exitcode()}). "
-            "Nothing you wrote is lost; the next request starts it again."
+            "Nothing you wrote is lost; the next request starts it again.",
+            exitcode=self._exitcode(),
         )
 
     def _exitcode(self) -> int | None:
@@ -256,11 +267,3 @@ class EngineClient:
                 pass
         except errors.EngineCrashed:
             pass
-
-
-def error_from(event: p.Failed) -> errors.DuetError:
-    """The DuetError a worker's Failed event stands for, to raise on this side."""
-    cls = getattr(errors, event.error, None)
-    if isinstance(cls, type) and issubclass(cls, errors.DuetError):
-        return cls(event.message)
-    return errors.EngineError(event.message)

@@ -31,7 +31,7 @@ import numpy as np
 from desktop.core.engine import events as p
 from desktop.core.engine.local import protocol as rq
 from desktop.core.engine.local.stopper import StopMatcher
-from desktop.core.errors import DuetError, InvalidPrompt, ModelLoadError, PromptTooLong
+from desktop.core.errors import DuetError, EngineError, InvalidPrompt, ModelLoadError, PromptTooLong
 from desktop.core.models.gguf_info import read_model_info
 
 _LOG_TAIL: collections.deque[str] = collections.deque(maxlen=20)
@@ -139,11 +139,11 @@ class Worker:
                     )
                 )
             else:
-                self.send(p.Failed("EngineError", f"Unknown request {type(request).__name__}."))
+                self.send(p.Failed(EngineError(f"Unknown request {type(request).__name__}.")))
         except DuetError as exc:
-            self.send(p.Failed(type(exc).__name__, str(exc)))
+            self.send(p.Failed(exc))
         except Exception as exc:  # reported, and the worker lives on for the next request
-            self.send(p.Failed("EngineError", f"{type(exc).__name__}: {exc}"))
+            self.send(p.Failed(EngineError(f"{type(exc).__name__}: {exc}")))
 
     # Loading ----------------------------------------------------------------------------------
 
@@ -257,7 +257,9 @@ class Worker:
         if len(prompt) >= self.n_ctx:
             raise PromptTooLong(
                 f"The prompt is {len(prompt)} tokens but the context holds {self.n_ctx}: "
-                "shorten it, or raise the context length."
+                "shorten it, or raise the context length.",
+                tokens=len(prompt),
+                n_ctx=self.n_ctx,
             )
         cached = self.reuse_prefix(prompt)
         completed = self.eval_prompt(prompt, cached)
@@ -448,7 +450,9 @@ class Worker:
         if len(prompt) + len(continuation) > self.n_ctx:
             raise PromptTooLong(
                 f"Prompt and text are {len(prompt) + len(continuation)} tokens but the context "
-                f"holds {self.n_ctx}."
+                f"holds {self.n_ctx}.",
+                tokens=len(prompt) + len(continuation),
+                n_ctx=self.n_ctx,
             )
         # From an empty cache, like a generation's first turn: a prompt token re-evaluated on
         # its own would round differently from the batch it was first evaluated in.
