@@ -307,6 +307,8 @@ class MainWindow(QMainWindow):
 
     def _models_found(self, models: list[Runnable], problems: list[object]) -> None:
         self.models = models
+        if self.compare_window is not None:
+            self.compare_window.set_models(models)
         self.picker.clear()
         for model in models:
             remote = not capabilities_of(model).uses_this_machine

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCursor
 
 from desktop.core.chat.sampling import SamplingParams
+from desktop.core.models.library import Library
 from desktop.ui.main_window import MainWindow
 from desktop.ui.views.raw import SCAFFOLDS
 from desktop.ui.views.tokens import probability_chart
@@ -26,6 +30,60 @@ def compare(window: MainWindow, qtbot):
     view = window.compare_window
     qtbot.addWidget(view)
     return view
+
+
+@pytest.fixture
+def added_model(instruct_path: Path, tmp_path: Path) -> Iterator[Path]:
+    """A copy of a starter file under a new name, registered in the Library of this test run
+    (as a download or an added file is), and forgotten again afterwards."""
+    copy = tmp_path / "duet-added-later.gguf"
+    try:
+        os.link(instruct_path, copy)  # the same bytes without copying 100 MB
+    except OSError:
+        shutil.copyfile(instruct_path, copy)
+    library = Library()
+    library.register(copy)
+    try:
+        yield copy
+    finally:
+        library.unregister(copy)
+
+
+def picker_ids(column) -> list[str]:
+    return [column.picker.itemData(i) for i in range(column.picker.count())]
+
+
+def rescan(window: MainWindow, qtbot, has: bool) -> None:
+    """The main window looks for models again, as after a download, and finds them."""
+    before = window.models
+    window.scan_models()
+    qtbot.waitUntil(
+        lambda: (
+            window.models is not before
+            and any(m.id == "duet-added-later" for m in window.models) == has
+        ),
+        timeout=20_000,
+    )
+
+
+def test_a_model_found_after_opening_compare_appears_in_its_pickers(
+    compare, window: MainWindow, qtbot, added_model: Path
+) -> None:
+    left, right = compare.columns
+    right.picker.setCurrentIndex(right.picker.findData("gemma-3-270m"))
+    assert "duet-added-later" not in picker_ids(left)
+    rescan(window, qtbot, has=True)
+    for column in compare.columns:
+        assert picker_ids(column) == [m.id for m in window.models]
+    # Each column keeps the model it had chosen.
+    assert [c.model.id for c in compare.columns] == ["gemma-3-270m", "gemma-3-270m"]
+    # A column whose model disappears falls back to the first model.
+    right.picker.setCurrentIndex(right.picker.findData("duet-added-later"))
+    assert right.model.id == "duet-added-later"
+    Library().unregister(added_model)
+    rescan(window, qtbot, has=False)
+    assert "duet-added-later" not in picker_ids(right)
+    assert right.model.id == window.models[0].id and left.model.id == "gemma-3-270m"
 
 
 def point_of(view, char: int):

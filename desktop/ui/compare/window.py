@@ -65,11 +65,7 @@ class CompareColumn(QFrame):
         self.models = models
         self.picker = QComboBox(self)
         self.picker.setAccessibleName("Column model")
-        for model in models:
-            remote = not capabilities_of(model).uses_this_machine
-            label = f"{model.id}  ·  {model.kind}" + ("  ·  remote" if remote else "")
-            self.picker.addItem(kind_icon(model.kind), label, model.id)
-        self.picker.setCurrentIndex(max(0, self.picker.findData(model_id)))
+        self._fill_picker(model_id)
         self.mode = ModeToggle(self)
         self.mode.set_mode(mode)
         self.template = QLabel("")
@@ -98,6 +94,20 @@ class CompareColumn(QFrame):
         layout.addWidget(self.chart)
         layout.addWidget(self.score_button)
         self.column: Column | None = None
+
+    def set_models(self, models: list[Runnable]) -> None:
+        """Offer these models, keeping this column's choice while it is among them."""
+        chosen = self.picker.currentData()
+        self.models = models
+        self.picker.clear()
+        self._fill_picker(chosen)
+
+    def _fill_picker(self, chosen: str) -> None:
+        for model in self.models:
+            remote = not capabilities_of(model).uses_this_machine
+            label = f"{model.id}  ·  {model.kind}" + ("  ·  remote" if remote else "")
+            self.picker.addItem(kind_icon(model.kind), label, model.id)
+        self.picker.setCurrentIndex(max(0, self.picker.findData(chosen)))
 
     @property
     def model(self) -> Runnable:
@@ -184,6 +194,18 @@ class CompareWindow(QWidget):
         self.columns.append(column)
         self.splitter.addWidget(column)
         self._update_add_button()
+
+    def set_models(self, models: list[Runnable]) -> None:
+        """The models found since the window opened: every column's picker offers them, each
+        keeping its choice (or the first model, if its choice is gone). An empty list changes
+        nothing: a column always has a model, and one whose file vanished says so when run."""
+        if not models:
+            return
+        self.models = models
+        for view in self.columns:
+            view.set_models(models)
+        if not self.busy:
+            self._update_add_button()
 
     def _update_add_button(self) -> None:
         """A third column only when three models fit in memory together."""
