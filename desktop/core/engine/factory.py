@@ -17,10 +17,10 @@ from desktop.core.chat.prompts import (
 )
 from desktop.core.engine.base import LOCAL, SERVER, Capabilities, Engine
 from desktop.core.engine.local.config import EngineConfig
-from desktop.core.errors import Unsupported
+from desktop.core.errors import RemoteError, Unsupported
 from desktop.core.models.checksums import known_sha256, sha256_of
 from desktop.core.models.gguf_info import ModelInfo
-from desktop.core.models.library import InstalledModel
+from desktop.core.models.library import InstalledModel, Library, kind_from_name
 from desktop.core.models.served import ServerModel
 
 Runnable = InstalledModel | ServerModel
@@ -49,6 +49,46 @@ def served_names(server_name: str, timeout: float = 5.0) -> list[str]:
     from desktop.core.engine.remote.servers import server
 
     return RemoteEngine(server(server_name), "", timeout=timeout).models()
+
+
+def server_model(spec: str) -> ServerModel:
+    """A server's model by "SERVER" or "SERVER/MODEL"; without MODEL, the first one the server
+    lists (network: off the UI thread). RemoteError when the spec names no server, no such
+    server is configured, or it lists no models."""
+    from desktop.core.engine.remote.servers import server
+
+    name, _, model = spec.partition("/")
+    if not name:
+        raise RemoteError(
+            f"'remote:{spec}' names no server: give remote:SERVER or remote:SERVER/MODEL "
+            "(duet remote list shows them)."
+        )
+    server(name)  # raises, naming the next step, when there is none
+    if not model:
+        listed = served_names(name)
+        if not listed:
+            raise RemoteError(f"The server {name} lists no models.", server=name)
+        model = listed[0]
+    kind, reason = kind_from_name(model.rsplit("/", 1)[-1])  # a server shows no template
+    return ServerModel(f"remote:{name}/{model}", model, name, kind, reason)
+
+
+def find_model(name: str, library: Library) -> Runnable:
+    """The model a user names: "remote:SERVER[/MODEL]" (a server's model's id) for a server's,
+    anything else an installed one (its id, a unique part of it, or a .gguf path)."""
+    if name.startswith("remote:"):
+        return server_model(name.removeprefix("remote:"))
+    return library.resolve(name)
+
+
+def local_config(
+    n_ctx: int = 0, n_threads: int = 0, n_gpu_layers: int | None = None
+) -> EngineConfig:
+    """How a model file is loaded on this machine, from a user's numbers: 0 (None for the GPU
+    layers) means the default. `check()` says what is out of range; a server's model ignores it."""
+    return EngineConfig(
+        n_ctx=n_ctx or EngineConfig().n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers
+    )
 
 
 def render_input(
