@@ -292,14 +292,14 @@ class CompareWindow(QWidget):
     def _batch(self, index: int, batch: TokenBatch) -> None:
         view, column = self.columns[index], self.columns[index].column
         assert column is not None
-        records, texts = [], []
+        records: list[TokenRecord] = []
+        texts: list[str] = []
         for token in batch.tokens:
-            if token.token_id < 0:  # text released at the end (held for a stop string)
+            record = column.add_token(token)
+            if record is None:  # text released at the end (held for a stop string)
                 if view.view.texts:
                     view.view.texts[-1] += token.text
                 continue
-            record = TokenRecord(token.token_id, token.piece, token.logprob, token.top)
-            column.tokens.append(record)
             records.append(record)
             texts.append(token.text)
         view.view.append_tokens(records, texts)
@@ -309,9 +309,8 @@ class CompareWindow(QWidget):
         view = self.columns[index]
         column = view.column
         assert column is not None
-        column.done, column.error = done, error
+        column.finish(done, error)
         if done is not None:
-            column.text = done.text
             s = done.stats
             view.stats.setText(
                 f"Stopped: {done.reason.describe()} · {s.generated_tokens} tokens · "
