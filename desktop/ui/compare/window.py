@@ -8,7 +8,7 @@ import random
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QThread
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -48,7 +48,7 @@ from desktop.core.engine.factory import (
 from desktop.core.engine.local.config import EngineConfig
 from desktop.core.hub import api as hub
 from desktop.core.settings import AppSettings
-from desktop.ui.threads import CallThread, GenerationThread, TokenBatch
+from desktop.ui.threads import GenerationThread, Threads, TokenBatch
 from desktop.ui.views.charts import SurpriseChart
 from desktop.ui.views.tokens import TokenView
 from desktop.ui.views.widgets import ModeToggle, kind_icon
@@ -132,7 +132,7 @@ class CompareWindow(QWidget):
         self._engine_keys: list[tuple[str, EngineConfig]] = []
         self.running: dict[int, GenerationThread] = {}
         self._rendering = False  # the columns' prompts are being rendered before a run
-        self._threads: set[QThread] = set()
+        self.threads = Threads(self)
         self.comparison: Comparison | None = None
 
         self.input = QPlainTextEdit(self)
@@ -250,10 +250,11 @@ class CompareWindow(QWidget):
         self._rendering = True
         self._set_busy(True)
         self.divergence.setText("Rendering the prompts…")
-        thread = CallThread(lambda: _render_columns(picked, text, system), self)
-        thread.done.connect(lambda columns: self._start_columns(text, system, sampling, columns))
-        thread.failed.connect(self._render_failed)
-        self._start(thread)
+        self.threads.call(
+            lambda: _render_columns(picked, text, system),
+            lambda columns: self._start_columns(text, system, sampling, columns),
+            self._render_failed,
+        )
 
     def _render_failed(self, message: str) -> None:
         if not self._rendering:  # stopped meanwhile
@@ -286,7 +287,7 @@ class CompareWindow(QWidget):
             thread.failed.connect(lambda message, i=i: self._finished(i, None, message))
             thread.crashed.connect(lambda message, i=i: self._finished(i, None, message))
             self.running[i] = thread
-            self._start(thread)
+            self.threads.start(thread)
         self._set_busy(True)
 
     def _batch(self, index: int, batch: TokenBatch) -> None:
@@ -381,20 +382,24 @@ class CompareWindow(QWidget):
         """Score column `index`'s text with the next column's model."""
         other = (index + 1) % len(self.columns)
         view, scorer = self.columns[index], self.columns[other]
-        if view.column is None or scorer.column is None or self.busy:
+        column, scoring = view.column, scorer.column
+        if column is None or scoring is None or self.busy:
             return
         engine = self.engines[other]
+        # The model that ran that column scores, whatever its picker shows since.
+        title = f"surprise of {scoring.model.id} at this text (-log p)"
         view.score_button.setEnabled(False)
         view.chart.set_tokens([], "")
-        thread = CallThread(lambda: score_with(engine, view.column, scorer.column), self)  # type: ignore[arg-type]
-        thread.done.connect(
-            lambda tokens: view.chart.set_tokens(
-                tokens, f"surprise of {scorer.model.id} at this text (-log p)"
-            )
-        )
-        thread.failed.connect(view.stats.setText)
-        thread.finished.connect(lambda: view.score_button.setEnabled(True))
-        self._start(thread)
+
+        def done(tokens: list[TokenRecord]) -> None:
+            view.chart.set_tokens(tokens, title)
+            view.score_button.setEnabled(True)
+
+        def failed(message: str) -> None:
+            view.stats.setText(message)
+            view.score_button.setEnabled(True)
+
+        self.threads.call(lambda: score_with(engine, column, scoring), done, failed)
 
     def export_dialog(self) -> None:
         if self.comparison is None:
@@ -413,15 +418,9 @@ class CompareWindow(QWidget):
         save(self.comparison, path)
         self.divergence.setText(f"Saved {path}.")
 
-    def _start(self, thread: QThread) -> None:
-        self._threads.add(thread)
-        thread.finished.connect(lambda: self._threads.discard(thread))
-        thread.start()
-
     def closeEvent(self, event: QCloseEvent) -> None:
         self.stop()
-        for thread in list(self._threads):
-            thread.wait(10_000)
+        self.threads.wait(10_000)
         for engine in self.engines:
             engine.close()
         self.engines = []
