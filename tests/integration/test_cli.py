@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -140,6 +141,10 @@ def test_self_test_passes(starter_paths: tuple[Path, Path]) -> None:
         (["generate", "-m", "/nowhere/x.gguf", "Hi"], 1, "does not exist"),
         (["render", "--template", "/nowhere.jinja", "Hi"], 1, "Cannot read the template"),
         (["render", "--model", "smollm2"], 1, "Nothing to render"),
+        (["generate", "-m", "remote:", "Hi"], 1, "'remote:' names no server"),
+        (["generate", "-m", "remote:/m", "Hi"], 1, "names no server: give remote:SERVER"),
+        (["generate", "-m", "remote:nobody/m", "Hi"], 1, "There is no server named nobody"),
+        (["compare", "--mode", "raw,poem", "Hi"], 1, "--mode is raw or chat"),
     ],
 )
 def test_bad_input_is_one_clear_line(args: list[str], code: int, message: str) -> None:
@@ -161,3 +166,19 @@ def test_corrupt_model_file_is_one_clear_line(tmp_path: Path) -> None:
 def test_text_from_stdin(starter_paths: tuple[Path, Path]) -> None:
     result = duet("generate", "-n", "4", "-", stdin="Roses are red,")
     assert result.returncode == 0 and result.stdout.strip()
+
+
+def test_the_cli_asks_the_factory_not_the_engines() -> None:
+    """One path for a file here and a server's model: the CLI never imports an engine itself."""
+    cli = Path(__file__).resolve().parents[2] / "desktop" / "cli"
+    imported = {
+        f"{path.name}: {node.module}"
+        for path in cli.glob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom)
+        and node.module
+        and node.module.startswith(
+            ("desktop.core.engine.local", "desktop.core.engine.remote.openai")
+        )
+    }
+    assert imported == set()

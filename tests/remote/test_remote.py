@@ -217,8 +217,15 @@ def test_cli_remote_add_list_generate_rm(server: RemoteServer) -> None:
     assert "box" in duet("remote", "list").stdout
     raw = duet("generate", "--model", "remote:box", "--mode", "raw", "-t", "0", "-n", "5", STORY)
     assert raw.returncode == 0 and raw.stdout.strip() and "[remote:box/" in raw.stderr
-    chat = duet("generate", "--model", "remote:box", "--mode", "chat", "-n", "10", "Hi")
+    chat = duet(
+        "generate", "--model", "remote:box", "--mode", "chat", "-n", "10", "--show-prompt", "Hi"
+    )
     assert chat.returncode == 0 and "chat · stopped" in chat.stderr
+    # The same path as a local model's: the prompt shown is what the server is sent.
+    assert "--- prompt (the chat template of the server box) ---" in chat.stderr
+    assert '"content": "Hi"' in chat.stderr
+    lacking = duet("generate", "--model", "remote:box/nope", "Hi")
+    assert lacking.returncode == 1 and "The server box has no model nope" in lacking.stderr
     assert duet("remote", "rm", "box").returncode == 0
     gone = duet("generate", "--model", "remote:box", "Hi")
     assert gone.returncode == 1 and "no server named box" in gone.stderr
