@@ -867,7 +867,7 @@ class MainWindow(QMainWindow):
             return
         self.sidebar.current = chat_id
         self.sidebar.refresh()
-        self.open_history(chat_id, self.store.chat(chat_id)[2])
+        self.open_history(chat_id, self.store.chat(chat_id).kind)
         warnings = missing_models(data, [identity(m) for m in self.models])
         if warnings:
             self.error_bar.show_error(" ".join(warnings), can_retry=False)

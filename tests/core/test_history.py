@@ -101,9 +101,9 @@ def test_the_first_user_message_creates_the_chat_with_its_title(
         conversation, "  What is\n a   GGUF file, and why does it have a header?  "
     )
     assert conversation.chat_id is not None
-    title, system, kind, leaf = store.chat(conversation.chat_id)
-    assert title == "What is a GGUF file, and why does it have a head"  # 48 characters
-    assert (system, kind, leaf) == ("Be brief.", "chat", first)
+    chat = store.chat(conversation.chat_id)
+    assert chat.title == "What is a GGUF file, and why does it have a head"  # 48 characters
+    assert (chat.system, chat.kind, chat.active_leaf) == ("Be brief.", "chat", first)
     assert conversation.ids == [first]
     assert conversation.messages == [
         Message("user", "  What is\n a   GGUF file, and why does it have a header?  ")
@@ -115,14 +115,14 @@ def test_the_first_user_message_creates_the_chat_with_its_title(
     second = history.add_user(conversation, "And the tensors?")  # the same chat, under the first
     assert store.message(second).parent_id == first
     assert [c.id for c in store.list_chats()] == [conversation.chat_id]
-    assert store.chat(conversation.chat_id)[0] == title  # the title stays
+    assert store.chat(conversation.chat_id).title == chat.title  # the title stays
 
 
 def test_a_blank_first_message_makes_a_chat_called_new_chat(history: History, store: Store) -> None:
     conversation = Conversation()
     history.add_user(conversation, " \n\t ")
     assert conversation.chat_id is not None
-    assert store.chat(conversation.chat_id)[0] == "New chat"
+    assert store.chat(conversation.chat_id).title == "New chat"
 
 
 def test_set_system_is_saved_once_the_chat_exists(history: History, store: Store) -> None:
@@ -153,7 +153,7 @@ def test_a_streaming_reply_is_saved_in_batches_then_completed_with_its_meta(
         "",
         False,
     )
-    assert store.chat(conversation.chat_id)[3] == reply  # shown while it streams
+    assert store.chat(conversation.chat_id).active_leaf == reply  # shown while it streams
     assert conversation.last_id == question  # the window holds the text until it ends
 
     clock.now += STREAM_SAVE_EVERY / 2
@@ -222,7 +222,7 @@ def test_a_reply_that_fails_before_its_first_token_leaves_the_users_message_show
     reopened = reopen(conversation.chat_id)  # after a restart: the question, not an empty chat
     assert contents(reopened) == [("user", "Are you there?")]
     assert reopened.ids == [question] and reopened.awaiting_reply
-    assert store.chat(conversation.chat_id)[3] == question
+    assert store.chat(conversation.chat_id).active_leaf == question
     # The user can send the request again: its reply goes under the same message.
     retry = history.begin_reply(conversation)
     history.finish_reply(conversation, "Yes.", META)
@@ -319,9 +319,9 @@ def test_save_document_creates_it_titled_by_its_first_line_then_updates_it(
 ) -> None:
     text = "\n   \n  Ode to the sea, in forty-eight characters or rather more  \nThe waves"
     document_id = history.save_document(None, text)
-    title, _, kind, _ = store.chat(document_id)
-    assert kind == "document"
-    assert title == "Ode to the sea, in forty-eight characters or rat"
+    document = store.chat(document_id)
+    assert document.kind == "document"
+    assert document.title == "Ode to the sea, in forty-eight characters or rat"
     assert store.document(document_id) == text
     assert history.save_document(document_id, text + " roll in.") == document_id
     assert store.document(document_id) == text + " roll in."
@@ -331,5 +331,5 @@ def test_save_document_creates_it_titled_by_its_first_line_then_updates_it(
 
 def test_a_blank_document_is_called_untitled(history: History, store: Store) -> None:
     document_id = history.save_document(None, "  \n\n")
-    assert store.chat(document_id)[0] == "Untitled"
+    assert store.chat(document_id).title == "Untitled"
     assert store.document(document_id) == "  \n\n"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.chat.store import SCHEMA_V1, SCHEMA_VERSION, MessageMeta, Store
+from desktop.core.chat.store import SCHEMA_V1, SCHEMA_VERSION, ChatRow, MessageMeta, Store
 from desktop.core.errors import DuetError
 
 
@@ -145,7 +145,7 @@ def test_list_search_rename_delete_and_undo(store: Store) -> None:
     assert [c.id for c in store.list_chats("egg")] == [first]
     assert [c.id for c in store.list_chats("upon")] == [document]
     store.rename(second, "Trips")
-    assert store.chat(second)[0] == "Trips"
+    assert store.chat(second) == ChatRow(second, "Trips", system="", kind="chat", active_leaf=None)
     store.delete(second)
     assert second not in [c.id for c in store.list_chats()]
     store.undo_delete(second)

@@ -76,8 +76,7 @@ class History:
             self.store.set_system(conversation.chat_id, conversation.system)
 
     def load(self, chat_id: int, leaf: int | None = None) -> Conversation:
-        _, system, _, _ = self.store.chat(chat_id)
-        conversation = Conversation(system=system, chat_id=chat_id)
+        conversation = Conversation(system=self.store.chat(chat_id).system, chat_id=chat_id)
         for message in self.store.path(chat_id, leaf):
             conversation.add(message.role, message.content, message.id)
         return conversation

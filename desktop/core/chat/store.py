@@ -123,6 +123,17 @@ class StoredMessage:
 
 
 @dataclass(frozen=True)
+class ChatRow:
+    """One chat or raw document as stored: what opening it needs."""
+
+    id: int
+    title: str
+    system: str
+    kind: ChatKind
+    active_leaf: int | None  # the last message of the branch shown; None when it has none
+
+
+@dataclass(frozen=True)
 class ChatSummary:
     id: int
     kind: ChatKind
@@ -219,16 +230,16 @@ class Store:
             rows = self.db.execute(query, args).fetchall()
         return [ChatSummary(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
-    def chat(self, chat_id: int) -> tuple[str, str, ChatKind, int | None]:
-        """(title, system, kind, active leaf)."""
+    def chat(self, chat_id: int) -> ChatRow:
+        """A chat that is not deleted; DuetError when there is none with this id."""
         with self._lock:
             row = self.db.execute(
-                "SELECT title, system, kind, active_leaf FROM chats WHERE id = ? AND deleted IS NULL",
+                "SELECT id, title, system, kind, active_leaf FROM chats WHERE id = ? AND deleted IS NULL",
                 (chat_id,),
             ).fetchone()
         if row is None:
             raise DuetError(f"There is no chat {chat_id}: `duet chats` lists them.")
-        return row[0], row[1], row[2], row[3]
+        return ChatRow(*row)
 
     def rename(self, chat_id: int, title: str) -> None:
         with self._tx() as db:
@@ -352,7 +363,7 @@ class Store:
         One indexed read of the chat's parent links, walked in Python, then the branch's rows:
         a recursive query over 10,000 messages took five times as long."""
         if leaf is None:
-            leaf = self.chat(chat_id)[3]
+            leaf = self.chat(chat_id).active_leaf
         if leaf is None:
             return []
         with self._lock:
@@ -429,14 +440,14 @@ class Store:
 
     def export_json(self, chat_id: int) -> dict[str, Any]:
         """The shown branch, with each reply's model, template, prompt, settings and seed."""
-        title, system, kind, _ = self.chat(chat_id)
+        chat = self.chat(chat_id)
         return {
             "format": "duet-chat",
             "duet_version": __version__,
-            "title": title,
-            "kind": kind,
-            "system": system,
-            "document": self.document(chat_id) if kind == "document" else "",
+            "title": chat.title,
+            "kind": chat.kind,
+            "system": chat.system,
+            "document": self.document(chat_id) if chat.kind == "document" else "",
             "messages": [
                 {
                     "role": m.role,
@@ -484,12 +495,12 @@ class Store:
         return chat_id
 
     def export_markdown(self, chat_id: int) -> str:
-        title, system, kind, _ = self.chat(chat_id)
-        lines = [f"# {title}\n"]
-        if kind == "document":
+        chat = self.chat(chat_id)
+        lines = [f"# {chat.title}\n"]
+        if chat.kind == "document":
             return lines[0] + "\n" + self.document(chat_id) + "\n"
-        if system:
-            lines.append(f"*System:* {system}\n")
+        if chat.system:
+            lines.append(f"*System:* {chat.system}\n")
         for m in self.path(chat_id):
             who = {"user": "You", "assistant": m.meta.model_id or "Model"}.get(m.role, m.role)
             note = "" if m.complete else " *(interrupted)*"
