@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from desktop.core.chat.conversation import Overflow
 from desktop.core.chat.prompts import MODES, Mode
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.engine.local.config import MAX_THREADS, EngineConfig
@@ -19,7 +20,7 @@ from desktop.core.errors import InvalidSettings
 from desktop.core.paths import app_dirs
 
 CONTEXT_RANGE = (256, 131072)
-OVERFLOW_POLICIES = ("stop", "drop_oldest")
+OVERFLOW_POLICIES: tuple[Overflow, ...] = ("stop", "drop_oldest")
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class AppSettings:
     mode: Mode = "chat"
     model_id: str = ""  # the last model used; empty: the starter pair's
     system_prompt: str = ""
-    overflow: str = "stop"  # when a chat outgrows the context: "stop" and say so, or "drop_oldest"
+    overflow: Overflow = "stop"  # when a chat outgrows the context: stop and say so, or drop_oldest
 
     def validated(self) -> AppSettings:
         self.sampling.validated()

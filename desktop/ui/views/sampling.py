@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.chat.conversation import Overflow
 from desktop.core.chat.sampling import PRESETS, RANGES, SamplingParams
 from desktop.core.engine.local.config import MAX_THREADS, default_threads
 from desktop.core.settings import CONTEXT_RANGE, AppSettings
@@ -22,6 +23,10 @@ from desktop.core.settings import CONTEXT_RANGE, AppSettings
 _FLOATS = ("temperature", "top_p", "min_p", "repeat_penalty")
 _INTS = ("top_k", "max_tokens")
 _SEED_MAX = 2**31 - 1  # QSpinBox is 32-bit signed; -1 shows as "random"
+_OVERFLOW_CHOICES: tuple[tuple[Overflow, str], ...] = (
+    ("stop", "Stop and say so"),
+    ("drop_oldest", "Drop the oldest turns"),
+)
 
 
 class SamplingPanel(QWidget):
@@ -74,8 +79,8 @@ class SamplingPanel(QWidget):
         self.threads.valueChanged.connect(self._edited)
         form.addRow("Threads", self.threads)
         self.overflow = QComboBox(self)
-        self.overflow.addItem("Stop and say so", "stop")
-        self.overflow.addItem("Drop the oldest turns", "drop_oldest")
+        for policy, label in _OVERFLOW_CHOICES:
+            self.overflow.addItem(label, policy)
         self.overflow.setAccessibleName("When the context is full")
         self.overflow.setToolTip(
             "When a chat no longer fits the model's context: stop with a message, or leave out the "
@@ -123,8 +128,12 @@ class SamplingPanel(QWidget):
             sampling=sampling,
             n_ctx=self.context.value(),
             n_threads=self.threads.value(),
-            overflow=self.overflow.currentData(),
+            overflow=self._overflow(),
         ).validated()
+
+    def _overflow(self) -> Overflow:
+        # Read by position, not currentData() (Any): the items are _OVERFLOW_CHOICES in order.
+        return _OVERFLOW_CHOICES[max(0, self.overflow.currentIndex())][0]
 
     def _edited(self) -> None:
         if self._loading:
