@@ -84,10 +84,10 @@ class Bubble(QFrame):
         )
         self.body.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         self.body.setAccessibleName(f"{role} message")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(10, 6, 10, 8)
-        layout.addLayout(header)
-        layout.addWidget(self.body)
+        self.box = QVBoxLayout(self)  # kept: QWidget.layout() is typed as maybe None
+        self.box.setContentsMargins(10, 6, 10, 8)
+        self.box.addLayout(header)
+        self.box.addWidget(self.body)
         self.token_view: TokenView | None = None
         self.records: list[TokenRecord] = []
         self.record_texts: list[str] = []
@@ -118,7 +118,7 @@ class Bubble(QFrame):
             self.token_view.append_tokens(self.records, self.record_texts)
             height = int(self.token_view.document().size().height()) + 12
             self.token_view.setFixedHeight(min(400, max(40, height)))
-            self.layout().addWidget(self.token_view)
+            self.box.addWidget(self.token_view)
         if self.token_view is not None:
             self.token_view.setVisible(on)
         self.body.setVisible(not on)

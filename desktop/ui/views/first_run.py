@@ -172,7 +172,7 @@ class FirstRunPage(QWidget):
 
     def _show_hub(self, reason: str) -> None:
         self.hub_reachable = not reason
-        busy = any(j.state in ("queued", "downloading") for j in self.jobs)
+        busy = any(j.under_way for j in self.jobs)
         self.download_button.setEnabled(
             self.hub_reachable and self.downloads is not None and not busy
         )

@@ -20,14 +20,15 @@ SPECIAL_TOKEN = re.compile(
 class SpecialTokenHighlighter(QSyntaxHighlighter):
     def __init__(self, document: QTextDocument) -> None:
         super().__init__(document)
-        self.format = QTextCharFormat()
-        self.format.setForeground(QColor("#c2185b"))
-        self.format.setBackground(QColor(194, 24, 91, 30))
-        self.format.setFontWeight(QFont.Weight.Bold)
+        # Not `self.format`: that would hide QSyntaxHighlighter.format(position).
+        self.special = QTextCharFormat()
+        self.special.setForeground(QColor("#c2185b"))
+        self.special.setBackground(QColor(194, 24, 91, 30))
+        self.special.setFontWeight(QFont.Weight.Bold)
 
     def highlightBlock(self, text: str) -> None:
         for match in SPECIAL_TOKEN.finditer(text):
-            self.setFormat(match.start(), match.end() - match.start(), self.format)
+            self.setFormat(match.start(), match.end() - match.start(), self.special)
 
 
 class PromptInspector(QWidget):

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.chat.store import ChatSummary, Store
 
-ROLE = Qt.ItemDataRole.UserRole
+ROLE = Qt.ItemDataRole.UserRole  # each item holds its ChatSummary
 
 
 class Sidebar(QWidget):
@@ -75,8 +75,8 @@ class Sidebar(QWidget):
         layout.addWidget(self.list, 1)
         layout.addWidget(self.undo_bar)
         layout.addLayout(buttons)
-        QShortcut(QKeySequence("F2"), self.list, activated=self.rename_selected)
-        QShortcut(QKeySequence("Delete"), self.list, activated=self.delete_selected)
+        QShortcut(QKeySequence("F2"), self.list).activated.connect(self.rename_selected)
+        QShortcut(QKeySequence("Delete"), self.list).activated.connect(self.delete_selected)
         self.current: int | None = None
         self._filling = False
         self.refresh()
@@ -88,7 +88,7 @@ class Sidebar(QWidget):
         for chat in chats:
             label = ("📄 " if chat.kind == "document" else "") + chat.title
             item = QListWidgetItem(label)
-            item.setData(ROLE, (chat.id, chat.kind, chat.title))
+            item.setData(ROLE, chat)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
             item.setToolTip(f"{chat.kind} · {chat.messages} messages")
             self.list.addItem(item)
@@ -97,37 +97,37 @@ class Sidebar(QWidget):
         self._filling = False
 
     def _activated(self, item: QListWidgetItem) -> None:
-        chat_id, kind, _ = item.data(ROLE)
-        self.current = chat_id
-        self.open_chat.emit(chat_id, kind)
+        chat = _summary(item)
+        self.current = chat.id
+        self.open_chat.emit(chat.id, chat.kind)
 
     def rename_selected(self) -> None:
         item = self.list.currentItem()
         if item is not None:
-            item.setText(item.data(ROLE)[2])
+            item.setText(_summary(item).title)
             self.list.editItem(item)
 
     def _renamed(self, item: QListWidgetItem) -> None:
         if self._filling:
             return
-        chat_id, _kind, old = item.data(ROLE)
+        chat = _summary(item)
         title = item.text().removeprefix("📄 ").strip()
-        if title and title != old:
-            self.store.rename(chat_id, title)
+        if title and title != chat.title:
+            self.store.rename(chat.id, title)
         self.refresh()
 
     def delete_selected(self) -> None:
         item = self.list.currentItem()
         if item is None:
             return
-        chat_id, _, title = item.data(ROLE)
-        self.store.delete(chat_id)
-        self._undo_id = chat_id
-        self.undo_label.setText(f"Deleted “{title}”.")
+        chat = _summary(item)
+        self.store.delete(chat.id)
+        self._undo_id = chat.id
+        self.undo_label.setText(f"Deleted “{chat.title}”.")
         self.undo_bar.show()
         self._undo_timer.start(15_000)
         self.refresh()
-        self.deleted.emit(chat_id)
+        self.deleted.emit(chat.id)
 
     def undo(self) -> None:
         if self._undo_id is not None:
@@ -135,3 +135,9 @@ class Sidebar(QWidget):
             self._undo_id = None
         self.undo_bar.hide()
         self.refresh()
+
+
+def _summary(item: QListWidgetItem) -> ChatSummary:
+    chat = item.data(ROLE)  # typed Any by Qt: every item is made in Sidebar.refresh
+    assert isinstance(chat, ChatSummary)
+    return chat

@@ -14,10 +14,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-KIND_COLOURS = {"base": "#d08a1e", "instruct": "#2f7fd6"}
+from desktop.core.chat.prompts import Mode
+from desktop.core.models.catalog import ModelKind
+
+KIND_COLOURS: dict[ModelKind, str] = {"base": "#d08a1e", "instruct": "#2f7fd6"}
 
 
-def kind_icon(kind: str, size: int = 12) -> QIcon:
+def kind_icon(kind: ModelKind, size: int = 12) -> QIcon:
     """A filled dot: amber for base models, blue for instruct models."""
     pixmap = QPixmap(size, size)
     pixmap.fill(Qt.GlobalColor.transparent)
@@ -33,7 +36,7 @@ def kind_icon(kind: str, size: int = 12) -> QIcon:
 class ModeToggle(QWidget):
     """A segmented Raw | Chat switch, always visible in the toolbar."""
 
-    changed = Signal(str)
+    changed = Signal(str)  # the Mode switched to
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -41,11 +44,12 @@ class ModeToggle(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         self.group = QButtonGroup(self)
-        self.buttons: dict[str, QToolButton] = {}
-        for mode, label, tip in (
+        self.buttons: dict[Mode, QToolButton] = {}
+        modes: tuple[tuple[Mode, str, str], ...] = (
             ("raw", "Raw", "Raw continuation: your text goes in as it is, no template (Ctrl+M)"),
             ("chat", "Chat", "Chat: messages rendered with the model's chat template (Ctrl+M)"),
-        ):
+        )
+        for mode, label, tip in modes:
             button = QToolButton(self)
             button.setText(label)
             button.setCheckable(True)
@@ -56,18 +60,22 @@ class ModeToggle(QWidget):
             self.group.addButton(button)
             layout.addWidget(button)
             self.buttons[mode] = button
-            button.toggled.connect(lambda on, m=mode: on and self.changed.emit(m))
+            button.toggled.connect(lambda on, m=mode: self._toggled(m, on))
         self.group.setExclusive(True)
         self.setStyleSheet(
             "QToolButton { padding: 4px 12px; border: 1px solid palette(mid); }"
             "QToolButton:checked { background: palette(highlight); color: palette(highlighted-text); }"
         )
 
+    def _toggled(self, mode: Mode, on: bool) -> None:
+        if on:  # the button turned off says nothing: the other one's turning on does
+            self.changed.emit(mode)
+
     @property
-    def mode(self) -> str:
+    def mode(self) -> Mode:
         return "raw" if self.buttons["raw"].isChecked() else "chat"
 
-    def set_mode(self, mode: str) -> None:
+    def set_mode(self, mode: Mode) -> None:
         self.buttons[mode].setChecked(True)
 
     def toggle(self) -> None:
