@@ -1,0 +1,1 @@
+"""The compare window (window) and its columns (column): one input through two or three models."""

@@ -1,10 +1,14 @@
-"""The compare view: one input through two (or three) models at once, each column in raw or
+"""The compare window: one input through two (or three) models at once, each column in raw or
 chat mode, with the same seed and sampler; the first token where they part ways is marked, and
-each column can be scored by the other model to chart where it is surprised."""
+each column can be scored by the other model to chart where it is surprised.
+
+The window runs the columns (desktop.ui.compare.column shows each one); what a comparison is,
+its divergence, scoring and export are core's (desktop.core.compare)."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,9 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QFileDialog,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -45,74 +47,12 @@ from desktop.core.engine.factory import (
     render_input,
     weights_bytes,
 )
-from desktop.core.engine.local.config import EngineConfig
 from desktop.core.hub import api as hub
 from desktop.core.settings import AppSettings
-from desktop.ui.threads import GenerationThread, Threads, TokenBatch
-from desktop.ui.views.charts import SurpriseChart
-from desktop.ui.views.tokens import TokenView
-from desktop.ui.views.widgets import ModeToggle, kind_icon
+from desktop.ui.compare.column import CompareColumn
+from desktop.ui.threads import GenerationThread, Threads
 
 MAX_COLUMNS = 3
-
-
-class CompareColumn(QFrame):
-    def __init__(
-        self, models: list[Runnable], model_id: str, mode: str, parent: QWidget | None = None
-    ) -> None:
-        super().__init__(parent)
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.models = models
-        self.picker = QComboBox(self)
-        self.picker.setAccessibleName("Column model")
-        self._fill_picker(model_id)
-        self.mode = ModeToggle(self)
-        self.mode.set_mode(mode)
-        self.template = QLabel("")
-        self.template.setTextFormat(Qt.TextFormat.PlainText)  # a template's name is the file's
-        self.template.setEnabled(False)
-        self.template.setWordWrap(True)
-        self.view = TokenView(self)
-        self.stats = QLabel("")
-        self.stats.setTextFormat(Qt.TextFormat.PlainText)  # errors quote servers and files
-        self.stats.setWordWrap(True)
-        self.stats.setAccessibleName("Stop reason and statistics")
-        self.score_button = QPushButton("Score with the other model")
-        self.score_button.setToolTip(
-            "How surprised the other column's model is by this text, token by token"
-        )
-        self.score_button.setEnabled(False)
-        self.chart = SurpriseChart(self)
-        top = QHBoxLayout()
-        top.addWidget(self.picker, 1)
-        top.addWidget(self.mode)
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.template)
-        layout.addWidget(self.view, 1)
-        layout.addWidget(self.stats)
-        layout.addWidget(self.chart)
-        layout.addWidget(self.score_button)
-        self.column: Column | None = None
-
-    def set_models(self, models: list[Runnable]) -> None:
-        """Offer these models, keeping this column's choice while it is among them."""
-        chosen = self.picker.currentData()
-        self.models = models
-        self.picker.clear()
-        self._fill_picker(chosen)
-
-    def _fill_picker(self, chosen: str) -> None:
-        for model in self.models:
-            remote = not capabilities_of(model).uses_this_machine
-            label = f"{model.id}  ·  {model.kind}" + ("  ·  remote" if remote else "")
-            self.picker.addItem(kind_icon(model.kind), label, model.id)
-        self.picker.setCurrentIndex(max(0, self.picker.findData(chosen)))
-
-    @property
-    def model(self) -> Runnable:
-        model_id = self.picker.currentData()
-        return next(m for m in self.models if m.id == model_id)
 
 
 class CompareWindow(QWidget):
@@ -129,7 +69,8 @@ class CompareWindow(QWidget):
         self.models = models
         self.settings = settings
         self.engines: list[Engine] = []
-        self._engine_keys: list[tuple[str, EngineConfig]] = []
+        # Each column's model and engine config at the last run (ui leaves engine.local alone).
+        self._engine_keys: Sequence[tuple[str, object]] = []
         self.running: dict[int, GenerationThread] = {}
         self._rendering = False  # the columns' prompts are being rendered before a run
         self.threads = Threads(self)
@@ -179,8 +120,8 @@ class CompareWindow(QWidget):
         for model_id in defaults:
             self.add_column(model_id)
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
-            QShortcut(QKeySequence(keys), self, activated=self.run)
-        QShortcut(QKeySequence("Escape"), self, activated=self.stop)
+            QShortcut(QKeySequence(keys), self, self.run)
+        QShortcut(QKeySequence("Escape"), self, self.stop)
 
     # Columns ------------------------------------------------------------------------------------
 
@@ -245,7 +186,7 @@ class CompareWindow(QWidget):
         if sampling.seed is None:  # one seed for every column, so only the models differ
             sampling = replace(sampling, seed=random.randrange(2**31))
         system = self.system.text() or None
-        picked = [(view.model, view.mode.mode) for view in self.columns]
+        picked = [(view.model, view.chosen_mode) for view in self.columns]
         # A chat template comes from a model file: it renders in a worker thread, never here.
         self._rendering = True
         self._set_busy(True)
@@ -275,14 +216,9 @@ class CompareWindow(QWidget):
         for i, (view, column, engine) in enumerate(
             zip(self.columns, columns, engines, strict=True)
         ):
-            view.column = column
-            view.view.clear_tokens()
-            view.chart.set_tokens([], "")
-            view.score_button.setEnabled(False)
-            view.stats.setText("")
-            view.template.setText(column.prompt.template_name or "raw text, no template")
+            view.start(column)
             thread = GenerationThread(engine, column.prompt, sampling, TOP_K, self)
-            thread.batch.connect(lambda batch, i=i: self._batch(i, batch))
+            thread.batch.connect(view.add_batch)
             thread.done.connect(lambda done, i=i: self._finished(i, done, None))
             thread.failed.connect(lambda message, i=i: self._finished(i, None, message))
             thread.crashed.connect(lambda message, i=i: self._finished(i, None, message))
@@ -290,35 +226,9 @@ class CompareWindow(QWidget):
             self.threads.start(thread)
         self._set_busy(True)
 
-    def _batch(self, index: int, batch: TokenBatch) -> None:
-        view, column = self.columns[index], self.columns[index].column
-        assert column is not None
-        records: list[TokenRecord] = []
-        texts: list[str] = []
-        for token in batch.tokens:
-            record = column.add_token(token)
-            if record is None:  # text released at the end (held for a stop string)
-                if view.view.texts:
-                    view.view.texts[-1] += token.text
-                continue
-            records.append(record)
-            texts.append(token.text)
-        view.view.append_tokens(records, texts)
-
     def _finished(self, index: int, done: p.Done | None, error: str | None) -> None:
         self.running.pop(index, None)
-        view = self.columns[index]
-        column = view.column
-        assert column is not None
-        column.finish(done, error)
-        if done is not None:
-            s = done.stats
-            view.stats.setText(
-                f"Stopped: {done.reason.describe()} · {s.generated_tokens} tokens · "
-                f"{s.tokens_per_second:.1f} tok/s · prompt {s.prompt_tokens} tokens · seed {s.seed}"
-            )
-        else:
-            view.stats.setText(f"Failed: {error}")
+        self.columns[index].finish(done, error)
         if not self.running:
             self._all_done()
 
@@ -333,26 +243,16 @@ class CompareWindow(QWidget):
             views[1].view.mark(divergence.token_b)
             self.divergence.setText(
                 f"The columns part ways at character {divergence.char}: token {divergence.token_a} "
-                f"{self._piece(0, divergence.token_a)} against token {divergence.token_b} "
-                f"{self._piece(1, divergence.token_b)} (marked in orange). Hover any token for its "
+                f"{views[0].piece(divergence.token_a)} against token {divergence.token_b} "
+                f"{views[1].piece(divergence.token_b)} (marked in orange). Hover any token for its "
                 "alternatives."
             )
         for i, view in enumerate(views):
             scorer = views[(i + 1) % len(views)]
-            view.score_button.setEnabled(
-                view.column is not None
-                and bool(view.column.text)
-                and capabilities_of(scorer.model).can_score
-            )
-            if not capabilities_of(scorer.model).can_score:
-                view.score_button.setToolTip(
-                    "A remote server cannot score a given text: pick a local model there"
-                )
+            # The model that ran the next column scores with its engine, whatever its picker
+            # shows since (the list of models can change during a run).
+            view.offer_scoring(scorer.column.model if scorer.column else scorer.model)
         self.export_button.setEnabled(True)
-
-    def _piece(self, index: int, token: int) -> str:
-        texts = self.columns[index].view.texts
-        return repr(texts[token]) if token < len(texts) else "(its end)"
 
     def stop(self) -> None:
         if self._rendering:  # nothing runs yet: the rendered prompts will be dropped
@@ -367,8 +267,7 @@ class CompareWindow(QWidget):
         self.stop_button.setEnabled(busy)
         self.add_button.setEnabled(not busy and len(self.columns) < MAX_COLUMNS)
         for view in self.columns:
-            view.picker.setEnabled(not busy)
-            view.mode.setEnabled(not busy)
+            view.set_busy(busy)
         if not busy:
             self._update_add_button()
 
