@@ -18,8 +18,8 @@ from desktop.core.chat.prompts import TokenizerSpec, exact, render_raw
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.compare.run import compare_config
 from desktop.core.engine import events as p
+from desktop.core.engine.config import EngineConfig
 from desktop.core.engine.local.client import EngineClient
-from desktop.core.engine.local.config import EngineConfig
 from desktop.core.models.gguf_info import read_model_info
 
 PROMPT = "Chapter One\n\nThe rain had not stopped for three days when"

@@ -26,7 +26,7 @@ from desktop.core.chat.prompts import exact
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.engine import events as p
 from desktop.core.engine.remote.openai import RemoteEngine
-from desktop.core.engine.remote.servers import RemoteServer
+from desktop.core.engine.servers import RemoteServer
 
 PROMPT = "The history of the printing press begins"
 

@@ -19,8 +19,8 @@ from bench.common import median, memory_mb, starter_models, warn_if_busy
 from desktop.core.chat.prompts import TokenizerSpec, exact, render_raw
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.engine import events as p
+from desktop.core.engine.config import EngineConfig, default_threads
 from desktop.core.engine.local.client import EngineClient
-from desktop.core.engine.local.config import EngineConfig, default_threads
 from desktop.core.models.gguf_info import read_model_info
 
 PROMPT = "Once upon a time, in a kingdom by the sea, there lived a"

@@ -17,8 +17,8 @@ from bench.common import median, starter_models, warn_if_busy
 from desktop.core.chat.prompts import Message, TokenizerSpec, exact, render_chat, template_of
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.engine import events as p
+from desktop.core.engine.config import EngineConfig
 from desktop.core.engine.local.client import EngineClient
-from desktop.core.engine.local.config import EngineConfig
 from desktop.core.models.gguf_info import read_model_info
 
 QUESTIONS = [

@@ -52,8 +52,8 @@ def instruct_path(starter_paths: tuple[Path, Path]) -> Path:
 
 @pytest.fixture(scope="session")
 def base_engine(base_path: Path) -> Iterator[object]:
+    from desktop.core.engine.config import EngineConfig
     from desktop.core.engine.local.client import EngineClient
-    from desktop.core.engine.local.config import EngineConfig
 
     with EngineClient(base_path, EngineConfig(n_ctx=2048)) as engine:
         engine.load()
@@ -62,8 +62,8 @@ def base_engine(base_path: Path) -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def instruct_engine(instruct_path: Path) -> Iterator[object]:
+    from desktop.core.engine.config import EngineConfig
     from desktop.core.engine.local.client import EngineClient
-    from desktop.core.engine.local.config import EngineConfig
 
     with EngineClient(instruct_path, EngineConfig(n_ctx=2048)) as engine:
         engine.load()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from desktop.core.engine import servers
 from desktop.core.engine.factory import served_names
-from desktop.core.engine.remote import servers
 from desktop.core.errors import InsecureKey, RemoteError
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from desktop.core.chat.conversation import Overflow
 from desktop.core.chat.prompts import MODES, Mode
 from desktop.core.chat.sampling import SamplingParams
-from desktop.core.engine.local.config import MAX_THREADS, EngineConfig
+from desktop.core.engine.config import MAX_THREADS, EngineConfig
 from desktop.core.errors import InvalidSettings
 from desktop.core.paths import app_dirs
 

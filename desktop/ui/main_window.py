@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,12 +29,12 @@ from desktop.core.chat.conversation import Conversation, Document
 from desktop.core.chat.history import History, missing_models
 from desktop.core.chat.prompts import (
     FALLBACK_NOTE,
-    FALLBACK_TEMPLATE_NAME,
+    Mode,
     RenderedPrompt,
-    template_of,
 )
-from desktop.core.chat.store import ChatExport, MessageMeta, Store, read_checked_export
-from desktop.core.chat.tokens import TOP_K, TokenRecord
+from desktop.core.chat.session import ChatSession, Fitted, ReplySettings
+from desktop.core.chat.store import ChatExport, Store, read_checked_export
+from desktop.core.chat.tokens import TOP_K
 from desktop.core.engine import events as p
 from desktop.core.engine.base import Engine
 from desktop.core.engine.factory import (
@@ -46,18 +46,20 @@ from desktop.core.engine.factory import (
     location,
     open_engine,
     render_input,
-    render_messages,
+    served_models,
 )
 from desktop.core.errors import DuetError
 from desktop.core.models.catalog import Catalog, load_default_catalog
 from desktop.core.models.library import Library
 from desktop.core.settings import AppSettings, load_settings, save_settings
 from desktop.ui.models.downloads import DownloadQueue
+from desktop.ui.qt_session import QtChatSession
 from desktop.ui.threads import (
     CallThread,
     CloseThread,
     GenerationThread,
     LoadThread,
+    Threads,
     TokenBatch,
     unexpected,
 )
@@ -84,6 +86,10 @@ def _context_text(used: int, size: int) -> str:
     return f"context {used} / {size}" if size else "context: on the server"
 
 
+def _ignore(_result: object) -> None:
+    """For work whose result is kept elsewhere (and whose failure costs only that)."""
+
+
 class ScanThread(QThread):
     """Lists installed models off the UI thread (the first run assembles the starter model)."""
 
@@ -94,9 +100,8 @@ class ScanThread(QThread):
         try:
             library = Library()
             models = library.models()
-            from desktop.core.engine.remote.openai import remote_models  # network: only here
 
-            remote, unreachable = remote_models()
+            remote, unreachable = served_models()  # network: only in this thread
             self.found.emit(models + remote, [*library.problems, *unreachable])
         except DuetError as exc:
             self.failed.emit(str(exc))
@@ -110,27 +115,25 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Duet")
         self.resize(1180, 760)
         self.settings, self.settings_notes = load_settings()
-        self.conversation = Conversation(system=self.settings.system_prompt)
         self.document = Document()
         self.document_id: int | None = None
         self.store = Store()
         self.store.purge_deleted(older_than=7 * 24 * 3600)  # deleted chats stay undoable a week
         self.history = History(self.store)
+        self.session = ChatSession(self.history, system=self.settings.system_prompt)
+        self.chat_events = QtChatSession(self.session, self)
         self.models: list[Runnable] = []
         self.model: Runnable | None = None
         self.engine: Engine | None = None
         self.runtime: p.RuntimeInfo | None = None  # what the loaded engine reported
         self.engine_config = self.settings.engine_config()
         self.generation: GenerationThread | None = None
-        self.target = "chat"  # the view the running generation writes into
-        self.reply = ""
-        self.reply_tokens: list[TokenRecord] = []  # the reply's tokens, for the hover charts
-        self.reply_texts: list[str] = []
+        self.target: Mode = "chat"  # the view the running generation writes into
+        self._raw_reply = ""  # the raw continuation so far (a chat reply is the session's)
         self.retry_action: Callable[[], None] | None = None
-        self._threads: set[QThread] = set()
+        self.threads = Threads(self)
         self._stream_started = 0.0
         self._stream_tokens = 0
-        self._prompt_tokens = 0
 
         self.downloads = DownloadQueue(self)
         self.downloads.finished.connect(lambda _job: self.scan_models())
@@ -143,10 +146,35 @@ class MainWindow(QMainWindow):
         self._build_docks()
         self._build_status()
         self._build_shortcuts()
+        self._follow_the_session()
         self.mode_toggle.set_mode(self.settings.mode)
         self._show_mode(self.settings.mode)
         self.scan_models()
         self.downloads.resume_saved()
+
+    @property
+    def conversation(self) -> Conversation:
+        """The chat shown: the session's."""
+        return self.session.conversation
+
+    @property
+    def reply(self) -> str:
+        """The text of the reply under way, or of the last one."""
+        if self.target == "raw":
+            return self._raw_reply
+        session = self.session
+        return session.reply_text if session.replying else session.finished_reply[0]
+
+    def _follow_the_session(self) -> None:
+        """The chat view and the inspector follow the chat session's events."""
+        events = self.chat_events
+        events.changed.connect(self.show_conversation)
+        events.message_added.connect(self._message_added)
+        events.reply_started.connect(self._reply_started)
+        events.prompt_ready.connect(self._prompt_ready)
+        events.reply_grew.connect(lambda text, _tokens: self.chat_view.append_reply(text))
+        events.reply_finished.connect(lambda _done: self._reply_ended())
+        events.reply_failed.connect(lambda _message, _crashed: self._reply_ended())
 
     # Construction ---------------------------------------------------------------------------
 
@@ -284,12 +312,12 @@ class MainWindow(QMainWindow):
 
     def _build_shortcuts(self) -> None:
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
-            QShortcut(QKeySequence(keys), self, activated=self.submit)
-        QShortcut(QKeySequence("Escape"), self, activated=self.stop)
-        QShortcut(QKeySequence("Ctrl+N"), self, activated=self.new)
-        QShortcut(QKeySequence("Ctrl+M"), self, activated=self.mode_toggle.toggle)
-        QShortcut(QKeySequence("Ctrl+L"), self, activated=self.open_models)
-        QShortcut(QKeySequence("Ctrl+K"), self, activated=self.open_compare)
+            QShortcut(QKeySequence(keys), self).activated.connect(self.submit)
+        QShortcut(QKeySequence("Escape"), self).activated.connect(self.stop)
+        QShortcut(QKeySequence("Ctrl+N"), self).activated.connect(self.new)
+        QShortcut(QKeySequence("Ctrl+M"), self).activated.connect(self.mode_toggle.toggle)
+        QShortcut(QKeySequence("Ctrl+L"), self).activated.connect(self.open_models)
+        QShortcut(QKeySequence("Ctrl+K"), self).activated.connect(self.open_compare)
 
     # Models -----------------------------------------------------------------------------------
 
@@ -298,7 +326,7 @@ class MainWindow(QMainWindow):
         thread = ScanThread(self)
         thread.found.connect(self._models_found)
         thread.failed.connect(self._scan_failed)
-        self._run(thread)
+        self.threads.start(thread)
 
     def _scan_failed(self, message: str) -> None:
         self.status_model.setText("Models could not be listed")
@@ -332,7 +360,7 @@ class MainWindow(QMainWindow):
         if notes:
             self.error_bar.show_error(" ".join(notes), can_retry=False)
 
-    def _starter_for(self, mode: str) -> str:
+    def _starter_for(self, mode: Mode) -> str:
         kind = "base" if mode == "raw" else "instruct"
         return next((m.id for m in self.models if m.source == "starter" and m.kind == kind), "")
 
@@ -357,7 +385,9 @@ class MainWindow(QMainWindow):
         if self.model is None:
             return
         if self.engine is not None:
-            self._run(CloseThread(self.engine, self))  # the old process ends in the background
+            self.threads.start(
+                CloseThread(self.engine, self)
+            )  # the old process ends in the background
         self.engine_config = self.settings.engine_config()
         self.mode_toggle.buttons["raw"].setEnabled(True)
         self.mode_toggle.buttons["raw"].setToolTip(
@@ -369,13 +399,18 @@ class MainWindow(QMainWindow):
         )
         self.engine = open_engine(self.model, self.engine_config)
         self.runtime = None
+        model = self.model
+        if identity(model).sha256 is None:
+            # Each reply records its model's sha256: a file outside the catalog and the Hub
+            # cache is hashed once, here off the UI thread, and remembered.
+            self.threads.call(lambda: identity(model, hash_file=True), _ignore, _ignore)
         self.status_model.setText(f"Loading {self.model.id}…")
         self.error_bar.hide()
         thread = LoadThread(self.engine, self)
         engine = self.engine
         thread.loaded.connect(lambda info: self._loaded(engine, info))
         thread.failed.connect(lambda message: self._load_failed(engine, message))
-        self._run(thread)
+        self.threads.start(thread)
 
     def _loaded(self, engine: Engine, info: p.RuntimeInfo) -> None:
         if engine is not self.engine or self.model is None:
@@ -451,7 +486,7 @@ class MainWindow(QMainWindow):
         thread = CallThread(lambda: Library().register(Path(path)), self)
         thread.done.connect(lambda _model: self.scan_models())
         thread.failed.connect(self._add_failed)
-        self._run(thread)
+        self.threads.start(thread)
 
     def _add_failed(self, message: str) -> None:
         self.error_bar.show_error(message, can_retry=False)
@@ -459,16 +494,16 @@ class MainWindow(QMainWindow):
 
     # Modes ------------------------------------------------------------------------------------
 
-    def set_mode(self, mode: str) -> None:
+    def set_mode(self, mode: Mode) -> None:
         """Switch views: instant, no reload, each mode keeps its own content."""
         if mode != self.mode_toggle.mode:
             self.mode_toggle.set_mode(mode)
             return
         self._show_mode(mode)
         if mode != self.settings.mode:
-            self._save(replace(self.settings, mode=mode))  # type: ignore[arg-type]
+            self._save(replace(self.settings, mode=mode))
 
-    def _show_mode(self, mode: str) -> None:
+    def _show_mode(self, mode: Mode) -> None:
         self.views.setCurrentWidget(self.raw_view if mode == "raw" else self.chat_view)
         self.status_mode.setText("raw continuation" if mode == "raw" else "chat template")
         self.open_raw_action.setEnabled(
@@ -509,7 +544,7 @@ class MainWindow(QMainWindow):
         thread = CallThread(lambda: chat.render(info), self)
         thread.done.connect(self._show_as_raw)
         thread.failed.connect(lambda message: self.error_bar.show_error(message, can_retry=False))
-        self._run(thread)
+        self.threads.start(thread)
 
     def _show_as_raw(self, prompt: RenderedPrompt) -> None:
         self.raw_view.set_text(prompt.text)
@@ -529,31 +564,27 @@ class MainWindow(QMainWindow):
     def send_chat(self, text: str) -> None:
         if self.busy or not text.strip():
             return
-        self.history.add_user(self.conversation, text)
-        self.chat_view.add_bubble("user", text)
-        self.sidebar.current = self.conversation.chat_id
-        self.sidebar.refresh()
+        self.session.add_user(text)
         self._reply()
 
+    def _message_added(self, role: str, text: str) -> None:
+        self.chat_view.add_bubble(role, text)
+        self.sidebar.current = self.conversation.chat_id
+        self.sidebar.refresh()
+
     def regenerate(self) -> None:
-        if self.busy:
-            return
-        if self.conversation.messages and self.conversation.messages[-1].role == "assistant":
-            self.conversation.drop_last_reply()  # it stays in the history, as an alternative
-            self.show_conversation()
-        if self.conversation.awaiting_reply:
+        if not self.busy and self.session.regenerate():
             self._reply()
 
     def edit_message(self, index: int) -> None:
         """Edit message `index` and resend: it and everything after it leave the chat, and its
         text goes back into the input box."""
-        if self.busy or index >= len(self.conversation.messages):
+        if self.busy:
             return
-        text = self.conversation.messages[index].content
-        self.conversation.truncate(index)  # the edit is sent as an alternative: nothing is lost
-        self.show_conversation()
-        self.chat_view.input.setPlainText(text)
-        self.chat_view.input.setFocus()
+        text = self.session.edit(index)
+        if text is not None:
+            self.chat_view.input.setPlainText(text)
+            self.chat_view.input.setFocus()
 
     def continue_raw(self) -> None:
         if self.busy or self.model is None:
@@ -571,37 +602,33 @@ class MainWindow(QMainWindow):
     def _reply(self) -> None:
         if self.engine is None or self.model is None:
             return
-        self._ensure_engine_config()  # before the engine is captured below
+        self._ensure_engine_config()  # before the session is handed the engine
         assert self.engine is not None
-        model, engine, conversation = self.model, self.engine, self.conversation
-        if engine.capabilities.renders_template:
-            # A server: the messages go as they are, its template renders them.
-            self.chat_view.begin_reply()
-            self.history.begin_reply(conversation)
-            prompt = render_messages(model, conversation.messages, conversation.system or None)
-            self._generate(prompt, "chat", retry=self.regenerate)
-            return
-        # The chat template renders in the generation thread (`fitted`): it comes from the
-        # model file. Until then the inspector names the template and shows no text.
-        info = file_info(model)
-        template = template_of(info)
-        name = template.name if template is not None else FALLBACK_TEMPLATE_NAME
-        prompt = RenderedPrompt(text="", mode="chat", template_name=name)
-        self.chat_view.begin_reply()
-        self.history.begin_reply(conversation)
-        settings = self.settings
+        settings = ReplySettings(self.settings.sampling, self.settings.overflow)
+        job = self.session.start_reply(self.model, self.engine, settings)
+        self._generate(job.prompt, "chat", retry=self.regenerate, prepare=job.prepare)
 
-        def fitted() -> RenderedPrompt:
-            # In the generation thread: counting tokens asks the engine, which may be loading.
-            return conversation.fit(
-                info,
-                lambda text: len(engine.tokenize(text).ids),
-                engine.load().n_ctx,
-                settings.sampling.max_tokens,
-                settings.overflow,  # type: ignore[arg-type]
+    def _reply_started(self, prompt: RenderedPrompt) -> None:
+        self.chat_view.begin_reply()
+
+    def _prompt_ready(self, prompt: RenderedPrompt, dropped: int) -> None:
+        """The prompt as fitted to the context: show it, and grey the turns left out."""
+        self._show_prompt(prompt)
+        self.chat_view.mark_dropped(dropped)
+        if dropped:
+            self.banner.show_text(
+                f"The chat outgrew the context: the model no longer sees the first "
+                f"{dropped} messages (greyed out)."
             )
 
-        self._generate(prompt, "chat", retry=self.regenerate, prepare=fitted)
+    def _reply_ended(self) -> None:
+        text, tokens, texts = self.session.finished_reply
+        if text:
+            self.chat_view.finish_reply(text, tokens, texts)
+            self.show_branch_controls()
+        else:
+            self.chat_view.drop_reply()
+        self.sidebar.refresh()
 
     def stop(self) -> None:
         if self.engine is not None and self.generation is not None:
@@ -616,8 +643,7 @@ class MainWindow(QMainWindow):
             self.raw_view.set_text("")
             self._document_timer.stop()
         else:
-            self.conversation = Conversation(system=self.chat_view.system.text())
-            self.chat_view.show_conversation(self.conversation)
+            self.session.new(self.chat_view.system.text())
             self.sidebar.current = None
             self.sidebar.refresh()
         self.error_bar.hide()
@@ -631,28 +657,23 @@ class MainWindow(QMainWindow):
     def _generate(
         self,
         prompt: RenderedPrompt,
-        target: str,
+        target: Mode,
         retry: Callable[[], None],
-        prepare: Callable[[], RenderedPrompt] | None = None,
+        prepare: Callable[[], Fitted] | None = None,
     ) -> None:
         if self.engine is None or self.model is None:
             return
         self._ensure_engine_config()
         self.error_bar.hide()
         self.retry_action = retry
-        self.target, self.reply = target, ""
-        self.inspector.show_prompt(prompt)
-        for note in prompt.notes:
-            if note != FALLBACK_NOTE:
-                self.banner.show_text(note)
+        self.target, self._raw_reply = target, ""
+        self._show_prompt(prompt)
         self._stream_started, self._stream_tokens = 0.0, 0
         self.status_stop.setText("generating…")
-        self.reply_tokens, self.reply_texts = [], []
-        self.last_prompt = prompt
         thread = GenerationThread(
             self.engine, prompt, self.settings.sampling, TOP_K, parent=self, prepare=prepare
         )
-        thread.prepared.connect(self._prepared)
+        thread.prepared.connect(self.session.prepared)
         thread.batch.connect(self._on_batch)
         thread.progress.connect(self._on_progress)
         thread.done.connect(self._on_done)
@@ -660,25 +681,17 @@ class MainWindow(QMainWindow):
         thread.crashed.connect(lambda message: self._on_failed(message, crashed=True))
         self.generation = thread
         self._set_busy(True)
-        self._run(thread)
+        self.threads.start(thread)
 
     def _ensure_engine_config(self) -> None:
         if self.settings.engine_config() != self.engine_config:
             self.load_model()  # context or threads changed: load again with them
 
-    def _prepared(self, prompt: RenderedPrompt) -> None:
-        """The prompt as fitted to the context: show it, and grey the turns left out."""
-        self.last_prompt = prompt
+    def _show_prompt(self, prompt: RenderedPrompt) -> None:
         self.inspector.show_prompt(prompt)
         for note in prompt.notes:
             if note != FALLBACK_NOTE:
                 self.banner.show_text(note)
-        self.chat_view.mark_dropped(self.conversation.dropped)
-        if self.conversation.dropped:
-            self.banner.show_text(
-                f"The chat outgrew the context: the model no longer sees the first "
-                f"{self.conversation.dropped} messages (greyed out)."
-            )
 
     def _on_batch(self, batch: TokenBatch) -> None:
         self.prompt_progress.hide()
@@ -686,23 +699,10 @@ class MainWindow(QMainWindow):
         if not self._stream_started:
             self._stream_started = now
         self._stream_tokens += sum(1 for t in batch.tokens if t.token_id >= 0)
-        for token in batch.tokens:
-            if token.token_id >= 0:
-                self.reply_tokens.append(
-                    TokenRecord(token.token_id, token.piece, token.logprob, token.top)
-                )
-                self.reply_texts.append(token.text)
-            elif self.reply_texts:
-                self.reply_texts[-1] += token.text
         if self.target == "chat":
-            text = batch.text
-            if not self.reply:  # a transcript reply starts after "Assistant:"'s space
-                text = text.lstrip()
-            self.reply += text
-            self.chat_view.append_reply(text)
-            self.history.stream(self.reply)
+            self.session.grow(batch.text, batch.tokens)
         else:
-            self.reply += batch.text
+            self._raw_reply += batch.text
             self.raw_view.append_generated(batch.text, batch.tokens)
         elapsed = now - self._stream_started
         if elapsed > 0.2:
@@ -714,7 +714,7 @@ class MainWindow(QMainWindow):
         self.prompt_progress.show()
 
     def _on_done(self, done: p.Done) -> None:
-        self._finish_stream(done)
+        self._finish_stream(done, "")
         stats = done.stats
         self.status_speed.setText(f"{stats.tokens_per_second:.1f} tok/s")
         self.status_context.setText(_context_text(stats.context_used, stats.context_size))
@@ -722,7 +722,7 @@ class MainWindow(QMainWindow):
         self.inspector.show_counts(stats.prompt_tokens, stats.cached_tokens)
 
     def _on_failed(self, message: str, crashed: bool) -> None:
-        self._finish_stream(None, "crashed" if crashed else "failed")
+        self._finish_stream(None, message, crashed)
         if self.engine is not None and not self.engine.capabilities.can_raw:  # no /v1/completions
             raw = self.mode_toggle.buttons["raw"]
             raw.setEnabled(False)
@@ -735,16 +735,10 @@ class MainWindow(QMainWindow):
             self.status_model.setText(f"{self.model.id if self.model else ''} · restarts on retry")
         self.error_bar.show_error(message)
 
-    def _finish_stream(self, done: p.Done | None = None, failure: str = "") -> None:
+    def _finish_stream(self, done: p.Done | None, failure: str, crashed: bool = False) -> None:
         self.prompt_progress.hide()
         if self.target == "chat":
-            self.history.finish_reply(self.conversation, self.reply, self._meta(done, failure))
-            if self.reply:
-                self.chat_view.finish_reply(self.reply, self.reply_tokens, self.reply_texts)
-                self.show_branch_controls()
-            else:
-                self.chat_view.drop_reply()
-            self.sidebar.refresh()
+            self.session.finish(done, failure, crashed)
         else:
             self.raw_view.end_continuation()
             self.document.text = self.raw_view.text
@@ -766,49 +760,20 @@ class MainWindow(QMainWindow):
 
     # History ----------------------------------------------------------------------------------
 
-    def _meta(self, done: p.Done | None, failure: str) -> MessageMeta:
-        """Everything needed to reproduce the reply that just ended."""
-        model, prompt = self.model, self.last_prompt
-        stats = done.stats if done is not None else None
-        known = identity(model) if model is not None else None
-        return MessageMeta(
-            model_id=known.id if known else "",
-            model_repo=(known.repo_id or "") if known else "",
-            model_file=known.file if known else "",
-            model_sha256=(known.sha256 or "") if known else "",
-            mode=self.target,
-            template=prompt.template_name or "" if prompt else "",
-            prompt=prompt.text if prompt else "",
-            sampling=self.settings.sampling.to_dict(),
-            seed=stats.seed if stats else self.settings.sampling.seed,
-            stop_reason=done.reason.value if done else failure,
-            stats=asdict(stats) if stats else {},
-            dropped_turns=self.conversation.dropped,
-        )
+    def _branches(self) -> dict[int, tuple[int, int]]:
+        """ "2/3" for every message of the chat that has alternatives."""
+        return dict(enumerate(self.session.branches()))
 
     def show_conversation(self) -> None:
-        self.chat_view.show_conversation(self.conversation)
-        self.show_branch_controls()
+        self.chat_view.show_conversation(self.conversation, self._branches())
 
     def show_branch_controls(self) -> None:
-        """ "2/3" on every shown message that has alternatives."""
-        for bubble in self.chat_view.bubbles:
-            message_id = (
-                self.conversation.ids[bubble.index]
-                if bubble.index < len(self.conversation.ids)
-                else None
-            )
-            position, siblings = self.history.branch_position(message_id)
-            bubble.set_branch(position, len(siblings))
+        """After a reply: its "2/3", kept by the view for when it shows more messages."""
+        self.chat_view.set_branches(self._branches())
 
     def switch_branch(self, index: int, delta: int) -> None:
-        if self.busy or index >= len(self.conversation.ids):
-            return
-        position, siblings = self.history.branch_position(self.conversation.ids[index])
-        target = position + delta
-        if 0 <= target < len(siblings):
-            self.conversation = self.history.switch(self.conversation, siblings[target])
-            self.show_conversation()
+        if not self.busy:
+            self.session.switch_branch(index, delta)
 
     def open_history(self, chat_id: int, kind: str) -> None:
         if self.busy:
@@ -821,11 +786,10 @@ class MainWindow(QMainWindow):
                 self._document_timer.stop()
                 self.set_mode("raw")
             else:
-                self.conversation = self.history.load(chat_id)
+                self.session.open(chat_id)
                 self.chat_view.system.blockSignals(True)
                 self.chat_view.system.setText(self.conversation.system)
                 self.chat_view.system.blockSignals(False)
-                self.show_conversation()
                 self.set_mode("chat")
         except DuetError as exc:
             self.error_bar.show_error(str(exc), can_retry=False)
@@ -835,9 +799,7 @@ class MainWindow(QMainWindow):
         self.new()
 
     def _history_deleted(self, chat_id: int) -> None:
-        if self.conversation.chat_id == chat_id:
-            self.conversation = Conversation(system=self.conversation.system)
-            self.show_conversation()
+        self.session.forget(chat_id)
         if self.document_id == chat_id:
             self.document_id = None
             self.raw_view.set_text("")
@@ -856,7 +818,7 @@ class MainWindow(QMainWindow):
         thread = CallThread(lambda: read_checked_export(path), self)
         thread.done.connect(self._import_checked)
         thread.failed.connect(lambda message: self.error_bar.show_error(message, can_retry=False))
-        self._run(thread)
+        self.threads.start(thread)
 
     def _import_checked(self, result: tuple[object, ChatExport]) -> None:
         data, export = result
@@ -889,8 +851,7 @@ class MainWindow(QMainWindow):
         self._save(replace(settings, mode=self.settings.mode, model_id=self.settings.model_id))
 
     def _system_changed(self, text: str) -> None:
-        self.conversation.system = text
-        self.history.set_system(self.conversation)
+        self.session.set_system(text)
 
     def _save_system(self) -> None:
         self._save(replace(self.settings, system_prompt=self.chat_view.system.text()))
@@ -904,22 +865,13 @@ class MainWindow(QMainWindow):
         except (OSError, DuetError) as exc:
             self.error_bar.show_error(f"Could not save settings: {exc}", can_retry=False)
 
-    # Plumbing ---------------------------------------------------------------------------------
-
-    def _run(self, thread: QThread) -> None:
-        """Start a thread and keep it referenced until it ends."""
-        self._threads.add(thread)
-        thread.finished.connect(lambda: self._threads.discard(thread))
-        thread.start()
-
     def closeEvent(self, event: QCloseEvent) -> None:
         self.stop()
         self.downloads.pause_all()  # kept, and continued at the next start
         self._document_timer.stop()  # saved now: a later tick would find the store closed
         self.save_document()
         self._save(replace(self.settings, system_prompt=self.chat_view.system.text()))
-        for thread in list(self._threads):
-            thread.wait(5000)
+        self.threads.wait(5000)
         if self.engine is not None:
             self.engine.close()
         if self.compare_window is not None:

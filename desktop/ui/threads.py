@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from desktop.core.chat.prompts import RenderedPrompt
 from desktop.core.chat.sampling import SamplingParams
+from desktop.core.chat.session import Fitted
 from desktop.core.engine import events as p
 from desktop.core.engine.base import Engine
 from desktop.core.engine.stream import follow
@@ -60,7 +61,7 @@ class LoadThread(QThread):
 
 
 class GenerationThread(QThread):
-    prepared = Signal(object)  # RenderedPrompt, when `prepare` made it in this thread
+    prepared = Signal(object)  # Fitted, when `prepare` made the prompt in this thread
     batch = Signal(object)  # TokenBatch
     progress = Signal(int, int)
     done = Signal(object)  # p.Done
@@ -74,7 +75,7 @@ class GenerationThread(QThread):
         sampling: SamplingParams,
         top_k_probs: int = 0,
         parent: QObject | None = None,
-        prepare: Callable[[], RenderedPrompt] | None = None,
+        prepare: Callable[[], Fitted] | None = None,
     ) -> None:
         super().__init__(parent)
         self.prepare = prepare  # work that needs the engine (fitting a chat), done here
@@ -88,8 +89,9 @@ class GenerationThread(QThread):
     def run(self) -> None:
         try:
             if self.prepare is not None:
-                self.prompt = self.prepare()
-                self.prepared.emit(self.prompt)
+                fitted = self.prepare()
+                self.prompt = fitted.prompt
+                self.prepared.emit(fitted)
             events = self.engine.generate(
                 self.prompt, self.sampling, self.top_k_probs, self.top_k_probs > 0
             )

@@ -239,12 +239,6 @@ def test_drop_oldest_says_when_even_the_last_message_alone_is_too_long(info: Mod
     assert len(conversation.messages) == len(TURNS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Bug in conversation.fit: a chat of one too-long message under drop_oldest is told "
-    '"let Duet drop the oldest turns", which is already chosen (start == 0 picks the "stop" '
-    'message); it should get the "even the last message alone" message.',
-)
 def test_one_too_long_message_under_drop_oldest_is_not_told_to_choose_drop_oldest(
     info: ModelInfo,
 ) -> None:

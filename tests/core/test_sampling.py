@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from desktop.core.chat.sampling import PRESETS, SamplingParams
-from desktop.core.engine.local.config import EngineConfig, default_batch_threads, default_threads
+from desktop.core.engine.config import EngineConfig, default_batch_threads, default_threads
 from desktop.core.errors import InvalidSettings
 
 

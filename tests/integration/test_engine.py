@@ -19,8 +19,8 @@ from desktop.core.chat.prompts import (
 )
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.engine import events as p
+from desktop.core.engine.config import EngineConfig
 from desktop.core.engine.local.client import EngineClient
-from desktop.core.engine.local.config import EngineConfig
 from desktop.core.errors import ModelLoadError, PromptTooLong
 from desktop.core.models.gguf_info import read_model_info
 from tests.integration.helpers import GREEDY, assert_same_distribution, done, next_token_top, run

@@ -32,7 +32,7 @@ from desktop.core.chat.prompts import exact
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.engine import events as p
 from desktop.core.engine.local.client import EngineClient
-from desktop.core.engine.local.config import EngineConfig
+from desktop.core.engine.config import EngineConfig
 
 path, mode = Path(sys.argv[1]), sys.argv[2]
 long_prompt = mode == "prompt"

@@ -18,11 +18,11 @@ from desktop.core.chat.prompts import Message, exact
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.compare.run import Column, Comparison, run_columns
 from desktop.core.engine import events as p
+from desktop.core.engine.config import EngineConfig
 from desktop.core.engine.factory import render_input, server_request
 from desktop.core.engine.local.client import EngineClient
-from desktop.core.engine.local.config import EngineConfig
 from desktop.core.engine.remote.openai import RemoteEngine
-from desktop.core.engine.remote.servers import RemoteServer
+from desktop.core.engine.servers import RemoteServer
 from desktop.core.errors import RemoteError
 from desktop.core.models.library import Library
 from tests.integration.test_cli import duet

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from desktop.core.engine import servers as remote
 from desktop.core.engine.factory import find_model, server_model
-from desktop.core.engine.remote import servers as remote
 from desktop.core.errors import RemoteError
 from desktop.core.models.library import Library
 from desktop.core.models.served import ServerModel

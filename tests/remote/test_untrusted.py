@@ -17,10 +17,10 @@ import pytest
 from desktop.core.chat.prompts import Message, exact
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.engine import events as p
+from desktop.core.engine import servers as remote
 from desktop.core.engine.factory import server_request
-from desktop.core.engine.remote import servers as remote
 from desktop.core.engine.remote.openai import RemoteEngine, remote_models
-from desktop.core.engine.remote.servers import RemoteServer
+from desktop.core.engine.servers import RemoteServer
 from desktop.core.errors import InsecureKey, RemoteError
 from desktop.core.paths import app_dirs
 from tests.remote.hostile import Hostile, MemoryKeyring, chat_chunk, memory_keyring, sse

@@ -3,15 +3,20 @@ delete with undo, raw documents, and the context-overflow policy on the real mod
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.chat.store import Store
+from desktop.core.models.checksums import known_sha256
+from desktop.core.models.library import Library
 from desktop.ui.main_window import MainWindow
 from tests.ui.conftest import wait_loaded
 
@@ -324,3 +329,51 @@ def test_an_export_is_read_and_checked_off_the_ui_thread(
     assert readers and threading.main_thread().ident not in readers
     assert len(ticks) >= 20  # the window kept running while the file was read
     assert window.conversation.messages[0].content == "Slow to import"
+
+
+def test_show_earlier_messages_keeps_the_branch_controls(window: MainWindow, qtbot) -> None:
+    store = window.store
+    chat_id = store.create_chat("Long chat")
+    parent = None
+    for turn in range(23):  # 46 messages: more than the view builds at once
+        parent = store.add_message(chat_id, parent, "user", f"Question {turn}")
+        last_user = parent
+        parent = store.add_message(chat_id, parent, "assistant", f"Answer {turn}")
+    store.add_message(chat_id, last_user, "assistant", "Another answer")  # an alternative
+    window.open_history(chat_id, "chat")
+    last = window.chat_view.bubbles[-1]
+    assert last.branch_label.text() == "2/2" and not last.branch_label.isHidden()
+    assert not window.chat_view.earlier.isHidden()
+    window.chat_view.earlier.click()
+    last = window.chat_view.bubbles[-1]
+    assert len(window.chat_view.bubbles) == 46
+    assert last.branch_label.text() == "2/2" and not last.branch_label.isHidden()
+
+
+def test_a_reply_records_the_sha256_of_a_model_outside_the_catalog(
+    window: MainWindow, qtbot, instruct_path: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "my-assistant.gguf"
+    shutil.copyfile(instruct_path, copy)
+    Library().register(copy)
+    try:
+        check_the_sha256_is_recorded(window, qtbot, copy)
+    finally:
+        Library().unregister(copy)  # the window tests share one DUET_HOME
+
+
+def check_the_sha256_is_recorded(window: MainWindow, qtbot, copy: Path) -> None:
+    window.scan_models()
+    qtbot.waitUntil(lambda: any(m.id == "my-assistant" for m in window.models), timeout=20_000)
+    settle(window, sampling=SamplingParams(max_tokens=8, seed=0))
+    window.select_model("my-assistant")
+    wait_loaded(qtbot, window)
+    # Hashed once, off the UI thread, when the model is chosen, and remembered.
+    qtbot.waitUntil(lambda: known_sha256(copy) is not None, timeout=20_000)
+    window.send_chat("Hi")
+    qtbot.waitUntil(lambda: not window.busy, timeout=60_000)
+    assert window.conversation.chat_id is not None
+    reply = window.store.path(window.conversation.chat_id)[-1]
+    assert reply.role == "assistant"
+    assert reply.meta.model_sha256 == hashlib.sha256(copy.read_bytes()).hexdigest()
+    assert reply.meta.model_file == "my-assistant.gguf"

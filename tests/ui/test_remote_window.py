@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from desktop.core.chat.sampling import SamplingParams
-from desktop.core.engine.remote import servers as remote
+from desktop.core.engine import servers as remote
 from desktop.core.models.served import ServerModel
 from desktop.core.paths import app_dirs
 from desktop.ui.main_window import MainWindow

@@ -99,7 +99,7 @@ class Conversation:
                     f"hold {budget} plus {reserve} for the reply. Start a new chat, raise the "
                     "context length, shorten max tokens, or let Duet drop the oldest turns "
                     '(Sampling panel, "When the context is full").'
-                    if policy == "stop" or start == 0
+                    if policy == "stop"
                     else f"Even the last message alone is {used} tokens, more than the context "
                     f"holds ({budget} with room for the reply). Shorten it or raise the context length."
                 )

@@ -16,7 +16,7 @@ from desktop.core.chat.prompts import (
     template_of,
 )
 from desktop.core.engine.base import LOCAL, SERVER, Capabilities, Engine
-from desktop.core.engine.local.config import EngineConfig
+from desktop.core.engine.config import EngineConfig
 from desktop.core.errors import RemoteError, Unsupported
 from desktop.core.models.checksums import known_sha256, sha256_of
 from desktop.core.models.gguf_info import ModelInfo
@@ -35,7 +35,7 @@ def open_engine(model: Runnable, config: EngineConfig | None = None) -> Engine:
     """An engine for the model, not yet loaded (`load` starts it). `config` is for local ones."""
     if isinstance(model, ServerModel):
         from desktop.core.engine.remote.openai import RemoteEngine  # httpx: only when used
-        from desktop.core.engine.remote.servers import server
+        from desktop.core.engine.servers import server
 
         return RemoteEngine(server(model.server), model.name)
     from desktop.core.engine.local.client import EngineClient
@@ -43,10 +43,18 @@ def open_engine(model: Runnable, config: EngineConfig | None = None) -> Engine:
     return EngineClient(model.path, config or EngineConfig())
 
 
+def served_models(timeout: float = 3.0) -> tuple[list[ServerModel], list[str]]:
+    """Every configured server's models, and a note for each server that did not answer
+    (network: off the UI thread)."""
+    from desktop.core.engine.remote.openai import remote_models
+
+    return remote_models(timeout)
+
+
 def served_names(server_name: str, timeout: float = 5.0) -> list[str]:
     """The model ids a configured server lists (network: off the UI thread)."""
     from desktop.core.engine.remote.openai import RemoteEngine
-    from desktop.core.engine.remote.servers import server
+    from desktop.core.engine.servers import server
 
     return RemoteEngine(server(server_name), "", timeout=timeout).models()
 
@@ -55,7 +63,7 @@ def server_model(spec: str) -> ServerModel:
     """A server's model by "SERVER" or "SERVER/MODEL"; without MODEL, the first one the server
     lists (network: off the UI thread). RemoteError when the spec names no server, no such
     server is configured, or it lists no models."""
-    from desktop.core.engine.remote.servers import server
+    from desktop.core.engine.servers import server
 
     name, _, model = spec.partition("/")
     if not name:

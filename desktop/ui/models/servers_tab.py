@@ -15,8 +15,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.engine import servers as remote
 from desktop.core.engine.factory import served_names
-from desktop.core.engine.remote import servers as remote
 from desktop.core.errors import DuetError, InsecureKey
 from desktop.ui.dialogs import ask_yes_no
 from desktop.ui.models.tree import ROLE, top_items

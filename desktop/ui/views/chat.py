@@ -234,6 +234,14 @@ class ChatView(QWidget):
         self.placeholder.setVisible(not self.bubbles)
         self._scroll_to_end()
 
+    def set_branches(self, branches: dict[int, tuple[int, int]]) -> None:
+        """Each message's place among its alternatives ("2/3"), kept for when more messages
+        are shown."""
+        self.branches = branches
+        for bubble in self.bubbles:
+            if bubble.index in branches:
+                bubble.set_branch(*branches[bubble.index])
+
     def show_earlier(self) -> None:
         total = len(self.conversation.messages)
         self.show_conversation(

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.chat.conversation import Overflow
 from desktop.core.chat.sampling import PRESETS, RANGES, SamplingParams
-from desktop.core.engine.local.config import MAX_THREADS, default_threads
+from desktop.core.engine.config import MAX_THREADS, default_threads
 from desktop.core.settings import CONTEXT_RANGE, AppSettings
 
 _FLOATS = ("temperature", "top_p", "min_p", "repeat_penalty")

@@ -22,8 +22,8 @@ from desktop.core.chat.prompts import RenderedPrompt
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.engine import events as p
 from desktop.core.engine.base import LOCAL, Capabilities
+from desktop.core.engine.config import EngineConfig
 from desktop.core.engine.local import protocol as rq
-from desktop.core.engine.local.config import EngineConfig
 
 _SPAWN = multiprocessing.get_context("spawn")  # fork would copy the window's threads and Qt state
 

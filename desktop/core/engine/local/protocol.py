@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from desktop.core.chat.sampling import SamplingParams
-from desktop.core.engine.local.config import EngineConfig
+from desktop.core.engine.config import EngineConfig
 
 # Requests ---------------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from desktop.core.chat.prompts import RenderedPrompt
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.engine import events as p
 from desktop.core.engine.base import SERVER, Capabilities
-from desktop.core.engine.remote.servers import (
+from desktop.core.engine.servers import (
     RemoteServer,
     sends_key_in_clear,
     servers,

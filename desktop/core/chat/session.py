@@ -1,0 +1,251 @@
+"""ChatSession: one chat's turns, Qt-free. It owns the conversation shown, the reply while it
+streams (its one copy), saving into the history, the overflow policy and what each reply
+records to be reproduced; it announces what changed, and views subscribe.
+
+The pattern is napari's: a model with events (psygnal, which napari uses) that Qt views connect
+to, so the window holds no chat state and the session is tested without a display. Everything
+here runs on the thread that owns the store (the UI thread); the one piece of work that must
+not, fitting the chat to the context (the template comes from a model file and counting tokens
+asks the engine), is handed out as `ReplyJob.prepare`, which touches only copies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+from psygnal import Signal, SignalGroup
+
+from desktop.core.chat.conversation import Conversation, Overflow
+from desktop.core.chat.history import History
+from desktop.core.chat.prompts import FALLBACK_TEMPLATE_NAME, RenderedPrompt, template_of
+from desktop.core.chat.sampling import SamplingParams
+from desktop.core.chat.store import MessageMeta
+from desktop.core.chat.tokens import TokenRecord
+from desktop.core.engine import events as p
+from desktop.core.engine.base import Engine
+from desktop.core.engine.factory import Runnable, file_info, identity, render_messages
+
+
+class ChatEvents(SignalGroup):
+    """What a ChatSession announces. Every event is emitted on the session's own thread."""
+
+    changed = Signal()  # the conversation shown was replaced or reshaped: show it again
+    message_added = Signal(str, str)  # role, text: a message joined the end of the chat
+    reply_started = Signal(object)  # RenderedPrompt: what is known of the prompt so far
+    prompt_ready = Signal(object, int)  # RenderedPrompt as sent, messages the model cannot see
+    reply_grew = Signal(str, object)  # the text added, tuple[p.Token, ...] behind it
+    reply_finished = Signal(object)  # p.Done
+    reply_failed = Signal(str, bool)  # the message, whether the engine crashed
+
+
+@dataclass(frozen=True)
+class ReplySettings:
+    """What a reply is made with, fixed when it starts."""
+
+    sampling: SamplingParams
+    overflow: Overflow
+
+
+@dataclass(frozen=True)
+class ReplyJob:
+    """A reply to run: the prompt to show now and, when the chat must first be fitted to the
+    context, the work that makes the real one (run it off the UI thread, then hand its result
+    to `ChatSession.prepared`)."""
+
+    prompt: RenderedPrompt
+    prepare: Callable[[], Fitted] | None = None
+
+
+@dataclass(frozen=True)
+class Fitted:
+    prompt: RenderedPrompt
+    dropped: int  # how many of the first messages the model does not see
+
+
+@dataclass
+class _Reply:
+    model: Runnable
+    settings: ReplySettings
+    prompt: RenderedPrompt
+    text: str = ""
+    tokens: list[TokenRecord] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)  # what each token added to the text
+
+
+class ChatSession:
+    def __init__(self, history: History, system: str = "") -> None:
+        self.history = history
+        self.conversation = Conversation(system=system)
+        self.events = ChatEvents()
+        self._reply: _Reply | None = None
+        # The last reply that ended: its text, its tokens and what each token added.
+        self.finished_reply: tuple[str, list[TokenRecord], list[str]] = ("", [], [])
+
+    # The reply under way ------------------------------------------------------------------------
+
+    @property
+    def replying(self) -> bool:
+        return self._reply is not None
+
+    @property
+    def reply_text(self) -> str:
+        return self._reply.text if self._reply else ""
+
+    @property
+    def last_prompt(self) -> RenderedPrompt | None:
+        return self._reply.prompt if self._reply else None
+
+    def start_reply(self, model: Runnable, engine: Engine, settings: ReplySettings) -> ReplyJob:
+        """Begin the reply to the last message: an empty, incomplete reply is saved now and
+        filled in while it streams."""
+        conversation = self.conversation
+        if engine.capabilities.renders_template:
+            # A server: the messages go as they are, its template renders them.
+            job = ReplyJob(
+                render_messages(model, conversation.messages, conversation.system or None)
+            )
+        else:
+            info = file_info(model)
+            template = template_of(info)
+            name = template.name if template is not None else FALLBACK_TEMPLATE_NAME
+            # A copy: fitting runs in another thread, and the shown chat must not change there.
+            chat = Conversation(system=conversation.system, messages=list(conversation.messages))
+
+            def prepare() -> Fitted:
+                prompt = chat.fit(
+                    info,
+                    lambda text: len(engine.tokenize(text).ids),
+                    engine.load().n_ctx,
+                    settings.sampling.max_tokens,
+                    settings.overflow,
+                )
+                return Fitted(prompt, chat.dropped)
+
+            # Until it is fitted, the inspector names the template and shows no text.
+            job = ReplyJob(RenderedPrompt(text="", mode="chat", template_name=name), prepare)
+        self.history.begin_reply(conversation)
+        self._reply = _Reply(model, settings, job.prompt)
+        self.events.reply_started.emit(job.prompt)
+        return job
+
+    def prepared(self, fitted: Fitted) -> None:
+        """The prompt as fitted to the context; the first `dropped` messages are left out."""
+        if self._reply is None:
+            return
+        self._reply.prompt = fitted.prompt
+        self.conversation.dropped = fitted.dropped
+        self.events.prompt_ready.emit(fitted.prompt, fitted.dropped)
+
+    def grow(self, text: str, tokens: Sequence[p.Token]) -> None:
+        """Tokens arrived: the reply grows, and is saved every so often."""
+        reply = self._reply
+        if reply is None:
+            return
+        for token in tokens:
+            if token.token_id >= 0:
+                reply.tokens.append(TokenRecord.of(token))
+                reply.texts.append(token.text)
+            elif reply.texts:  # text released at the end, held back for a stop string
+                reply.texts[-1] += token.text
+        if not reply.text:  # a transcript reply starts after "Assistant:"'s space
+            text = text.lstrip()
+        reply.text += text
+        self.history.stream(reply.text)
+        self.events.reply_grew.emit(text, tuple(tokens))
+
+    def finish(self, done: p.Done | None, failure: str = "", crashed: bool = False) -> None:
+        """The reply ended: with `done`, or failed with `failure` (its text so far is kept)."""
+        reply, self._reply = self._reply, None
+        if reply is None:
+            return
+        state = "crashed" if crashed else "failed"
+        meta = self._meta(reply, done, "" if done is not None else state)
+        self.history.finish_reply(self.conversation, reply.text, meta)
+        self.finished_reply = (reply.text, reply.tokens, reply.texts)
+        if done is not None:
+            self.events.reply_finished.emit(done)
+        else:
+            self.events.reply_failed.emit(failure, crashed)
+
+    def _meta(self, reply: _Reply, done: p.Done | None, failure: str) -> MessageMeta:
+        """Everything needed to reproduce the reply that just ended."""
+        model, prompt, stats = identity(reply.model), reply.prompt, done.stats if done else None
+        sampling = reply.settings.sampling
+        return MessageMeta(
+            model_id=model.id,
+            model_repo=model.repo_id or "",
+            model_file=model.file,
+            model_sha256=model.sha256 or "",
+            mode="chat",
+            template=prompt.template_name or "",
+            prompt=prompt.text,
+            sampling=sampling.to_dict(),
+            seed=stats.seed if stats else sampling.seed,
+            stop_reason=done.reason.value if done else failure,
+            stats=asdict(stats) if stats else {},
+            dropped_turns=self.conversation.dropped,
+        )
+
+    # The chat ------------------------------------------------------------------------------------
+
+    def add_user(self, text: str) -> None:
+        """Save a user message (creating the chat on its first message)."""
+        self.history.add_user(self.conversation, text)
+        self.events.message_added.emit("user", text)
+
+    def set_system(self, text: str) -> None:
+        self.conversation.system = text
+        self.history.set_system(self.conversation)
+
+    def new(self, system: str) -> None:
+        self._show(Conversation(system=system))
+
+    def open(self, chat_id: int) -> None:
+        """Show a saved chat (raises DuetError when it cannot be read)."""
+        self._show(self.history.load(chat_id))
+
+    def forget(self, chat_id: int) -> None:
+        """The chat was deleted: if it is the one shown, show an empty one instead."""
+        if self.conversation.chat_id == chat_id:
+            self._show(Conversation(system=self.conversation.system))
+
+    def regenerate(self) -> bool:
+        """Take the last reply out of the chat (it stays in the history, as an alternative);
+        True when the chat then waits for a reply."""
+        if self.conversation.messages and self.conversation.messages[-1].role == "assistant":
+            self.conversation.drop_last_reply()
+            self.events.changed.emit()
+        return self.conversation.awaiting_reply
+
+    def edit(self, index: int) -> str | None:
+        """Message `index` and everything after it leave the chat (they stay in the history:
+        the edit is sent as an alternative); its text is returned to be edited."""
+        if index >= len(self.conversation.messages):
+            return None
+        text = self.conversation.messages[index].content
+        self.conversation.truncate(index)
+        self.events.changed.emit()
+        return text
+
+    def branches(self) -> list[tuple[int, int]]:
+        """For each shown message: its position among its alternatives, and how many there are
+        (1 or 0 when it has none)."""
+        shown = []
+        for message_id in self.conversation.ids:
+            position, siblings = self.history.branch_position(message_id)
+            shown.append((position, len(siblings)))
+        return shown
+
+    def switch_branch(self, index: int, delta: int) -> None:
+        """Show the alternative `delta` steps from message `index`'s."""
+        if index >= len(self.conversation.ids):
+            return
+        position, siblings = self.history.branch_position(self.conversation.ids[index])
+        target = position + delta
+        if 0 <= target < len(siblings):
+            self._show(self.history.switch(self.conversation, siblings[target]))
+
+    def _show(self, conversation: Conversation) -> None:
+        self.conversation = conversation
+        self.events.changed.emit()
