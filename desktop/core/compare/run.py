@@ -14,8 +14,8 @@ from desktop.core.chat.sampling import SamplingParams
 from desktop.core.chat.tokens import TOP_K, TokenRecord
 from desktop.core.engine import events as p
 from desktop.core.engine.base import Engine
+from desktop.core.engine.config import EngineConfig, physical_cores
 from desktop.core.engine.factory import Runnable
-from desktop.core.engine.local.config import EngineConfig, physical_cores
 from desktop.core.engine.stream import follow
 from desktop.core.errors import DuetError, UnexpectedError
 
