@@ -77,10 +77,6 @@ class CompareColumn(QFrame):
         model_id = self.picker.currentData()
         return next(m for m in self.models if m.id == model_id)
 
-    @property
-    def chosen_mode(self) -> Mode:
-        return "raw" if self.mode.mode == "raw" else "chat"
-
     def set_models(self, models: list[Runnable]) -> None:
         """Offer these models, keeping this column's choice while it is among them (the first
         model otherwise)."""

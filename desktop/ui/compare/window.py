@@ -120,8 +120,8 @@ class CompareWindow(QWidget):
         for model_id in defaults:
             self.add_column(model_id)
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
-            QShortcut(QKeySequence(keys), self, self.run)
-        QShortcut(QKeySequence("Escape"), self, self.stop)
+            QShortcut(QKeySequence(keys), self).activated.connect(self.run)
+        QShortcut(QKeySequence("Escape"), self).activated.connect(self.stop)
 
     # Columns ------------------------------------------------------------------------------------
 
@@ -186,7 +186,7 @@ class CompareWindow(QWidget):
         if sampling.seed is None:  # one seed for every column, so only the models differ
             sampling = replace(sampling, seed=random.randrange(2**31))
         system = self.system.text() or None
-        picked = [(view.model, view.chosen_mode) for view in self.columns]
+        picked = [(view.model, view.mode.mode) for view in self.columns]
         # A chat template comes from a model file: it renders in a worker thread, never here.
         self._rendering = True
         self._set_busy(True)
