@@ -37,6 +37,7 @@ from desktop.core.chat.store import ChatExport, Store, read_checked_export
 from desktop.core.chat.tokens import TOP_K
 from desktop.core.engine import events as p
 from desktop.core.engine.base import Engine
+from desktop.core.engine.config import EngineConfig
 from desktop.core.engine.factory import (
     Runnable,
     capabilities_of,
@@ -109,9 +110,14 @@ class ScanThread(QThread):
             self.failed.emit(unexpected(exc))
 
 
+EngineOpener = Callable[[Runnable, EngineConfig], Engine]
+
+
 class MainWindow(QMainWindow):
-    def __init__(self) -> None:
+    def __init__(self, open_engine: EngineOpener = open_engine) -> None:
+        """`open_engine` makes the engine for a chosen model (tests give a fake one)."""
         super().__init__()
+        self._open_engine = open_engine
         self.setWindowTitle("Duet")
         self.resize(1180, 760)
         self.settings, self.settings_notes = load_settings()
@@ -397,7 +403,7 @@ class MainWindow(QMainWindow):
         self.open_raw_action.setEnabled(
             self.mode_toggle.mode == "chat" and not capabilities_of(self.model).renders_template
         )
-        self.engine = open_engine(self.model, self.engine_config)
+        self.engine = self._open_engine(self.model, self.engine_config)
         self.runtime = None
         model = self.model
         if identity(model).sha256 is None:
