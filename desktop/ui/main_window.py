@@ -10,10 +10,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QThread, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QComboBox,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.chat.conversation import Conversation, Document
+from desktop.core.chat.hints import context_text, mode_hint
 from desktop.core.chat.history import History, missing_models
 from desktop.core.chat.prompts import (
     FALLBACK_NOTE,
@@ -37,87 +37,46 @@ from desktop.core.chat.store import ChatExport, Store, read_checked_export
 from desktop.core.chat.tokens import TOP_K
 from desktop.core.engine import events as p
 from desktop.core.engine.base import Engine
-from desktop.core.engine.config import EngineConfig
 from desktop.core.engine.factory import (
     Runnable,
     capabilities_of,
-    describe,
     file_info,
     identity,
-    location,
     open_engine,
     render_input,
-    served_models,
 )
 from desktop.core.errors import DuetError
 from desktop.core.models.catalog import Catalog, load_default_catalog
 from desktop.core.models.library import Library
 from desktop.core.settings import AppSettings, load_settings, save_settings
+from desktop.ui.engine_slot import EngineOpener, EngineSlot
 from desktop.ui.models.downloads import DownloadQueue
 from desktop.ui.qt_session import QtChatSession
+from desktop.ui.scan import ScanThread
 from desktop.ui.threads import (
     CallThread,
-    CloseThread,
     GenerationThread,
-    LoadThread,
     Threads,
     TokenBatch,
-    unexpected,
 )
 from desktop.ui.views.chat import ChatView
 from desktop.ui.views.first_run import FirstRunPage
 from desktop.ui.views.inspector import PromptInspector
+from desktop.ui.views.model_picker import ModelPicker
 from desktop.ui.views.raw import RawView
 from desktop.ui.views.sampling import SamplingPanel
 from desktop.ui.views.sidebar import Sidebar
-from desktop.ui.views.widgets import Banner, ErrorBar, ModeToggle, kind_icon
+from desktop.ui.views.widgets import Banner, ErrorBar, ModeToggle
 
 if TYPE_CHECKING:
     from desktop.ui.compare.window import CompareWindow
     from desktop.ui.models.window import ModelsDialog
-
-INSTRUCT_RAW_HINT = (
-    "This is an instruct model in raw mode. It was trained on its chat template, so expect early "
-    "stops or template tokens in the continuation."
-)
-
-
-def _context_text(used: int, size: int) -> str:
-    # A remote server does not say how large its context is: 0 means unknown, not empty.
-    return f"context {used} / {size}" if size else "context: on the server"
-
-
-def _ignore(_result: object) -> None:
-    """For work whose result is kept elsewhere (and whose failure costs only that)."""
-
-
-class ScanThread(QThread):
-    """Lists installed models off the UI thread (the first run assembles the starter model)."""
-
-    found = Signal(object, object)  # list[InstalledModel], list[Problem]
-    failed = Signal(str)
-
-    def run(self) -> None:
-        try:
-            library = Library()
-            models = library.models()
-
-            remote, unreachable = served_models()  # network: only in this thread
-            self.found.emit(models + remote, [*library.problems, *unreachable])
-        except DuetError as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:  # a bug must not leave the window "Looking for models…"
-            self.failed.emit(unexpected(exc))
-
-
-EngineOpener = Callable[[Runnable, EngineConfig], Engine]
 
 
 class MainWindow(QMainWindow):
     def __init__(self, open_engine: EngineOpener = open_engine) -> None:
         """`open_engine` makes the engine for a chosen model (tests give a fake one)."""
         super().__init__()
-        self._open_engine = open_engine
         self.setWindowTitle("Duet")
         self.resize(1180, 760)
         self.settings, self.settings_notes = load_settings()
@@ -130,14 +89,14 @@ class MainWindow(QMainWindow):
         self.chat_events = QtChatSession(self.session, self)
         self.models: list[Runnable] = []
         self.model: Runnable | None = None
-        self.engine: Engine | None = None
-        self.runtime: p.RuntimeInfo | None = None  # what the loaded engine reported
-        self.engine_config = self.settings.engine_config()
         self.generation: GenerationThread | None = None
         self.target: Mode = "chat"  # the view the running generation writes into
         self._raw_reply = ""  # the raw continuation so far (a chat reply is the session's)
         self.retry_action: Callable[[], None] | None = None
         self.threads = Threads(self)
+        self.slot = EngineSlot(open_engine, self.threads, self.settings.engine_config())
+        self.slot.loaded.connect(self._loaded)
+        self.slot.failed.connect(self._load_failed)
         self._stream_started = 0.0
         self._stream_tokens = 0
 
@@ -189,9 +148,8 @@ class MainWindow(QMainWindow):
         bar.setObjectName("main-toolbar")
         bar.setMovable(False)
         self.addToolBar(bar)
-        self.picker = QComboBox(self)
+        self.picker = ModelPicker("Model", self)
         self.picker.setMinimumWidth(260)
-        self.picker.setAccessibleName("Model")
         self.picker.setToolTip("Installed models: amber dot = base, blue dot = instruct")
         self.picker.activated.connect(self._picked)
         bar.addWidget(self.picker)
@@ -343,16 +301,7 @@ class MainWindow(QMainWindow):
         self.models = models
         if self.compare_window is not None:
             self.compare_window.set_models(models)
-        self.picker.clear()
-        for model in models:
-            remote = not capabilities_of(model).uses_this_machine
-            label = f"{model.id}  ·  {model.kind}" + ("  ·  remote" if remote else "")
-            self.picker.addItem(kind_icon(model.kind), label, model.id)
-            self.picker.setItemData(
-                self.picker.count() - 1,
-                describe(model),
-                Qt.ItemDataRole.ToolTipRole,
-            )
+        self.picker.show_models(models)
         if not models:
             self.pages.setCurrentWidget(self.empty_page)
             self.status_model.setText("No model")
@@ -377,7 +326,7 @@ class MainWindow(QMainWindow):
         model = next((m for m in self.models if m.id == model_id), None)
         if model is None:
             return
-        self.picker.setCurrentIndex(self.picker.findData(model_id))
+        self.picker.choose(model_id)
         if self.model is not None and model.id == self.model.id and self.engine is not None:
             return
         self.stop()
@@ -386,15 +335,19 @@ class MainWindow(QMainWindow):
         self.load_model()
         self._update_hints()
 
+    @property
+    def engine(self) -> Engine | None:
+        return self.slot.engine
+
+    @property
+    def runtime(self) -> p.RuntimeInfo | None:
+        """What the loaded engine reported; None while it loads."""
+        return self.slot.runtime
+
     def load_model(self) -> None:
-        """Start the selected model's engine in its own process, off the UI thread."""
+        """Start the selected model's engine (in its own process, for a local one)."""
         if self.model is None:
             return
-        if self.engine is not None:
-            self.threads.start(
-                CloseThread(self.engine, self)
-            )  # the old process ends in the background
-        self.engine_config = self.settings.engine_config()
         self.mode_toggle.buttons["raw"].setEnabled(True)
         self.mode_toggle.buttons["raw"].setToolTip(
             "Raw continuation: your text goes in as it is, no template (Ctrl+M)"
@@ -403,31 +356,17 @@ class MainWindow(QMainWindow):
         self.open_raw_action.setEnabled(
             self.mode_toggle.mode == "chat" and not capabilities_of(self.model).renders_template
         )
-        self.engine = self._open_engine(self.model, self.engine_config)
-        self.runtime = None
-        model = self.model
-        if identity(model).sha256 is None:
-            # Each reply records its model's sha256: a file outside the catalog and the Hub
-            # cache is hashed once, here off the UI thread, and remembered.
-            self.threads.call(lambda: identity(model, hash_file=True), _ignore, _ignore)
         self.status_model.setText(f"Loading {self.model.id}…")
         self.error_bar.hide()
-        thread = LoadThread(self.engine, self)
-        engine = self.engine
-        thread.loaded.connect(lambda info: self._loaded(engine, info))
-        thread.failed.connect(lambda message: self._load_failed(engine, message))
-        self.threads.start(thread)
+        self.slot.load(self.model, self.settings.engine_config())
 
-    def _loaded(self, engine: Engine, info: p.RuntimeInfo) -> None:
-        if engine is not self.engine or self.model is None:
+    def _loaded(self, info: p.RuntimeInfo) -> None:
+        if self.model is None:
             return
-        self.runtime = info
         self.status_model.setText(f"{self.model.id} · {self.model.kind}")
-        self.status_context.setText(_context_text(0, info.n_ctx))
+        self.status_context.setText(context_text(0, info.n_ctx))
 
-    def _load_failed(self, engine: Engine, message: str) -> None:
-        if engine is not self.engine:
-            return
+    def _load_failed(self, message: str) -> None:
         self.status_model.setText("Model failed to load")
         self.retry_action = self.load_model
         self.error_bar.show_error(message)
@@ -520,24 +459,7 @@ class MainWindow(QMainWindow):
         self._update_hints()
 
     def _update_hints(self) -> None:
-        model, mode = self.model, self.mode_toggle.mode
-        if model is None:
-            self.banner.show_text("")
-        elif capabilities_of(model).renders_template:
-            self.banner.show_text(
-                f"{model.id} runs on {location(model)}. "
-                + (
-                    "Chat mode: the server applies its own chat template; the inspector shows the messages sent."
-                    if mode == "chat"
-                    else "Raw mode: your text goes to /v1/completions exactly as written."
-                )
-            )
-        elif mode == "chat" and not file_info(model).has_chat_template:
-            self.banner.show_text(FALLBACK_NOTE)
-        elif mode == "raw" and model.kind == "instruct":
-            self.banner.show_text(INSTRUCT_RAW_HINT)
-        else:
-            self.banner.show_text("")
+        self.banner.show_text(mode_hint(self.model, self.mode_toggle.mode))
 
     def open_chat_as_raw(self) -> None:
         """The exact text chat mode sends, in the raw notebook: the clearest way to see what a
@@ -690,7 +612,7 @@ class MainWindow(QMainWindow):
         self.threads.start(thread)
 
     def _ensure_engine_config(self) -> None:
-        if self.settings.engine_config() != self.engine_config:
+        if self.settings.engine_config() != self.slot.config:
             self.load_model()  # context or threads changed: load again with them
 
     def _show_prompt(self, prompt: RenderedPrompt) -> None:
@@ -723,7 +645,7 @@ class MainWindow(QMainWindow):
         self._finish_stream(done, "")
         stats = done.stats
         self.status_speed.setText(f"{stats.tokens_per_second:.1f} tok/s")
-        self.status_context.setText(_context_text(stats.context_used, stats.context_size))
+        self.status_context.setText(context_text(stats.context_used, stats.context_size))
         self.status_stop.setText(f"stopped: {done.reason.describe()}")
         self.inspector.show_counts(stats.prompt_tokens, stats.cached_tokens)
 
@@ -878,8 +800,7 @@ class MainWindow(QMainWindow):
         self.save_document()
         self._save(replace(self.settings, system_prompt=self.chat_view.system.text()))
         self.threads.wait(5000)
-        if self.engine is not None:
-            self.engine.close()
+        self.slot.close()
         if self.compare_window is not None:
             self.compare_window.close()
         self.store.close()

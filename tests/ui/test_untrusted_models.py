@@ -158,7 +158,7 @@ def _compare_with_template(window: MainWindow, template: str) -> CompareWindow:
     view = next(v for v in compare.columns if v.model.info.has_chat_template)
     model = view.model
     hostile = replace(model, info=replace(model.info, chat_template=template))
-    view.models = [hostile if m.id == model.id else m for m in view.models]
+    view.set_models([hostile if m.id == model.id else m for m in view.models])
     view.mode.set_mode("chat")
     compare.input.setPlainText("Hi")
     return compare

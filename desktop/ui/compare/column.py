@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -25,8 +24,9 @@ from desktop.core.engine import events as p
 from desktop.core.engine.factory import Runnable, capabilities_of
 from desktop.ui.threads import TokenBatch
 from desktop.ui.views.charts import SurpriseChart
+from desktop.ui.views.model_picker import ModelPicker
 from desktop.ui.views.tokens import TokenView
-from desktop.ui.views.widgets import ModeToggle, kind_icon
+from desktop.ui.views.widgets import ModeToggle
 
 SCORE_TIP = "How surprised the other column's model is by this text, token by token"
 NO_SCORE_TIP = "A remote server cannot score a given text: pick a local model there"
@@ -39,9 +39,8 @@ class CompareColumn(QFrame):
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.models = models
-        self.picker = QComboBox(self)
-        self.picker.setAccessibleName("Column model")
-        self._fill_picker(model_id)
+        self.picker = ModelPicker("Column model", self)
+        self.picker.show_models(models, model_id)
         self.mode = ModeToggle(self)
         self.mode.set_mode(mode)
         self.template = QLabel("")
@@ -74,23 +73,15 @@ class CompareColumn(QFrame):
     @property
     def model(self) -> Runnable:
         """The model the picker shows (the next run's; the last run's is `column.model`)."""
-        model_id = self.picker.currentData()
-        return next(m for m in self.models if m.id == model_id)
+        chosen = self.picker.chosen
+        assert chosen is not None  # a column always has a model: set_models keeps one
+        return chosen
 
     def set_models(self, models: list[Runnable]) -> None:
         """Offer these models, keeping this column's choice while it is among them (the first
         model otherwise)."""
-        chosen = self.picker.currentData()
         self.models = models
-        self.picker.clear()
-        self._fill_picker(chosen)
-
-    def _fill_picker(self, chosen: str) -> None:
-        for model in self.models:
-            remote = not capabilities_of(model).uses_this_machine
-            label = f"{model.id}  ·  {model.kind}" + ("  ·  remote" if remote else "")
-            self.picker.addItem(kind_icon(model.kind), label, model.id)
-        self.picker.setCurrentIndex(max(0, self.picker.findData(chosen)))
+        self.picker.show_models(models)
 
     def set_busy(self, busy: bool) -> None:
         """While a run is under way the column's model and mode stay as they started."""
