@@ -1,3 +1,5 @@
+"""`python -m desktop` runs the `duet` command."""
+
 from desktop.cli import main
 
 raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""One input through several models at once (run) and its export."""

@@ -1,0 +1,1 @@
+"""The Hugging Face Hub: search and listing (api), downloads (download, fetch), pull, pending."""

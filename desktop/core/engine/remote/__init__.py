@@ -1,0 +1,1 @@
+"""The remote engine: a model on an OpenAI-compatible server (openai)."""
