@@ -22,6 +22,8 @@ same rules, which tests/core/test_fake_engine.py checks against the real one:
 - `cancel()` during a generation ends it before its next token with CANCELLED; `fail_next` and
   `crash_next` make the next request end with Failed or Crashed (after some tokens, if asked),
   and a crash unloads it, so the request after that loads it again (`loads` counts them).
+  With `in_generation=True` they wait for the next generation, passing over the load and
+  tokenize calls a chat turn makes first to fit the chat to the context.
 
 Nothing runs in another process and nothing sleeps, except `token_delay` seconds before each
 token (for tests of busy states), which a cancel cuts short.
@@ -87,6 +89,7 @@ class _Trouble:
     error: DuetError | None
     exitcode: int | None
     after_tokens: int
+    in_generation: bool = False  # met by the next generation only
 
 
 class FakeEngine:
@@ -142,22 +145,28 @@ class FakeEngine:
             raise TypeError("This FakeEngine answers with a function, not a list of replies.")
         self._queue.extend(replies)
 
-    def fail_next(self, error: DuetError, after_tokens: int = 0) -> None:
+    def fail_next(
+        self, error: DuetError, after_tokens: int = 0, *, in_generation: bool = False
+    ) -> None:
         """The next request fails with `error`: a generation streams up to `after_tokens`
-        tokens, then Failed; load, score and tokenize raise it."""
-        self._trouble = _Trouble(error, None, after_tokens)
+        tokens, then Failed; load, score and tokenize raise it. `in_generation`: the next
+        generation, whatever load, score or tokenize calls come first."""
+        self._trouble = _Trouble(error, None, after_tokens, in_generation)
 
-    def crash_next(self, exitcode: int | None = -9, after_tokens: int = 0) -> None:
+    def crash_next(
+        self, exitcode: int | None = -9, after_tokens: int = 0, *, in_generation: bool = False
+    ) -> None:
         """The next request meets a dead worker: a generation streams up to `after_tokens`
         tokens, then Crashed; load raises ModelLoadError, score and tokenize EngineCrashed.
-        The request after it loads the model again."""
-        self._trouble = _Trouble(None, exitcode, after_tokens)
+        The request after it loads the model again. `in_generation`: the next generation,
+        whatever load, score or tokenize calls come first."""
+        self._trouble = _Trouble(None, exitcode, after_tokens, in_generation)
 
     # The Engine protocol ------------------------------------------------------------------------
 
     def load(self) -> p.RuntimeInfo:
         with self._lock:
-            trouble, self._trouble = self._trouble, None
+            trouble = self._take_trouble(generating=False)
             if trouble is not None and trouble.error is not None:
                 raise trouble.error
             if trouble is not None:
@@ -179,7 +188,7 @@ class FakeEngine:
         params = (sampling or SamplingParams()).validated()
         with self._lock:
             self.calls.append(GenerateCall(prompt, params, top_k_probs, logprobs))
-            trouble, self._trouble = self._trouble, None
+            trouble = self._take_trouble(generating=True)
             self._ensure_loaded()
             self._cancelled.clear()
             self._active = True
@@ -348,8 +357,16 @@ class FakeEngine:
         )
         return self.info
 
+    def _take_trouble(self, generating: bool) -> _Trouble | None:
+        """The trouble this request meets, if any (one kept for a generation waits for it)."""
+        trouble = self._trouble
+        if trouble is None or (trouble.in_generation and not generating):
+            return None
+        self._trouble = None
+        return trouble
+
     def _raise_trouble(self) -> None:
-        trouble, self._trouble = self._trouble, None
+        trouble = self._take_trouble(generating=False)
         if trouble is None:
             return
         if trouble.error is not None:

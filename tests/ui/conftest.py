@@ -27,6 +27,47 @@ def window(qtbot: object, fresh_settings: None, starter_paths: object) -> Iterat
     yield win
 
 
+@pytest.fixture
+def fake_engines() -> object:
+    """The FakeOpener (tests/fakes/opener.py) a `fake_window` makes its engines with; a test
+    that builds its own MainWindow passes it as `open_engine=`."""
+    from tests.fakes import FakeOpener
+
+    return FakeOpener()
+
+
+@pytest.fixture
+def fake_window(
+    qtbot: object, fresh_settings: None, starter_paths: object, fake_engines: object
+) -> Iterator[object]:
+    """The real window on the real starter pair's files, loaded, with every engine a FakeEngine.
+
+    Everything but the engine is real: the library scan and the picker, each model's metadata
+    and chat template (the prompts sent and shown in the inspector are the real renderings),
+    the chat session, the history store, the views. The engine is
+    `MainWindow(open_engine=fake_engines)`: each model choice, and each reload with a new
+    context, makes a new FakeEngine, as the real factory starts a new worker.
+
+    `window.fake_engines` is that FakeOpener:
+    - `.replies = [...]`: the next replies, in order, whichever engine answers; then `.reply`
+      (a fixed sentence) for every request.
+    - `.token_delay`: seconds before each token, for engines made from then on (a stop then
+      lands mid-reply); set it before the model is chosen, or on `.engine.token_delay`.
+    - `.engine`: the FakeEngine the window runs now (`window.engine`): `fail_next(error)`,
+      `crash_next()`, `calls`/`prompts` (what it was sent), `loads`.
+    - `.engines`: every engine it made, oldest first.
+    Its context (`n_ctx`) is the window's setting, counted in words, the fake's tokens.
+    """
+    from desktop.ui.main_window import MainWindow
+
+    win = MainWindow(open_engine=fake_engines)  # type: ignore[arg-type]
+    win.fake_engines = fake_engines  # type: ignore[attr-defined]
+    qtbot.addWidget(win)  # type: ignore[attr-defined]
+    win.show()
+    wait_loaded(qtbot, win, timeout=20_000)
+    yield win
+
+
 def wait_loaded(qtbot: object, win: object, timeout: int = 60_000) -> None:
     qtbot.waitUntil(  # type: ignore[attr-defined]
         lambda: win.runtime is not None,
