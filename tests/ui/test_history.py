@@ -1,5 +1,7 @@
 """History in the real window: chats saved as they stream, reopened after a restart, branches,
-delete with undo, raw documents, and the context-overflow policy on the real model."""
+delete with undo, raw documents, import and export, and the context-overflow policy. On the
+fake engine (real model files and templates, canned replies), but for the engine reloading
+with a new context, which only the real one can show."""
 
 from __future__ import annotations
 
@@ -12,15 +14,20 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.chat.store import Store
+from desktop.core.errors import EngineError
 from desktop.core.models.checksums import known_sha256
 from desktop.core.models.library import Library
 from desktop.ui.main_window import MainWindow
 from tests.ui.conftest import wait_loaded
 
-pytestmark = pytest.mark.slow
+# A reply long enough to be caught while it streams (200 words, "The keeper climbed ...").
+OVERFLOW_AT = 3  # turns that fit 256 words: "stop" refuses the next
+
+STORY = " ".join(["The keeper climbed the stairs and lit the lamp again."] * 20)
 
 
 def idle(win: MainWindow, qtbot, timeout: int = 60_000) -> None:
@@ -32,8 +39,11 @@ def settle(win: MainWindow, **changes: object) -> None:
 
 
 def test_a_chat_is_saved_while_it_streams_and_reopens_after_a_restart(
-    window: MainWindow, qtbot
+    fake_window: MainWindow, qtbot
 ) -> None:
+    window = fake_window
+    window.fake_engines.replies = [STORY]
+    window.engine.token_delay = 0.05  # 10 s for the whole reply: it is seen while it streams
     settle(window, sampling=SamplingParams(max_tokens=400, seed=2, repeat_penalty=1.3))
     window.send_chat("Tell me a long story about a lighthouse keeper.")
     chat_id = window.conversation.chat_id
@@ -44,16 +54,19 @@ def test_a_chat_is_saved_while_it_streams_and_reopens_after_a_restart(
     qtbot.wait(400)
     streaming = Store(window.store.file).path(chat_id)[-1]  # another connection sees it already
     assert streaming.role == "assistant" and not streaming.complete and streaming.content
+    assert STORY.startswith(streaming.content) and len(streaming.content) < len(STORY)
+    window.engine.token_delay = 0  # the rest at once
     idle(window, qtbot)
     saved = window.store.path(chat_id)[-1]
-    assert saved.complete and saved.content == window.conversation.messages[-1].content
+    assert saved.complete and saved.content == window.conversation.messages[-1].content == STORY
     meta = saved.meta
     assert (meta.model_id, meta.mode, meta.seed) == ("smollm2-135m-instruct", "chat", 2)
     assert meta.template.startswith("chat template of") and "<|im_start|>user" in meta.prompt
-    assert meta.stop_reason in ("eos", "length") and meta.stats["generated_tokens"] > 0
+    assert meta.prompt == window.engine.prompts[-1].text  # the prompt as it was sent
+    assert meta.stop_reason == "eos" and meta.stats["generated_tokens"] == len(STORY.split())
     assert meta.model_sha256 == window.model.catalog.sha256
     window.close()
-    again = MainWindow()
+    again = MainWindow(open_engine=window.fake_engines)
     qtbot.addWidget(again)
     wait_loaded(qtbot, again)
     item = again.sidebar.list.item(0)
@@ -63,29 +76,63 @@ def test_a_chat_is_saved_while_it_streams_and_reopens_after_a_restart(
     assert again.chat_view.bubbles[-1].raw_text == saved.content
 
 
-def test_regenerate_and_edit_keep_every_alternative(window: MainWindow, qtbot) -> None:
+def test_a_reply_that_fails_before_its_first_token_keeps_the_chat_and_retries(
+    fake_window: MainWindow, qtbot
+) -> None:
+    window = fake_window
+    window.engine.fail_next(
+        EngineError("The model ran out of memory: close other programs."), in_generation=True
+    )
+    window.send_chat("Hi")
+    idle(window, qtbot)
+    assert window.error_bar.message == "The model ran out of memory: close other programs."
+    assert window.error_bar.button.isVisible() and window.status_stop.text() == "failed"
+    chat_id = window.conversation.chat_id
+    assert [m.content for m in window.conversation.messages] == ["Hi"]
+    assert [b.raw_text for b in window.chat_view.bubbles] == ["Hi"]
+    # No empty reply is kept, and the chat reopens on the branch that ends with the message.
+    window.new()
+    window.open_history(chat_id, "chat")
+    assert [m.content for m in window.conversation.messages] == ["Hi"]
+    window.fake_engines.replies = ["Hello there."]
+    qtbot.mouseClick(window.error_bar.button, Qt.MouseButton.LeftButton)  # Retry
+    idle(window, qtbot)
+    assert [m.content for m in window.conversation.messages] == ["Hi", "Hello there."]
+    assert [m.content for m in window.store.path(chat_id)] == ["Hi", "Hello there."]
+    assert not window.error_bar.isVisible()
+
+
+def test_regenerate_and_edit_keep_every_alternative(fake_window: MainWindow, qtbot) -> None:
+    window = fake_window
+    window.fake_engines.replies = ["Apple.", "Banana.", "Carrot."]
     settle(window, sampling=SamplingParams(max_tokens=16, temperature=1.0))
     window.send_chat("Name a fruit.")
     idle(window, qtbot)
     first = window.conversation.messages[-1].content
+    assert first == "Apple."
     window.regenerate()
     idle(window, qtbot)
+    assert window.conversation.messages[-1].content == "Banana."
     reply_bubble = window.chat_view.bubbles[-1]
     assert reply_bubble.branch_label.text() == "2/2" and reply_bubble.branch_prev.isEnabled()
     reply_bubble.branch_prev.click()
     assert window.conversation.messages[-1].content == first
+    assert window.chat_view.bubbles[-1].raw_text == first
     assert window.chat_view.bubbles[-1].branch_label.text() == "1/2"
     window.edit_message(0)
     window.chat_view.input.setPlainText("Name a vegetable.")
     window.submit()
     idle(window, qtbot)
+    assert [m.content for m in window.conversation.messages] == ["Name a vegetable.", "Carrot."]
     assert window.chat_view.bubbles[0].branch_label.text() == "2/2"
     window.chat_view.bubbles[0].branch_prev.click()
-    assert window.conversation.messages[0].content == "Name a fruit."
-    assert len(window.conversation.messages) == 2  # the fruit branch, with its reply, is intact
+    # The fruit branch is intact, down to its newest reply.
+    assert [m.content for m in window.conversation.messages] == ["Name a fruit.", "Banana."]
+    assert window.chat_view.bubbles[-1].branch_label.text() == "2/2"
 
 
-def test_delete_with_undo_and_search(window: MainWindow, qtbot) -> None:
+def test_delete_with_undo_and_search(fake_window: MainWindow, qtbot) -> None:
+    window = fake_window
     settle(window, sampling=SamplingParams(max_tokens=4))
     window.send_chat("Zebra question")
     idle(window, qtbot)
@@ -99,7 +146,9 @@ def test_delete_with_undo_and_search(window: MainWindow, qtbot) -> None:
     assert window.sidebar.list.count() == 1
 
 
-def test_raw_documents_are_saved_and_listed(window: MainWindow, qtbot) -> None:
+def test_raw_documents_are_saved_and_listed(fake_window: MainWindow, qtbot) -> None:
+    window = fake_window
+    window.fake_engines.replies = [" rolled in at dusk."]
     settle(window, sampling=SamplingParams(max_tokens=8))
     window.set_mode("raw")
     window.raw_view.set_text("Ode to the sea\n\nThe waves")
@@ -107,39 +156,60 @@ def test_raw_documents_are_saved_and_listed(window: MainWindow, qtbot) -> None:
     idle(window, qtbot)
     document_id = window.document_id
     assert document_id is not None
+    assert window.raw_view.text == "Ode to the sea\n\nThe waves rolled in at dusk."
     assert window.store.document(document_id) == window.raw_view.text
     assert window.sidebar.list.item(0).text() == "📄 Ode to the sea"
     window.new()
     assert window.raw_view.text == ""
     window.open_history(document_id, "document")
-    assert window.raw_view.text.startswith("Ode to the sea\n\nThe waves")
+    assert window.raw_view.text == "Ode to the sea\n\nThe waves rolled in at dusk."
 
 
-def test_context_overflow_policies_on_the_real_model(window: MainWindow, qtbot) -> None:
+def remember(turn: int) -> str:
+    """A long message (57 words), numbered so the prompt shows which turns it kept."""
+    return (
+        f"Turn {turn}: please remember this list: "
+        + ", ".join(f"item {i}" for i in range(25))
+        + "."
+    )
+
+
+def test_context_overflow_policies(fake_window: MainWindow, qtbot) -> None:
+    window = fake_window
+    # The fake's context counts words: 256 of them, 24 kept for the reply.
+    window.fake_engines.reply = "Noted, I will remember every item of that list for you."
     settle(window, n_ctx=256, sampling=SamplingParams(max_tokens=24, seed=1), overflow="stop")
-    long = "Please remember this list: " + ", ".join(f"item {i}" for i in range(25)) + "."
-    failures = 0
-    for _ in range(6):
-        window.send_chat(long)
+    sent = 0
+    for turn in range(6):
+        window.send_chat(remember(turn))
         idle(window, qtbot)
         if "no longer fits" in window.error_bar.message:
-            failures += 1
             break
-    assert failures == 1  # "stop" refused once the chat outgrew 256 tokens
+        sent += 1
+    assert sent == OVERFLOW_AT  # "stop" refused once the chat outgrew 256 tokens, not before
     assert window.conversation.messages[-1].role == "user"  # nothing was lost
+    assert window.conversation.messages[-1].content == remember(sent)
+    assert window.engine.n_ctx == 256 and len(window.engine.calls) == sent
     settle(window, overflow="drop_oldest")
     window.regenerate()  # the same request, now leaving out the oldest turns
     idle(window, qtbot)
     assert not window.error_bar.message
     assert window.conversation.messages[-1].role == "assistant"
-    assert window.conversation.dropped > 0
-    assert not window.chat_view.bubbles[0].dropped_label.isHidden()
-    assert "no longer sees the first" in window.banner.text
+    # Exactly the oldest turn (its message and reply) is left out; the rest is sent.
+    assert window.conversation.dropped == 2
+    sent_prompt = window.engine.prompts[-1].text
+    assert "Turn 0:" not in sent_prompt
+    assert all(f"Turn {turn}:" in sent_prompt for turn in range(1, sent + 1))
+    assert window.inspector.text == sent_prompt
+    shown = [not bubble.dropped_label.isHidden() for bubble in window.chat_view.bubbles]
+    assert shown == [True, True] + [False] * (len(shown) - 2)
+    assert "no longer sees the first 2 messages" in window.banner.text
     saved = window.store.path(window.conversation.chat_id)[-1]
     assert saved.meta.dropped_turns == window.conversation.dropped
 
 
-def test_cli_chats_and_export(window: MainWindow, qtbot) -> None:
+def test_cli_chats_and_export(fake_window: MainWindow, qtbot) -> None:
+    window = fake_window
     settle(window, sampling=SamplingParams(max_tokens=6, seed=3))
     window.send_chat("Export me")
     idle(window, qtbot)
@@ -161,6 +231,7 @@ def test_cli_chats_and_export(window: MainWindow, qtbot) -> None:
         timeout=60,
     )
     assert md.stdout.startswith("# Export me") and "seed 3" in md.stdout
+    assert window.conversation.messages[-1].content in md.stdout
     js = subprocess.run(
         [sys.executable, "-m", "desktop", "export", str(chat_id), "--format", "json"],
         capture_output=True,
@@ -179,6 +250,7 @@ def test_cli_chats_and_export(window: MainWindow, qtbot) -> None:
     assert missing.returncode == 1 and "no chat 999999" in missing.stderr
 
 
+@pytest.mark.slow
 def test_the_engine_reloads_with_the_new_context(window: MainWindow, qtbot) -> None:
     settle(window, n_ctx=512, sampling=SamplingParams(max_tokens=4))
     window.send_chat("Hi")
@@ -187,10 +259,11 @@ def test_the_engine_reloads_with_the_new_context(window: MainWindow, qtbot) -> N
 
 
 def test_import_an_exported_chat_and_warn_about_missing_models(
-    window: MainWindow, qtbot, tmp_path
+    fake_window: MainWindow, qtbot, tmp_path
 ) -> None:
     import json
 
+    window = fake_window
     settle(window, sampling=SamplingParams(max_tokens=6, seed=5))
     window.send_chat("Import me")
     idle(window, qtbot)
@@ -260,11 +333,11 @@ def _broken_exports() -> dict[str, tuple[str, str]]:
 
 
 def test_a_malformed_export_is_refused_with_a_message_and_adds_no_chat(
-    window: MainWindow, qtbot, tmp_path, monkeypatch
+    fake_window: MainWindow, qtbot, tmp_path, monkeypatch
 ) -> None:
-    from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QFileDialog, QPushButton
 
+    window = fake_window
     importer = next(
         b for b in window.sidebar.findChildren(QPushButton) if b.text().startswith("Import")
     )
@@ -293,7 +366,7 @@ def test_a_malformed_export_is_refused_with_a_message_and_adds_no_chat(
 
 
 def test_an_export_is_read_and_checked_off_the_ui_thread(
-    window: MainWindow, qtbot, tmp_path, monkeypatch: pytest.MonkeyPatch
+    fake_window: MainWindow, qtbot, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A large export (up to 128 MB) takes seconds to read and check: never on the UI thread."""
     import json
@@ -304,6 +377,7 @@ def test_an_export_is_read_and_checked_off_the_ui_thread(
 
     from desktop.core.chat import store
 
+    window = fake_window
     window.send_chat("Slow to import")
     idle(window, qtbot)
     path = tmp_path / "slow.json"
@@ -331,7 +405,8 @@ def test_an_export_is_read_and_checked_off_the_ui_thread(
     assert window.conversation.messages[0].content == "Slow to import"
 
 
-def test_show_earlier_messages_keeps_the_branch_controls(window: MainWindow, qtbot) -> None:
+def test_show_earlier_messages_keeps_the_branch_controls(fake_window: MainWindow, qtbot) -> None:
+    window = fake_window
     store = window.store
     chat_id = store.create_chat("Long chat")
     parent = None
@@ -351,8 +426,9 @@ def test_show_earlier_messages_keeps_the_branch_controls(window: MainWindow, qtb
 
 
 def test_a_reply_records_the_sha256_of_a_model_outside_the_catalog(
-    window: MainWindow, qtbot, instruct_path: Path, tmp_path: Path
+    fake_window: MainWindow, qtbot, instruct_path: Path, tmp_path: Path
 ) -> None:
+    window = fake_window
     copy = tmp_path / "my-assistant.gguf"
     shutil.copyfile(instruct_path, copy)
     Library().register(copy)
@@ -368,6 +444,8 @@ def check_the_sha256_is_recorded(window: MainWindow, qtbot, copy: Path) -> None:
     settle(window, sampling=SamplingParams(max_tokens=8, seed=0))
     window.select_model("my-assistant")
     wait_loaded(qtbot, window)
+    assert window.engine is window.fake_engines.engine
+    assert window.engine.label == "my-assistant.gguf"
     # Hashed once, off the UI thread, when the model is chosen, and remembered.
     qtbot.waitUntil(lambda: known_sha256(copy) is not None, timeout=20_000)
     window.send_chat("Hi")
