@@ -7,6 +7,7 @@ runs: `fit` only needs a count that grows with the text.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -248,3 +249,23 @@ def test_one_too_long_message_under_drop_oldest_is_not_told_to_choose_drop_oldes
         conversation.fit(info, count_chars, alone + RESERVE - 1, RESERVE, "drop_oldest")
     assert "drop the oldest turns" not in str(raised.value)
     assert str(raised.value).startswith(f"Even the last message alone is {alone} tokens")
+
+
+@pytest.mark.parametrize("policy", ["stop", "drop_oldest"])
+@pytest.mark.parametrize(("n_ctx", "reserve"), [(256, 2000), (256, 256)])
+def test_a_reply_reserve_the_context_cannot_hold_is_said_plainly_with_the_fix(
+    info: ModelInfo, policy: str, n_ctx: int, reserve: int
+) -> None:
+    """Max tokens at or above the context leaves no room for any prompt: the message names
+    both numbers and the two fixes, never a negative budget (issue 16, bug 6)."""
+    conversation = chat()
+    with pytest.raises(ContextOverflow) as raised:
+        conversation.fit(info, count_chars, n_ctx, reserve, policy)  # type: ignore[arg-type]
+    message = str(raised.value)
+    assert message.startswith(
+        f"Max tokens ({reserve}) is "
+        + ("more than" if reserve > n_ctx else "as much as")
+        + f" the context holds ({n_ctx}): lower Max tokens or raise the context length"
+    ), message
+    assert not re.search(r"-\d", message)  # no negative budget
+    assert len(conversation.messages) == len(TURNS) and conversation.dropped == 0

@@ -82,6 +82,14 @@ class Conversation:
     ) -> RenderedPrompt:
         """The prompt for the next reply, made to fit the context with room for `reserve`
         tokens of reply: as it is, or (drop_oldest) without the oldest turns. Sets `dropped`."""
+        if reserve >= n_ctx:
+            # No chat fits and no turn is worth dropping: the fix is a setting, so name it
+            # rather than a budget below zero.
+            raise ContextOverflow(
+                f"Max tokens ({reserve}) is {'more than' if reserve > n_ctx else 'as much as'} "
+                f"the context holds ({n_ctx}): lower Max tokens or raise the context length "
+                "(Sampling panel), so the context has room for the chat as well as the reply."
+            )
         budget = n_ctx - reserve
         start = 0
         while True:

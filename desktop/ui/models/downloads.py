@@ -2,8 +2,8 @@
 to the main window, so downloads go on while the Models window is closed.
 
 Whatever the download thread meets, its job ends in a state a person can see and act on:
-an unexpected exception becomes a failed row with its text, never a row stuck "downloading",
-and a failed job can be queued again."""
+an unexpected exception becomes a failed row with its text, never a row stuck "downloading";
+a job that ended can be retried (the same job, queued again) or dismissed (gone from the list)."""
 
 from __future__ import annotations
 
@@ -81,6 +81,7 @@ class DownloadQueue(QObject):
     added = Signal(object)  # DownloadJob
     changed = Signal(object)  # DownloadJob: state or progress
     finished = Signal(object)  # DownloadJob, successfully
+    removed = Signal(object)  # DownloadJob, dismissed
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -103,6 +104,32 @@ class DownloadQueue(QObject):
             self.changed.emit(job)
         elif job.state == "downloading":
             job.cancel.cancel()  # the worker stops at the next chunk and reports
+
+    def retry(self, job: DownloadJob) -> DownloadJob:
+        """Queue a failed, cancelled or paused job again, as the same job, so its row stays
+        and shows the new try. If the same file is already on its way in another job, that
+        one is the download: this one is dismissed, and the other returned."""
+        if job.under_way or job.state == "done" or not self._holds(job):
+            return job
+        if (other := self.active(job.target)) is not None:
+            self.dismiss(job)
+            return other
+        # A fresh token: the old one is cancelled or paused, and would stop the new try at once.
+        job.state, job.message, job.progress = "queued", "", None
+        job.cancel = _new_token()
+        self.changed.emit(job)
+        self._next()
+        return job
+
+    def dismiss(self, job: DownloadJob) -> None:
+        """Forget a job that ended (a running one is cancelled first, with Cancel)."""
+        if job.under_way or not self._holds(job):
+            return
+        self.jobs = [j for j in self.jobs if j is not job]
+        self.removed.emit(job)
+
+    def _holds(self, job: DownloadJob) -> bool:
+        return any(j is job for j in self.jobs)
 
     def active(self, target: PullTarget) -> DownloadJob | None:
         return next(

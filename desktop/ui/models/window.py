@@ -72,6 +72,7 @@ class ModelsDialog(QDialog):
         queue.added.connect(self._job_added)
         queue.changed.connect(self._job_changed)
         queue.finished.connect(self._job_finished)
+        queue.removed.connect(self._job_removed)
         self.refresh_installed()
 
     # The installed list, shared by the Catalog and Installed tabs ---------------------------------
@@ -121,6 +122,12 @@ class ModelsDialog(QDialog):
     def _job_changed(self, job: DownloadJob) -> None:
         if row := self.rows.get(job.id):
             row.refresh()
+
+    def _job_removed(self, job: DownloadJob) -> None:
+        if row := self.rows.pop(job.id, None):
+            self.queue_box.removeWidget(row)
+            row.deleteLater()
+        self.queue_empty.setVisible(not self.rows)
 
     def _job_finished(self, _job: DownloadJob) -> None:
         self.refresh_installed()

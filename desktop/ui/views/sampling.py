@@ -1,5 +1,6 @@
 """Sampling and engine settings. Every control's range comes from core's RANGES, so a value
-out of range cannot be typed: it is refused in the widget, not at generation time."""
+out of range cannot be typed: it is refused in the widget, not at generation time, and the
+context length, whose minimum is easy to type below, says what it did instead."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import replace
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -27,6 +29,40 @@ _OVERFLOW_CHOICES: tuple[tuple[Overflow, str], ...] = (
     ("stop", "Stop and say so"),
     ("drop_oldest", "Drop the oldest turns"),
 )
+
+
+class _RangedSpinBox(QSpinBox):
+    """A QSpinBox that reports a typed value it had to correct. Qt's own correction is silent:
+    it puts back the previous value, so a context typed as 100 became 4096 again unexplained.
+    This one takes the nearest value in range and emits `corrected(typed, value)`."""
+
+    corrected = Signal(str, int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setCorrectionMode(QAbstractSpinBox.CorrectionMode.CorrectToNearestValue)
+        self._typed: str | None = None
+        # Emitted after Qt has corrected the text, so the value is the one the box now holds.
+        self.editingFinished.connect(self._report)
+
+    def fixup(self, text: str) -> str:
+        # Called only for text the box cannot hold as it is (out of range, or empty).
+        self._typed = text
+        return text
+
+    def _report(self) -> None:
+        typed, self._typed = self._typed, None
+        if typed is not None:
+            self.corrected.emit(typed, self.value())
+
+
+def correction_note(name: str, typed: str, value: int, low: int, high: int) -> str:
+    """What the window says when a typed value was out of range: the limit and the value used."""
+    shown = typed.strip()
+    if shown.lstrip("-").isdigit():
+        limit = f"at least {low}" if int(shown) < low else f"at most {high}"
+        return f"The {name} is {limit}, so {shown} became {value}."
+    return f"The {name} is a whole number from {low} to {high}: it is now {value}."
 
 
 class SamplingPanel(QWidget):
@@ -64,13 +100,25 @@ class SamplingPanel(QWidget):
         self.seed.setKeyboardTracking(False)
         self.seed.valueChanged.connect(self._edited)
         form.addRow("Seed", self.seed)
-        self.context = QSpinBox(self)
+        self.context = _RangedSpinBox(self)
         self.context.setRange(*CONTEXT_RANGE)
         self.context.setSingleStep(256)
         self.context.setAccessibleName("context length")
+        self.context.setToolTip(
+            "How many tokens the model sees at once: the chat and the reply together. "
+            f"From {CONTEXT_RANGE[0]} to {CONTEXT_RANGE[1]}; applies when the model is next loaded."
+        )
         self.context.setKeyboardTracking(False)
         self.context.valueChanged.connect(self._edited)
+        # Says what became of a context typed out of range; hidden from the next keystroke on.
+        self.context_note = QLabel(self)
+        self.context_note.setWordWrap(True)
+        self.context_note.setAccessibleName("context length note")
+        self.context_note.hide()
+        self.context.corrected.connect(self._context_corrected)
+        self.context.lineEdit().textEdited.connect(lambda _text: self.context_note.hide())
         form.addRow("Context length", self.context)
+        form.addRow(self.context_note)
         self.threads = QSpinBox(self)
         self.threads.setRange(0, MAX_THREADS)
         self.threads.setSpecialValueText(f"auto ({default_threads()})")
@@ -130,6 +178,10 @@ class SamplingPanel(QWidget):
             n_threads=self.threads.value(),
             overflow=self._overflow(),
         ).validated()
+
+    def _context_corrected(self, typed: str, value: int) -> None:
+        self.context_note.setText(correction_note("context length", typed, value, *CONTEXT_RANGE))
+        self.context_note.show()
 
     def _overflow(self) -> Overflow:
         # Read by position, not currentData() (Any): the items are _OVERFLOW_CHOICES in order.
