@@ -26,7 +26,7 @@ class EngineSlot(QObject):
 
     def __init__(self, open_engine: EngineOpener, threads: Threads, config: EngineConfig) -> None:
         super().__init__(threads)
-        self._open = open_engine
+        self.opener = open_engine  # also for the compare window's columns
         self._threads = threads
         self.engine: Engine | None = None
         self.config = config
@@ -36,7 +36,7 @@ class EngineSlot(QObject):
         """Put an engine for `model` in the slot and load it; `loaded` or `failed` follows."""
         if self.engine is not None:
             self._threads.start(CloseThread(self.engine, self))  # its process ends meanwhile
-        engine = self.engine = self._open(model, config)
+        engine = self.engine = self.opener(model, config)
         self.config, self.runtime = config, None
         if identity(model).sha256 is None:
             # A file outside the catalog and the Hub cache is hashed once, off the UI thread,

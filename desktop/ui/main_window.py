@@ -406,7 +406,9 @@ class MainWindow(QMainWindow):
         if self.compare_window is None:
             from desktop.ui.compare.window import CompareWindow
 
-            self.compare_window = CompareWindow(self.models, self.settings, self.compare_defaults())
+            self.compare_window = CompareWindow(
+                self.models, self.settings, self.compare_defaults(), open_engine=self.slot.opener
+            )
         self.compare_window.settings = self.settings
         self.compare_window.show()
         self.compare_window.raise_()

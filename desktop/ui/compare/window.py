@@ -50,6 +50,7 @@ from desktop.core.engine.factory import (
 from desktop.core.hub import api as hub
 from desktop.core.settings import AppSettings
 from desktop.ui.compare.column import CompareColumn
+from desktop.ui.engine_slot import EngineOpener
 from desktop.ui.threads import GenerationThread, Threads
 
 MAX_COLUMNS = 3
@@ -62,8 +63,11 @@ class CompareWindow(QWidget):
         settings: AppSettings,
         defaults: tuple[str, str],
         parent: QWidget | None = None,
+        open_engine: EngineOpener = open_engine,
     ) -> None:
+        """`open_engine` makes each column's engine (tests give a fake one)."""
         super().__init__(parent, Qt.WindowType.Window)
+        self._open_engine = open_engine
         self.setWindowTitle("Duet · Compare")
         self.resize(1200, 760)
         self.models = models
@@ -174,7 +178,7 @@ class CompareWindow(QWidget):
         if wanted != self._engine_keys:
             for engine in self.engines:
                 engine.close()
-            self.engines = [open_engine(c.model, config) for c in self.columns]
+            self.engines = [self._open_engine(c.model, config) for c in self.columns]
             self._engine_keys = wanted
         return self.engines
 
