@@ -93,6 +93,8 @@ class MainWindow(QMainWindow):
         self.target: Mode = "chat"  # the view the running generation writes into
         self._raw_reply = ""  # the raw continuation so far (a chat reply is the session's)
         self.retry_action: Callable[[], None] | None = None
+        self._mode_error: tuple[Mode, str] | None = None  # an error one mode's work raised
+        self._closed_by_delete: tuple[int, str] | None = None  # the open chat History deleted
         self.threads = Threads(self)
         self.slot = EngineSlot(open_engine, self.threads, self.settings.engine_config())
         self.slot.loaded.connect(self._loaded)
@@ -237,6 +239,7 @@ class MainWindow(QMainWindow):
         self.sidebar.open_chat.connect(self.open_history)
         self.sidebar.new_chat.connect(self.new_chat)
         self.sidebar.deleted.connect(self._history_deleted)
+        self.sidebar.restored.connect(self._history_restored)
         self.sidebar.import_requested.connect(self.import_chat)
         sidebar_dock = QDockWidget("History", self)
         sidebar_dock.setObjectName("history")
@@ -446,6 +449,9 @@ class MainWindow(QMainWindow):
         if mode != self.mode_toggle.mode:
             self.mode_toggle.set_mode(mode)
             return
+        owner = self._mode_error  # an error of the other mode's work says nothing here
+        if owner is not None and owner[0] != mode and owner[1] == self.error_bar.message:
+            self.error_bar.hide()
         self._show_mode(mode)
         if mode != self.settings.mode:
             self._save(replace(self.settings, mode=mode))
@@ -521,8 +527,8 @@ class MainWindow(QMainWindow):
             return
         self.document.text = self.raw_view.text
         if not self.document.text.strip():
-            self.error_bar.show_error(
-                "Write some text first: raw mode continues what you wrote.", False
+            self._show_mode_error(
+                "raw", "Write some text first: raw mode continues what you wrote."
             )
             return
         prompt = render_input(self.model, "raw", self.document.text)
@@ -663,7 +669,13 @@ class MainWindow(QMainWindow):
         self.status_stop.setText("engine crashed" if crashed else "failed")
         if crashed:
             self.status_model.setText(f"{self.model.id if self.model else ''} · restarts on retry")
-        self.error_bar.show_error(message)
+        self._show_mode_error(self.target, message, can_retry=True)
+
+    def _show_mode_error(self, mode: Mode, message: str, can_retry: bool = False) -> None:
+        """An error of one mode's work (a continuation, a reply): switching to the other mode
+        hides it, as it says nothing about that mode's content."""
+        self._mode_error = (mode, message)
+        self.error_bar.show_error(message, can_retry)
 
     def _finish_stream(self, done: p.Done | None, failure: str, crashed: bool = False) -> None:
         self.prompt_progress.hide()
@@ -728,7 +740,24 @@ class MainWindow(QMainWindow):
         self.set_mode("chat")
         self.new()
 
+    def _history_restored(self, chat_id: int, kind: str) -> None:
+        """Undo of a delete in History: the chat or document the delete closed opens again,
+        unless the person has gone on to another one since."""
+        closed, self._closed_by_delete = self._closed_by_delete, None
+        if closed != (chat_id, kind):
+            return
+        if kind == "document":
+            blank = self.document_id is None and not self.raw_view.text.strip()
+        else:
+            blank = self.conversation.chat_id is None and not self.conversation.messages
+        if blank:
+            self.sidebar.current = chat_id
+            self.open_history(chat_id, kind)
+
     def _history_deleted(self, chat_id: int) -> None:
+        if chat_id in (self.conversation.chat_id, self.document_id):
+            kind = "chat" if chat_id == self.conversation.chat_id else "document"
+            self._closed_by_delete = (chat_id, kind)
         self.session.forget(chat_id)
         if self.document_id == chat_id:
             self.document_id = None

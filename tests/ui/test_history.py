@@ -158,7 +158,7 @@ def test_raw_documents_are_saved_and_listed(fake_window: MainWindow, qtbot) -> N
     assert document_id is not None
     assert window.raw_view.text == "Ode to the sea\n\nThe waves rolled in at dusk."
     assert window.store.document(document_id) == window.raw_view.text
-    assert window.sidebar.list.item(0).text() == "📄 Ode to the sea"
+    assert window.sidebar.list.item(0).text() == "Ode to the sea"  # the page icon says document
     window.new()
     assert window.raw_view.text == ""
     window.open_history(document_id, "document")
