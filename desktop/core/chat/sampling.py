@@ -19,17 +19,60 @@ class Range:
     low: float
     high: float
     label: str
+    help: str = ""  # what the setting does, in a sentence (the panel's tooltip)
 
 
 RANGES: dict[str, Range] = {
-    "temperature": Range(0.0, 5.0, "temperature"),
-    "top_p": Range(0.0, 1.0, "top-p"),
-    "top_k": Range(0, 1000, "top-k"),
-    "min_p": Range(0.0, 1.0, "min-p"),
-    "repeat_penalty": Range(0.5, 2.0, "repeat penalty"),
-    "repeat_last_n": Range(0, 4096, "repeat window"),
-    "max_tokens": Range(1, 131072, "max tokens"),
+    "temperature": Range(
+        0.0,
+        5.0,
+        "temperature",
+        "How adventurous each pick is: 0 always takes the likeliest token (greedy), higher "
+        "values give unlikely tokens more chances.",
+    ),
+    "top_p": Range(
+        0.0,
+        1.0,
+        "top-p",
+        "Keep only the likeliest tokens whose probabilities add up to this share (1 keeps all).",
+    ),
+    "top_k": Range(
+        0, 1000, "top-k", "Keep only this many likeliest tokens at each step (0 keeps all)."
+    ),
+    "min_p": Range(
+        0.0,
+        1.0,
+        "min-p",
+        "Drop tokens less likely than this fraction of the likeliest one (0 keeps all).",
+    ),
+    "repeat_penalty": Range(
+        0.5,
+        2.0,
+        "repeat penalty",
+        "Make tokens used in the repeat window less likely (above 1) or more likely (below 1); "
+        "1 is off.",
+    ),
+    "repeat_last_n": Range(
+        0, 4096, "repeat window", "How many recent tokens the repeat penalty looks at."
+    ),
+    "max_tokens": Range(
+        1,
+        131072,
+        "max tokens",
+        "The longest reply, in tokens: it stops here if the model has not ended it.",
+    ),
 }
+
+
+def described(name: str) -> str:
+    """A setting's tooltip: what it does and its allowed range."""
+    bounds = RANGES[name]
+    low, high = (
+        (f"{bounds.low:g}", f"{bounds.high:g}")
+        if isinstance(bounds.low, float)
+        else (str(bounds.low), str(bounds.high))
+    )
+    return f"{bounds.help} From {low} to {high}."
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.chat.conversation import Overflow
-from desktop.core.chat.sampling import PRESETS, RANGES, SamplingParams
+from desktop.core.chat.sampling import PRESETS, RANGES, SamplingParams, described
 from desktop.core.engine.config import MAX_THREADS, default_threads
 from desktop.core.settings import CONTEXT_RANGE, AppSettings
 
@@ -74,6 +74,10 @@ class SamplingPanel(QWidget):
         self.preset = QComboBox(self)
         self.preset.addItems([*PRESETS, "Custom"])
         self.preset.setAccessibleName("Sampling preset")
+        self.preset.setToolTip(
+            "A set of sampling values to start from: Deterministic (greedy, repeatable), Balanced "
+            "(llama.cpp's defaults) or Creative. Changing any value makes it Custom."
+        )
         self.preset.activated.connect(self._apply_preset)
         form.addRow("Preset", self.preset)
         self.spins: dict[str, QDoubleSpinBox | QSpinBox] = {}
@@ -89,6 +93,7 @@ class SamplingPanel(QWidget):
                 spin = QSpinBox(self)
                 spin.setRange(int(bounds.low), int(bounds.high))
             spin.setAccessibleName(bounds.label)
+            spin.setToolTip(described(name))
             spin.setKeyboardTracking(False)
             spin.valueChanged.connect(self._edited)
             form.addRow(bounds.label.capitalize(), spin)
@@ -97,6 +102,10 @@ class SamplingPanel(QWidget):
         self.seed.setRange(-1, _SEED_MAX)
         self.seed.setSpecialValueText("random")
         self.seed.setAccessibleName("seed")
+        self.seed.setToolTip(
+            "The random seed: the same seed, settings and prompt give the same reply. "
+            f"From 0 to {_SEED_MAX}, or random (each reply records the seed it used)."
+        )
         self.seed.setKeyboardTracking(False)
         self.seed.valueChanged.connect(self._edited)
         form.addRow("Seed", self.seed)
@@ -123,6 +132,10 @@ class SamplingPanel(QWidget):
         self.threads.setRange(0, MAX_THREADS)
         self.threads.setSpecialValueText(f"auto ({default_threads()})")
         self.threads.setAccessibleName("threads")
+        self.threads.setToolTip(
+            "CPU threads for generation: auto leaves one core free so the window stays smooth. "
+            f"From 1 to {MAX_THREADS}, or auto; applies when the model is next loaded."
+        )
         self.threads.setKeyboardTracking(False)
         self.threads.valueChanged.connect(self._edited)
         form.addRow("Threads", self.threads)
