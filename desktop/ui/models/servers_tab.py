@@ -64,6 +64,7 @@ class ServersTab(QWidget):
         row.addWidget(self.servers_status, 1)
         row.addWidget(self.remove_server_button)
         layout.addLayout(row)
+        self._just_added: str | None = None
         self.refresh_servers()
 
     def refresh_servers(self) -> None:
@@ -82,9 +83,22 @@ class ServersTab(QWidget):
 
         def listed(names: list[str]) -> None:
             self._server_models(name, ", ".join(names) or "none")
+            if name == self._just_added:
+                self._just_added = None
+                self.servers_status.setText(
+                    f"Added {name}: its models are in the model picker ({len(names)})."
+                    if names
+                    else f"Added {name}, but it serves no models yet."
+                )
 
         def failed(message: str) -> None:
             self._server_models(name, message)
+            if name == self._just_added:
+                self._just_added = None
+                self.servers_status.setText(
+                    f"Added {name}, but it does not answer: {message} Its models appear in the "
+                    "model picker once it does."
+                )
 
         # Listing /v1/models can take seconds on a slow network: off the UI thread.
         self.calls.call(lambda: served_names(server.name), listed, failed)
@@ -115,7 +129,8 @@ class ServersTab(QWidget):
         except DuetError as exc:
             self.servers_status.setText(str(exc))
             return
-        self.servers_status.setText(f"Added {name}. Its models are in the model picker.")
+        self._just_added = name  # what the status says waits for the server's answer
+        self.servers_status.setText(f"Added {name}. Asking it for its models…")
         for field in (self.server_name, self.server_url, self.server_key_env, self.server_key):
             field.clear()
         self.refresh_servers()
