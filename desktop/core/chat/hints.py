@@ -1,5 +1,5 @@
-"""What the window says about the model and mode in use: the one-line hint above the views and
-the context figure of the status bar. Plain functions of core state, so they are tested alone."""
+"""What the window says about the model and mode in use: the one-line hint above the views, the
+status bar's mode label and its context figure. Plain functions of core state, so they are tested alone."""
 
 from __future__ import annotations
 
@@ -29,6 +29,18 @@ def mode_hint(model: Runnable | None, mode: Mode) -> str:
     if mode == "raw" and model.kind == "instruct":
         return INSTRUCT_RAW_HINT
     return ""
+
+
+def mode_label(model: Runnable | None, mode: Mode) -> str:
+    """The status bar's word for how the prompt is made, true to the model in use: a base
+    model without a template chats through the labelled fallback, not a chat template."""
+    if mode == "raw":
+        return "raw continuation"
+    if model is None:
+        return "chat"
+    if capabilities_of(model).renders_template:
+        return "chat: the server's template"
+    return "chat template" if file_info(model).has_chat_template else "chat: fallback transcript"
 
 
 def context_text(used: int, size: int) -> str:
