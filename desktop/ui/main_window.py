@@ -81,7 +81,6 @@ class MainWindow(QMainWindow):
         self.resize(1180, 760)
         self.settings, self.settings_notes = load_settings()
         self.document = Document()
-        self.document_id: int | None = None
         self.store = Store()
         self.store.purge_deleted(older_than=7 * 24 * 3600)  # deleted chats stay undoable a week
         self.history = History(self.store)
@@ -123,6 +122,15 @@ class MainWindow(QMainWindow):
     def conversation(self) -> Conversation:
         """The chat shown: the session's."""
         return self.session.conversation
+
+    @property
+    def document_id(self) -> int | None:
+        """The stored document the notebook's text belongs to (None: not saved yet)."""
+        return self.raw_view.document_id
+
+    @document_id.setter
+    def document_id(self, document_id: int | None) -> None:
+        self.raw_view.document_id = document_id
 
     @property
     def reply(self) -> str:
@@ -215,6 +223,7 @@ class MainWindow(QMainWindow):
         self.chat_view.send.connect(self.send_chat)
         self.chat_view.regenerate.connect(self.regenerate)
         self.chat_view.edit.connect(self.edit_message)
+        self.chat_view.cancel_edit.connect(self.session.cancel_edit)
         self.chat_view.branch.connect(self.switch_branch)
         self._document_timer = QTimer(self)
         self._document_timer.setSingleShot(True)
@@ -280,7 +289,7 @@ class MainWindow(QMainWindow):
     def _build_shortcuts(self) -> None:
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             QShortcut(QKeySequence(keys), self).activated.connect(self.submit)
-        QShortcut(QKeySequence("Escape"), self).activated.connect(self.stop)
+        QShortcut(QKeySequence("Escape"), self).activated.connect(self.escape)
         QShortcut(QKeySequence("Ctrl+N"), self).activated.connect(self.new)
         QShortcut(QKeySequence("Ctrl+M"), self).activated.connect(self.mode_toggle.toggle)
         QShortcut(QKeySequence("Ctrl+L"), self).activated.connect(self.open_models)
@@ -483,7 +492,18 @@ class MainWindow(QMainWindow):
         self.threads.start(thread)
 
     def _show_as_raw(self, prompt: RenderedPrompt) -> None:
-        self.raw_view.set_text(prompt.text)
+        """The prompt opens as a new document: the one in the notebook is saved as it is and
+        stays in History (Ctrl+Z in the notebook also brings it back)."""
+        if self.busy and self.target == "raw":
+            self.error_bar.show_error(
+                "Stop the continuation first: the notebook is still being written.", False
+            )
+            return
+        self._document_timer.stop()
+        self.save_document()
+        self.raw_view.open_document(prompt.text, None)
+        self._document_timer.stop()
+        self.save_document()
         self.inspector.show_prompt(prompt)
         self.set_mode("raw")
 
@@ -504,6 +524,7 @@ class MainWindow(QMainWindow):
         self._reply()
 
     def _message_added(self, role: str, text: str) -> None:
+        self.chat_view.end_edit()  # a message sent ends an edit: the edit was it
         self.chat_view.add_bubble(role, text)
         self.sidebar.current = self.conversation.chat_id
         self.sidebar.refresh()
@@ -513,14 +534,14 @@ class MainWindow(QMainWindow):
             self._reply()
 
     def edit_message(self, index: int) -> None:
-        """Edit message `index` and resend: it and everything after it leave the chat, and its
-        text goes back into the input box."""
+        """Edit message `index` and resend: it and everything after it leave the chat until
+        Send (the edit becomes a new branch) or Cancel (the chat comes back as it was); its
+        text goes into the input box, under a bar that says so."""
         if self.busy:
             return
         text = self.session.edit(index)
         if text is not None:
-            self.chat_view.input.setPlainText(text)
-            self.chat_view.input.setFocus()
+            self.chat_view.begin_edit(index, text)
 
     def continue_raw(self) -> None:
         if self.busy or self.model is None:
@@ -570,13 +591,19 @@ class MainWindow(QMainWindow):
         if self.engine is not None and self.generation is not None:
             self.engine.cancel()
 
+    def escape(self) -> None:
+        """Esc: stop the generation, or else cancel the edit of a message."""
+        if self.generation is not None:
+            self.stop()
+        elif self.session.editing is not None and self.mode_toggle.mode == "chat":
+            self.session.cancel_edit()
+
     def new(self) -> None:
         if self.busy:
             return
         if self.mode_toggle.mode == "raw":
             self.save_document()
-            self.document_id = None
-            self.raw_view.set_text("")
+            self.raw_view.open_document("", None)
             self._document_timer.stop()
         else:
             self.session.new(self.chat_view.system.text())
@@ -708,6 +735,8 @@ class MainWindow(QMainWindow):
 
     def show_conversation(self) -> None:
         self.chat_view.show_conversation(self.conversation, self._branches())
+        if self.session.editing is None:
+            self.chat_view.end_edit()  # cancelled, or another chat or branch was shown
 
     def show_branch_controls(self) -> None:
         """After a reply: its "2/3", kept by the view for when it shows more messages."""
@@ -723,8 +752,7 @@ class MainWindow(QMainWindow):
         try:
             if kind == "document":
                 self.save_document()
-                self.document_id = chat_id
-                self.raw_view.set_text(self.store.document(chat_id))
+                self.raw_view.open_document(self.store.document(chat_id), chat_id)
                 self._document_timer.stop()
                 self.set_mode("raw")
             else:
@@ -760,8 +788,9 @@ class MainWindow(QMainWindow):
             self._closed_by_delete = (chat_id, kind)
         self.session.forget(chat_id)
         if self.document_id == chat_id:
-            self.document_id = None
-            self.raw_view.set_text("")
+            self.raw_view.open_document("", None)
+            self._document_timer.stop()
+        self.raw_view.forget_document(chat_id)  # an undo back to its text saves a new one
 
     def import_chat(self, path: Path | None = None) -> None:
         """Open a chat exported as JSON; warn about the models it needs that are missing."""

@@ -12,7 +12,7 @@ asks the engine), is handed out as `ReplyJob.prepare`, which touches only copies
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from psygnal import Signal, SignalGroup
 
@@ -81,6 +81,8 @@ class ChatSession:
         self._reply: _Reply | None = None
         # The last reply that ended: its text, its tokens and what each token added.
         self.finished_reply: tuple[str, list[TokenRecord], list[str]] = ("", [], [])
+        self.editing: int | None = None  # the message being edited, until Send or cancel_edit
+        self._before_edit: Conversation | None = None  # the chat as it was, for cancel_edit
 
     # The reply under way ------------------------------------------------------------------------
 
@@ -190,7 +192,9 @@ class ChatSession:
     # The chat ------------------------------------------------------------------------------------
 
     def add_user(self, text: str) -> None:
-        """Save a user message (creating the chat on its first message)."""
+        """Save a user message (creating the chat on its first message). After `edit` it is
+        the edited message: a new branch beside the original, which the history keeps."""
+        self._end_edit()
         self.history.add_user(self.conversation, text)
         self.events.message_added.emit("user", text)
 
@@ -212,21 +216,38 @@ class ChatSession:
 
     def regenerate(self) -> bool:
         """Take the last reply out of the chat (it stays in the history, as an alternative);
-        True when the chat then waits for a reply."""
+        True when the chat then waits for a reply. Not while a message is edited: the reply
+        above it is not the last one."""
+        if self.editing is not None:
+            return False
         if self.conversation.messages and self.conversation.messages[-1].role == "assistant":
             self.conversation.drop_last_reply()
             self.events.changed.emit()
         return self.conversation.awaiting_reply
 
     def edit(self, index: int) -> str | None:
-        """Message `index` and everything after it leave the chat (they stay in the history:
-        the edit is sent as an alternative); its text is returned to be edited."""
+        """Message `index` and everything after it leave the chat while it is edited (they
+        stay in the history: the edit is sent as an alternative, and `cancel_edit` brings them
+        back); its text is returned to be edited."""
         if index >= len(self.conversation.messages):
             return None
+        if self._before_edit is None:  # editing an earlier message mid-edit: cancel goes back
+            shown = self.conversation
+            self._before_edit = replace(shown, messages=list(shown.messages), ids=list(shown.ids))
         text = self.conversation.messages[index].content
         self.conversation.truncate(index)
+        self.editing = index
         self.events.changed.emit()
         return text
+
+    def cancel_edit(self) -> None:
+        """Show the chat as it was before `edit` (with the system prompt as it is now)."""
+        before = self._before_edit
+        if before is not None:
+            self._show(replace(before, system=self.conversation.system))
+
+    def _end_edit(self) -> None:
+        self.editing, self._before_edit = None, None
 
     def branches(self) -> list[tuple[int, int]]:
         """For each shown message: its position among its alternatives, and how many there are
@@ -247,5 +268,6 @@ class ChatSession:
             self._show(self.history.switch(self.conversation, siblings[target]))
 
     def _show(self, conversation: Conversation) -> None:
+        self._end_edit()  # another chat, branch or the chat restored: the edit is over
         self.conversation = conversation
         self.events.changed.emit()

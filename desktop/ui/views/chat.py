@@ -2,12 +2,18 @@
 
 While a reply streams it is plain text, appended to; markdown is rendered once, when the
 reply is done. Re-rendering markdown on every token is quadratic in the reply's length.
+
+The keyboard stays in the input: a button that is disabled while it has the focus (Send and
+Regenerate while a reply streams) would hand it to the next widget in the window, the History
+search box, and the next words typed would filter the history instead.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
+    QApplication,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -72,7 +78,11 @@ class Bubble(QFrame):
         if role == "user":
             button = QToolButton(self)
             button.setText("Edit")
-            button.setToolTip("Edit this message and send it again (later messages are removed)")
+            button.setToolTip(
+                "Edit this message and send it again as a new branch (Cancel or Esc brings the "
+                "chat back)"
+            )
+            button.setObjectName("edit-button")
             button.setAccessibleName("Edit message")
             button.clicked.connect(lambda: self.edit.emit(self.index))
             header.addWidget(button)
@@ -134,10 +144,43 @@ class Bubble(QFrame):
         self.body.setText(text)
 
 
+class EditingBar(QFrame):
+    """Above the input while a message is edited: what Send will do, and Cancel."""
+
+    cancel = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("editing-bar")
+        self.setAccessibleName("Editing a message")
+        self.label = QLabel(self)
+        self.label.setWordWrap(True)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setToolTip("Stop editing and bring the chat back as it was (Esc)")
+        self.cancel_button.setAccessibleName("Cancel editing")
+        self.cancel_button.clicked.connect(self.cancel)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(10, 4, 4, 4)
+        row.addWidget(self.label, 1)
+        row.addWidget(self.cancel_button)
+        self.setStyleSheet(
+            "#editing-bar { background: rgba(230,160,30,0.18); border-radius: 6px; }"
+        )
+        self.hide()
+
+    def show_index(self, index: int) -> None:
+        self.label.setText(
+            f"Editing message {index + 1} — Send replaces it as a new branch; "
+            "Cancel restores the chat"
+        )
+        self.show()
+
+
 class ChatView(QWidget):
     send = Signal(str)
     regenerate = Signal()
     edit = Signal(int)
+    cancel_edit = Signal()
     branch = Signal(int, int)
     SHOWN = 40  # bubbles built at once; older ones wait behind "Show earlier messages"
 
@@ -189,6 +232,11 @@ class ChatView(QWidget):
         self.regen_button.setToolTip("Replace the last reply with a new one")
         self.regen_button.setAccessibleName("Regenerate last reply")
         self.regen_button.clicked.connect(self.regenerate)
+        self.editing_bar = EditingBar(self)
+        self.editing_bar.cancel.connect(self.cancel_edit)
+        self.editing: int | None = None  # the message being edited
+        self._draft = ""  # what the input held before the edit began
+        self._busy = False
         buttons = QVBoxLayout()
         buttons.addWidget(self.send_button)
         buttons.addWidget(self.regen_button)
@@ -200,6 +248,7 @@ class ChatView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.system)
         layout.addWidget(self.area, 1)
+        layout.addWidget(self.editing_bar)
         layout.addLayout(row)
         self.bubbles: list[Bubble] = []
         self.streaming: Bubble | None = None
@@ -215,6 +264,11 @@ class ChatView(QWidget):
         """Show a conversation: its last messages as bubbles (older ones on request), each
         with its alternatives' "2/3" where it has some, and the turns the model no longer sees
         greyed out."""
+        # A click on a bubble's arrow or Edit button leaves the focus in the conversation (or
+        # on a bubble about to go): the next words typed belong in the input.
+        focus = QApplication.focusWidget()
+        if focus is not None and (focus is self.area or self.area.isAncestorOf(focus)):
+            self.input.setFocus()
         for bubble in self.bubbles:
             bubble.deleteLater()
         self.bubbles = []
@@ -296,8 +350,49 @@ class ChatView(QWidget):
             self.streaming = None
 
     def set_busy(self, busy: bool) -> None:
+        focus = QApplication.focusWidget()
+        if focus is None or focus in (self.send_button, self.regen_button):
+            self.input.setFocus()  # before the button is disabled and passes the focus on
+        self._busy = busy
         self.send_button.setEnabled(not busy)
-        self.regen_button.setEnabled(not busy)
+        self.regen_button.setEnabled(not busy and self.editing is None)
+
+    def begin_edit(self, index: int, text: str) -> None:
+        """Show the editing bar for message `index` and put its text in the input; what the
+        input held is kept for when the edit ends."""
+        if self.editing is None:
+            self._draft = self.input.toPlainText()
+        self.editing = index
+        self.editing_bar.show_index(index)
+        self.placeholder.hide()  # "Ask something" is not what the empty space above means now
+        self.regen_button.setEnabled(False)  # it would regenerate a reply above the edit
+        self.replace_input(text)
+        self.input.setFocus()
+
+    def end_edit(self) -> None:
+        """Hide the editing bar and give the input back the text it held before the edit
+        (undoable: Ctrl+Z in the input brings back the edited text)."""
+        if self.editing is None:
+            return
+        self.editing = None
+        self.editing_bar.hide()
+        self.regen_button.setEnabled(not self._busy)
+        self.replace_input(self._draft)
+        self._draft = ""
+        self.input.setFocus()
+
+    def replace_input(self, text: str) -> None:
+        """Put `text` in the input as one undoable step (setPlainText would clear the undo
+        history, and with it what the input held)."""
+        if text == self.input.toPlainText():
+            return
+        cursor = QTextCursor(self.input.document())
+        cursor.beginEditBlock()
+        cursor.select(QTextCursor.SelectionType.Document)
+        cursor.insertText(text)
+        cursor.setBlockFormat(cursor.blockFormat())  # typing next is its own step (see raw.py)
+        cursor.endEditBlock()
+        self.input.moveCursor(QTextCursor.MoveOperation.End)
 
     def take_input(self) -> str:
         text = self.input.toPlainText()

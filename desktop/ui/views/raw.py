@@ -3,11 +3,17 @@ you edit anything, and continue again. The last continuation can be undone.
 
 Text you type is always in the normal colour, even when typed inside generated text: the
 colour marks what the model wrote, nothing else.
+
+Nothing in the notebook is replaced without undo: showing other text (another document, a new
+one, a chat's prompt) is one step on the editor's undo stack, and the view remembers which
+stored document each stretch of that history belongs to, so Ctrl+Z back across a switch is
+saved into the document the text came from, never over the one opened after it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from PySide6.QtCore import QMimeData, Signal
 from PySide6.QtGui import (
@@ -55,6 +61,14 @@ SCAFFOLDS: tuple[tuple[str, str, str], ...] = (
         "four ingredients: flour, water, salt and yeast. In this guide",
     ),
 )
+
+
+@dataclass(frozen=True)
+class _Switch:
+    """The notebook changed documents: from `steps` undo steps on, its text is `document_id`'s."""
+
+    steps: int
+    document_id: int | None
 
 
 class NotebookEditor(QPlainTextEdit):
@@ -129,6 +143,13 @@ class RawView(QWidget):
         self.tokens: list[TokenRecord] = []
         self.hover = TokenHover(self.editor, self.tokens)
         self._continuation: tuple[int, str] | None = None  # (start, text) of the last one
+        # Which stored document the text belongs to, along the undo history (see document_id).
+        self._first_document: int | None = None
+        self._switches: list[_Switch] = []
+        self._steps = 0  # undo steps available after the last change
+        document = self.editor.document()
+        document.undoCommandAdded.connect(self._forget_undone_switches)
+        document.contentsChanged.connect(self._count_steps)
         self.refresh_colours()
 
     def refresh_colours(self) -> None:
@@ -142,11 +163,68 @@ class RawView(QWidget):
         return self.editor.toPlainText()
 
     def set_text(self, text: str) -> None:
-        self.editor.setPlainText(text)
-        self.tokens.clear()
+        """Replace the whole text, as one step Ctrl+Z takes back (setPlainText would clear the
+        undo history: the replaced text would be gone)."""
+        cursor = QTextCursor(self.editor.document())
+        cursor.beginEditBlock()
+        cursor.select(QTextCursor.SelectionType.Document)
+        cursor.insertText(text, self._plain)
+        # The step ends on a format change, not an insertion: Qt would merge the next typed
+        # characters into an insertion, and one Ctrl+Z would take them away with the swap.
+        cursor.setBlockFormat(cursor.blockFormat())
+        cursor.endEditBlock()
+        # The token records stay: an undo brings back generated text that points at them.
         self._continuation = None
         self.undo_button.setEnabled(False)
         self.editor.moveCursor(QTextCursor.MoveOperation.End)
+
+    def open_document(self, text: str, document_id: int | None) -> None:
+        """Show stored document `document_id` (None: a new, unsaved one) in place of the text
+        here, which its own document keeps; Ctrl+Z brings that text back, and with it that
+        document as the one the text is saved into."""
+        self.set_text(text)
+        self._switches.append(_Switch(self.editor.document().availableUndoSteps(), document_id))
+
+    @property
+    def document_id(self) -> int | None:
+        """The stored document the text shown belongs to (None: not saved yet). After an undo
+        across a switch of documents it is the earlier document again, after a redo the later."""
+        steps = self.editor.document().availableUndoSteps()
+        document_id = self._first_document
+        for switch in self._switches:
+            if switch.steps > steps:
+                break
+            document_id = switch.document_id
+        return document_id
+
+    @document_id.setter
+    def document_id(self, document_id: int | None) -> None:
+        """The text shown was saved as `document_id` (a new document got its id)."""
+        steps = self.editor.document().availableUndoSteps()
+        reached = [i for i, switch in enumerate(self._switches) if switch.steps <= steps]
+        if not reached:
+            self._first_document = document_id
+            return
+        last = reached[-1]
+        self._switches[last] = replace(self._switches[last], document_id=document_id)
+
+    def forget_document(self, document_id: int) -> None:
+        """The document was deleted: text undone back to it is saved as a new document."""
+        if self._first_document == document_id:
+            self._first_document = None
+        self._switches = [
+            replace(s, document_id=None) if s.document_id == document_id else s
+            for s in self._switches
+        ]
+
+    def _count_steps(self) -> None:
+        self._steps = self.editor.document().availableUndoSteps()
+
+    def _forget_undone_switches(self) -> None:
+        """A new edit after an undo drops the redo history: switches that were undone (beyond
+        the steps there were before this edit) can no longer come back. Qt announces a new
+        step before the change that counts it, so `_steps` is still the count before it."""
+        self._switches = [s for s in self._switches if s.steps <= self._steps]
 
     def begin_continuation(self) -> None:
         self._continuation = (len(self.text), "")
