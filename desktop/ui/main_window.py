@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.chat.conversation import Conversation, Document
-from desktop.core.chat.hints import context_text, mode_hint
+from desktop.core.chat.hints import context_text, mode_hint, mode_label
 from desktop.core.chat.history import History, missing_models
 from desktop.core.chat.prompts import (
     FALLBACK_NOTE,
@@ -95,6 +95,7 @@ class MainWindow(QMainWindow):
         self._mode_error: tuple[Mode, str] | None = None  # an error one mode's work raised
         self._closed_by_delete: tuple[int, str] | None = None  # the open chat History deleted
         self.threads = Threads(self)
+        self._engine_status = "No model"
         self.slot = EngineSlot(open_engine, self.threads, self.settings.engine_config())
         self.slot.loaded.connect(self._loaded)
         self.slot.failed.connect(self._load_failed)
@@ -340,6 +341,7 @@ class MainWindow(QMainWindow):
             return
         self.picker.choose(model_id)
         if self.model is not None and model.id == self.model.id and self.engine is not None:
+            self.status_model.setText(self._engine_status)  # a scan found the same model
             return
         self.stop()
         self.model = model
@@ -368,18 +370,18 @@ class MainWindow(QMainWindow):
         self.open_raw_action.setEnabled(
             self.mode_toggle.mode == "chat" and not capabilities_of(self.model).renders_template
         )
-        self.status_model.setText(f"Loading {self.model.id}…")
+        self._model_status(f"Loading {self.model.id}…")
         self.error_bar.hide()
         self.slot.load(self.model, self.settings.engine_config())
 
     def _loaded(self, info: p.RuntimeInfo) -> None:
         if self.model is None:
             return
-        self.status_model.setText(f"{self.model.id} · {self.model.kind}")
+        self._model_status(f"{self.model.id} · {self.model.kind}")
         self.status_context.setText(context_text(0, info.n_ctx))
 
     def _load_failed(self, message: str) -> None:
-        self.status_model.setText("Model failed to load")
+        self._model_status("Model failed to load")
         self.retry_action = self.load_model
         self.error_bar.show_error(message)
 
@@ -467,7 +469,6 @@ class MainWindow(QMainWindow):
 
     def _show_mode(self, mode: Mode) -> None:
         self.views.setCurrentWidget(self.raw_view if mode == "raw" else self.chat_view)
-        self.status_mode.setText("raw continuation" if mode == "raw" else "chat template")
         self.open_raw_action.setEnabled(
             mode == "chat"
             and not (self.model is not None and capabilities_of(self.model).renders_template)
@@ -477,6 +478,12 @@ class MainWindow(QMainWindow):
 
     def _update_hints(self) -> None:
         self.banner.show_text(mode_hint(self.model, self.mode_toggle.mode))
+        self.status_mode.setText(mode_label(self.model, self.mode_toggle.mode))
+
+    def _model_status(self, text: str) -> None:
+        """What the status bar says of the engine, kept to say again after a model scan."""
+        self._engine_status = text
+        self.status_model.setText(text)
 
     def open_chat_as_raw(self) -> None:
         """The exact text chat mode sends, in the raw notebook: the clearest way to see what a
@@ -695,7 +702,7 @@ class MainWindow(QMainWindow):
             self.set_mode("chat")
         self.status_stop.setText("engine crashed" if crashed else "failed")
         if crashed:
-            self.status_model.setText(f"{self.model.id if self.model else ''} · restarts on retry")
+            self._model_status(f"{self.model.id if self.model else ''} · restarts on retry")
         self._show_mode_error(self.target, message, can_retry=True)
 
     def _show_mode_error(self, mode: Mode, message: str, can_retry: bool = False) -> None:
