@@ -16,9 +16,7 @@ def test_a_scan_that_finds_the_same_model_leaves_its_status(fake_window, qtbot) 
     assert window.status_model.text() == loaded
 
 
-def test_a_base_model_in_chat_mode_is_labelled_as_the_fallback_it_uses(
-    fake_window, qtbot
-) -> None:
+def test_a_base_model_in_chat_mode_is_labelled_as_the_fallback_it_uses(fake_window, qtbot) -> None:
     window = fake_window
     assert window.status_mode.text() == "chat template"
     window.select_model("gemma-3-270m")
