@@ -9,12 +9,16 @@ GREEDY = SamplingParams(temperature=0.0, max_tokens=32, seed=0)
 
 
 def run(
-    engine: EngineClient, prompt: str, sampling: SamplingParams = GREEDY, **kwargs: object
+    engine: EngineClient,
+    prompt: str,
+    sampling: SamplingParams = GREEDY,
+    stop: tuple[str, ...] = (),
+    top_k_probs: int = 0,
+    logprobs: bool = False,
 ) -> tuple[list[p.Token], p.Event]:
-    """All Token events and the final event of one generation."""
+    """All Token events and the final event of one generation of exactly `prompt`."""
     tokens: list[p.Token] = []
-    stop = tuple(kwargs.pop("stop", ()))  # type: ignore[call-overload]
-    for event in engine.generate(exact(prompt, stop), sampling, **kwargs):  # type: ignore[arg-type]
+    for event in engine.generate(exact(prompt, stop), sampling, top_k_probs, logprobs):
         if isinstance(event, p.Token):
             tokens.append(event)
         elif not isinstance(event, p.PromptProgress):
@@ -23,9 +27,14 @@ def run(
 
 
 def done(
-    engine: EngineClient, prompt: str, sampling: SamplingParams = GREEDY, **kwargs: object
+    engine: EngineClient,
+    prompt: str,
+    sampling: SamplingParams = GREEDY,
+    stop: tuple[str, ...] = (),
+    top_k_probs: int = 0,
+    logprobs: bool = False,
 ) -> p.Done:
-    _, final = run(engine, prompt, sampling, **kwargs)
+    _, final = run(engine, prompt, sampling, stop, top_k_probs, logprobs)
     assert isinstance(final, p.Done), final
     return final
 

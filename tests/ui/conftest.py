@@ -73,3 +73,15 @@ def wait_loaded(qtbot: object, win: object, timeout: int = 60_000) -> None:
         lambda: win.runtime is not None,
         timeout=timeout,
     )
+
+
+@pytest.fixture
+def queue(qtbot: object) -> Iterator[object]:
+    """A download queue that ends every download with the test and leaves none to resume."""
+    from desktop.core.hub.pending import save_pending
+    from desktop.ui.models.downloads import DownloadQueue
+
+    downloads = DownloadQueue()
+    yield downloads
+    downloads.pause_all()  # no download thread outlives the test
+    save_pending([])  # and no later window resumes these

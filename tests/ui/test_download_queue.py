@@ -5,23 +5,14 @@ not wait for a server that never answers (issue 11, findings 6 and 7, and the th
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from desktop.core.hub import download as dl
-from desktop.core.hub.pending import PullTarget, load_pending, save_pending
+from desktop.core.hub.pending import PullTarget, load_pending
 from desktop.ui.models.downloads import DownloadQueue
 from desktop.ui.models.window import ModelsDialog
 from tests.fakehub import FakeHub
-
-
-@pytest.fixture
-def queue(qtbot: object) -> Iterator[DownloadQueue]:
-    downloads = DownloadQueue()
-    yield downloads
-    downloads.pause_all()  # no download thread outlives the test
-    save_pending([])  # and no later window resumes these
 
 
 @pytest.fixture

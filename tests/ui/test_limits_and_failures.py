@@ -4,13 +4,11 @@ failed download keeps the Models window's width and offers Retry and Dismiss."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from PySide6.QtCore import Qt
 
 from desktop.core.hub import download as dl
-from desktop.core.hub.pending import PullTarget, save_pending
+from desktop.core.hub.pending import PullTarget
 from desktop.core.settings import CONTEXT_RANGE
 from desktop.ui.main_window import MainWindow
 from desktop.ui.models.downloads import DownloadQueue
@@ -85,14 +83,6 @@ def test_max_tokens_above_the_context_is_named_as_the_cause(fake_window: MainWin
 # A name as long as real ones get, so the failure's message is long too.
 REPO = "some-organisation/Meta-Llama-3.1-8B-Instruct-abliterated-uncensored-GGUF"
 FILE = "Meta-Llama-3.1-8B-Instruct-abliterated-uncensored.Q4_K_M.gguf"
-
-
-@pytest.fixture
-def queue(qtbot: object) -> Iterator[DownloadQueue]:
-    downloads = DownloadQueue()
-    yield downloads
-    downloads.pause_all()  # no download thread outlives the test
-    save_pending([])  # and no later window resumes these
 
 
 @pytest.fixture

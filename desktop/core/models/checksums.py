@@ -16,7 +16,9 @@ from desktop.core.paths import app_dirs
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 MAX_REMEMBERED = 2000  # entries in checksums.json: a few hundred bytes each
+MAX_FILE = 4 * 1024 * 1024  # a larger checksums.json is not Duet's: it is ignored, not read
 _lock = threading.Lock()  # one writer at a time in this process; another process may rehash
+_read: tuple[tuple[int, int], dict[str, str]] | None = None  # the file as last read, by its stat
 
 
 def _remembered() -> Path:
@@ -29,13 +31,22 @@ def _key(path: Path) -> str:
 
 
 def _load() -> dict[str, str]:
+    """The remembered checksums; read again only when the file changed (each reply asks)."""
+    global _read
     try:
+        stat = _remembered().stat()
+        if stat.st_size > MAX_FILE:
+            return {}
+        if _read is not None and _read[0] == (stat.st_mtime_ns, stat.st_size):
+            return dict(_read[1])
         data = json.loads(_remembered().read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}  # none yet, or damaged: files are hashed again, nothing else is lost
     if not isinstance(data, dict):
         return {}
-    return {k: v for k, v in data.items() if isinstance(v, str) and _HEX64.fullmatch(v)}
+    kept = {k: v for k, v in data.items() if isinstance(v, str) and _HEX64.fullmatch(v)}
+    _read = ((stat.st_mtime_ns, stat.st_size), kept)
+    return dict(kept)
 
 
 def known_sha256(path: Path) -> str | None:

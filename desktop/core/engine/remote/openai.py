@@ -517,7 +517,8 @@ def remote_models(timeout: float = 3.0) -> tuple[list[ServerModel], list[str]]:
     """The models every configured server serves; and a note for each server that did not
     answer (or a damaged server list)."""
     found: list[ServerModel] = []
-    problems = [servers_warning()] if servers_warning() else []
+    warning = servers_warning()
+    problems = [warning] if warning else []
     for remote in servers():
         try:
             names = RemoteEngine(remote, "", timeout=timeout).models()
