@@ -32,6 +32,8 @@ class AppSettings:
     model_id: str = ""  # the last model used; empty: the starter pair's
     system_prompt: str = ""
     overflow: Overflow = "stop"  # when a chat outgrows the context: stop and say so, or drop_oldest
+    open_chat: int = 0  # the chat open when Duet closed, opened again at start; 0: none
+    open_document: int = 0  # the raw document open when Duet closed; 0: none
 
     def validated(self) -> AppSettings:
         self.sampling.validated()
@@ -45,6 +47,8 @@ class AppSettings:
             raise InvalidSettings(
                 f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}, not {self.overflow!r}."
             )
+        if self.open_chat < 0 or self.open_document < 0:
+            raise InvalidSettings("a chat or document id is a positive number, or 0 for none.")
         if self.mode not in MODES:
             raise InvalidSettings(f"mode must be raw or chat, not {self.mode!r}.")
         return self

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -49,7 +50,9 @@ from desktop.core.errors import DuetError
 from desktop.core.models.catalog import Catalog, load_default_catalog
 from desktop.core.models.library import Library
 from desktop.core.settings import AppSettings, load_settings, save_settings
+from desktop.ui.chat_files import export_chat
 from desktop.ui.engine_slot import EngineOpener, EngineSlot
+from desktop.ui.menus import build_menus
 from desktop.ui.models.downloads import DownloadQueue
 from desktop.ui.qt_session import QtChatSession
 from desktop.ui.scan import ScanThread
@@ -101,6 +104,7 @@ class MainWindow(QMainWindow):
         self.slot.failed.connect(self._load_failed)
         self._stream_started = 0.0
         self._stream_tokens = 0
+        self._closed = False
 
         self.downloads = DownloadQueue(self)
         self.downloads.finished.connect(lambda _job: self.scan_models())
@@ -112,8 +116,9 @@ class MainWindow(QMainWindow):
         self._build_central()
         self._build_docks()
         self._build_status()
-        self._build_shortcuts()
+        self.menus = build_menus(self)
         self._follow_the_session()
+        self._reopen_last()
         self.mode_toggle.set_mode(self.settings.mode)
         self._show_mode(self.settings.mode)
         self.scan_models()
@@ -170,9 +175,9 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.mode_toggle)
         bar.addSeparator()
         self.stop_action = QAction("Stop", self)
-        self.stop_action.setToolTip("Stop the generation (Esc)")
+        self.stop_action.setToolTip("Stop the generation, or cancel editing a message (Esc)")
         self.stop_action.setEnabled(False)
-        self.stop_action.triggered.connect(self.stop)
+        self.stop_action.triggered.connect(self.escape)
         bar.addAction(self.stop_action)
         self.new_action = QAction("New", self)
         self.new_action.setToolTip("New chat, or an empty document in raw mode (Ctrl+N)")
@@ -286,15 +291,6 @@ class MainWindow(QMainWindow):
             label.setAccessibleName(name)
             bar.addPermanentWidget(label)
         self.status_model.setMinimumWidth(200)
-
-    def _build_shortcuts(self) -> None:
-        for keys in ("Ctrl+Return", "Ctrl+Enter"):
-            QShortcut(QKeySequence(keys), self).activated.connect(self.submit)
-        QShortcut(QKeySequence("Escape"), self).activated.connect(self.escape)
-        QShortcut(QKeySequence("Ctrl+N"), self).activated.connect(self.new)
-        QShortcut(QKeySequence("Ctrl+M"), self).activated.connect(self.mode_toggle.toggle)
-        QShortcut(QKeySequence("Ctrl+L"), self).activated.connect(self.open_models)
-        QShortcut(QKeySequence("Ctrl+K"), self).activated.connect(self.open_compare)
 
     # Models -----------------------------------------------------------------------------------
 
@@ -469,6 +465,7 @@ class MainWindow(QMainWindow):
 
     def _show_mode(self, mode: Mode) -> None:
         self.views.setCurrentWidget(self.raw_view if mode == "raw" else self.chat_view)
+        self._update_actions()
         self.open_raw_action.setEnabled(
             mode == "chat"
             and not (self.model is not None and capabilities_of(self.model).renders_template)
@@ -535,6 +532,29 @@ class MainWindow(QMainWindow):
         self.chat_view.add_bubble(role, text)
         self.sidebar.current = self.conversation.chat_id
         self.sidebar.refresh()
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        """Stop (Esc) while a reply streams or a message is edited; Export with a saved chat."""
+        editing = self.session.editing is not None and self.mode_toggle.mode == "chat"
+        self.stop_action.setEnabled(self.busy or editing)
+        self.menus.export.setEnabled(
+            self.mode_toggle.mode == "chat" and self.conversation.chat_id is not None
+        )
+
+    def export_chat(self) -> None:
+        """Save the chat shown as Markdown or JSON, as `duet chats export` does."""
+        chat_id = self.conversation.chat_id
+        if chat_id is not None:
+            problem = export_chat(self, self.store, chat_id)
+            if problem:
+                self.error_bar.show_error(problem, can_retry=False)
+
+    def copy_last_reply(self) -> None:
+        replies = [m.content for m in self.conversation.messages if m.role == "assistant"]
+        text = self._raw_reply if self.mode_toggle.mode == "raw" else (replies or [""])[-1]
+        if text:
+            QApplication.clipboard().setText(text)
 
     def regenerate(self) -> None:
         if not self.busy and self.session.regenerate():
@@ -549,6 +569,7 @@ class MainWindow(QMainWindow):
         text = self.session.edit(index)
         if text is not None:
             self.chat_view.begin_edit(index, text)
+        self._update_actions()
 
     def continue_raw(self) -> None:
         if self.busy or self.model is None:
@@ -723,7 +744,7 @@ class MainWindow(QMainWindow):
         self._set_busy(False)
 
     def _set_busy(self, busy: bool) -> None:
-        self.stop_action.setEnabled(busy)
+        self._update_actions()
         self.chat_view.set_busy(busy)
         self.raw_view.set_busy(busy)
         self.picker.setEnabled(not busy)
@@ -744,6 +765,7 @@ class MainWindow(QMainWindow):
         self.chat_view.show_conversation(self.conversation, self._branches())
         if self.session.editing is None:
             self.chat_view.end_edit()  # cancelled, or another chat or branch was shown
+        self._update_actions()
 
     def show_branch_controls(self) -> None:
         """After a reply: its "2/3", kept by the view for when it shows more messages."""
@@ -770,6 +792,25 @@ class MainWindow(QMainWindow):
                 self.set_mode("chat")
         except DuetError as exc:
             self.error_bar.show_error(str(exc), can_retry=False)
+
+    def _reopen_last(self) -> None:
+        """The chat and the raw document that were open when Duet closed open again; one
+        deleted or unreadable since is left closed."""
+        chat_id, document_id = self.settings.open_chat, self.settings.open_document
+        try:
+            if chat_id and self.store.chat(chat_id).kind == "chat":
+                self.session.open(chat_id)
+                self.chat_view.system.blockSignals(True)
+                self.chat_view.system.setText(self.conversation.system)
+                self.chat_view.system.blockSignals(False)
+            if document_id and self.store.chat(document_id).kind == "document":
+                self.raw_view.open_document(self.store.document(document_id), document_id)
+                self._document_timer.stop()
+        except DuetError:
+            pass  # deleted since, or damaged: Duet starts with an empty one
+        self.sidebar.current = (
+            self.document_id if self.settings.mode == "raw" else self.conversation.chat_id
+        )
 
     def new_chat(self) -> None:
         self.set_mode("chat")
@@ -861,11 +902,22 @@ class MainWindow(QMainWindow):
             self.error_bar.show_error(f"Could not save settings: {exc}", can_retry=False)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self._closed:  # closed once already (SIGTERM, then the window's own close)
+            super().closeEvent(event)
+            return
+        self._closed = True
         self.stop()
         self.downloads.pause_all()  # kept, and continued at the next start
         self._document_timer.stop()  # saved now: a later tick would find the store closed
         self.save_document()
-        self._save(replace(self.settings, system_prompt=self.chat_view.system.text()))
+        self._save(
+            replace(
+                self.settings,
+                system_prompt=self.chat_view.system.text(),
+                open_chat=self.conversation.chat_id or 0,
+                open_document=self.document_id or 0,
+            )
+        )
         self.threads.wait(5000)
         self.slot.close()
         if self.compare_window is not None:

@@ -38,3 +38,14 @@ def test_an_unknown_overflow_policy_is_refused_on_the_way_out(tmp_path: Path) ->
     with pytest.raises(InvalidSettings, match="overflow must be one of stop, drop_oldest"):
         save_settings(bad, tmp_path / "settings.json")
     assert not (tmp_path / "settings.json").exists()
+
+
+def test_the_open_chat_and_document_are_kept_and_a_bad_one_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    save_settings(replace(AppSettings(), open_chat=7, open_document=9), path)
+    settings, notes = load_settings(path)
+    assert (settings.open_chat, settings.open_document, notes) == (7, 9, [])
+    path.write_text(json.dumps({"open_chat": -3, "open_document": "../../etc/passwd"}))
+    settings, notes = load_settings(path)
+    assert (settings.open_chat, settings.open_document) == (0, 0)
+    assert len(notes) == 2

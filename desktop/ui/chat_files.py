@@ -1,0 +1,59 @@
+"""Export a chat from the window, as Markdown or JSON: the same files `duet chats export` writes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from PySide6.QtWidgets import QFileDialog, QWidget
+
+from desktop.core.chat.store import Store
+from desktop.core.errors import DuetError
+
+MARKDOWN = "Markdown (*.md)"
+JSON = "JSON, to import again (*.json)"
+
+
+def export_chat(parent: QWidget, store: Store, chat_id: int) -> str:
+    """Ask where, then write the chat; returns what went wrong, or "" (also when cancelled)."""
+    try:
+        title = store.chat(chat_id).title
+    except DuetError as exc:
+        return str(exc)
+    suggested = Path.home() / (_file_stem(title) + ".md")
+    name, chosen = QFileDialog.getSaveFileName(
+        parent, "Export the chat", str(suggested), f"{MARKDOWN};;{JSON}"
+    )
+    if not name:
+        return ""
+    path = Path(name)
+    as_json = path.suffix.lower() == ".json" or (not path.suffix and chosen == JSON)
+    if not path.suffix:
+        path = path.with_suffix(".json" if as_json else ".md")
+    text = (
+        json.dumps(store.export_json(chat_id), ensure_ascii=False, indent=2)
+        if as_json
+        else store.export_markdown(chat_id)
+    )
+    try:
+        write_atomically(path, text)
+    except OSError as exc:
+        return f"Could not write {path}: {exc.strerror or exc}. Choose another folder."
+    return ""
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """A crash or a full disk mid-write leaves the old file, never half a file."""
+    partial = path.with_name(path.name + ".partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _file_stem(title: str) -> str:
+    """A chat title as a file name: no path separators or characters file systems refuse."""
+    kept = "".join(c if c.isalnum() or c in " -_." else " " for c in title).strip(" .")
+    return " ".join(kept.split())[:80] or "chat"

@@ -1,0 +1,207 @@
+"""The main window's menu bar: File, Edit, View, Model, Help, where every action and its shortcut
+can be found.
+
+Each shortcut lives on exactly one QAction here. A QShortcut on the same keys as a menu action
+makes Qt call both ambiguous and fire neither, so the window binds no keys of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+from typing import TYPE_CHECKING
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QMenu, QMessageBox, QWidget
+
+from desktop import __version__
+
+if TYPE_CHECKING:
+    from desktop.ui.main_window import MainWindow
+
+
+@dataclass(frozen=True)
+class Menus:
+    """What the window changes after building: an action's state, a menu to add to."""
+
+    export: QAction
+    view: QMenu
+
+
+def build_menus(window: MainWindow) -> Menus:
+    """Fill the window's menu bar. The toolbar's actions are the same QAction objects, so a
+    state change (Stop enabled while a reply streams) shows in both places."""
+    bar = window.menuBar()
+    export = _file_menu(window, bar.addMenu("&File"))
+    _edit_menu(window, bar.addMenu("&Edit"))
+    view = bar.addMenu("&View")
+    _view_menu(window, view)
+    _model_menu(window, bar.addMenu("&Model"))
+    _help_menu(window, bar.addMenu("&Help"))
+    return Menus(export=export, view=view)
+
+
+def _action(
+    window: MainWindow, text: str, slot: object, keys: str | list[str] = "", tip: str = ""
+) -> QAction:
+    action = QAction(text, window)
+    if keys:
+        action.setShortcuts([QKeySequence(k) for k in ([keys] if isinstance(keys, str) else keys)])
+    if tip:
+        action.setStatusTip(tip)
+    action.triggered.connect(slot)
+    return action
+
+
+def _file_menu(window: MainWindow, menu: QMenu) -> QAction:
+    window.new_action.setShortcut(QKeySequence("Ctrl+N"))
+    menu.addAction(window.new_action)
+    menu.addAction(window.open_raw_action)
+    menu.addSeparator()
+    menu.addAction(
+        _action(
+            window, "Import chat…", window.import_chat, "Ctrl+O", "Open a chat exported as JSON"
+        )
+    )
+    export = _action(
+        window,
+        "Export chat…",
+        window.export_chat,
+        "Ctrl+Shift+S",
+        "Save the chat shown as Markdown or JSON, with each reply's model and settings",
+    )
+    menu.addAction(export)
+    menu.addSeparator()
+    menu.addAction(_action(window, "Quit", window.close, "Ctrl+Q"))
+    return export
+
+
+def _edit_menu(window: MainWindow, menu: QMenu) -> None:
+    menu.addAction(
+        _action(
+            window,
+            "Send",
+            window.submit,
+            ["Ctrl+Return", "Ctrl+Enter"],
+            "Send the message, or continue the raw text",
+        )
+    )
+    window.stop_action.setShortcut(QKeySequence("Esc"))
+    menu.addAction(window.stop_action)
+    menu.addAction(
+        _action(window, "Regenerate", window.regenerate, "Ctrl+R", "Write the last reply again")
+    )
+    menu.addAction(
+        _action(
+            window,
+            "Copy last reply",
+            window.copy_last_reply,
+            "Ctrl+Shift+C",
+            "Copy the text of the last reply",
+        )
+    )
+    menu.addSeparator()
+    menu.addAction(
+        _action(
+            window,
+            "Find in History",
+            window.sidebar.search.setFocus,
+            "Ctrl+F",
+            "Search the titles and text of saved chats",
+        )
+    )
+
+
+def _view_menu(window: MainWindow, menu: QMenu) -> None:
+    menu.addAction(
+        _action(
+            window,
+            "Switch Raw / Chat",
+            window.mode_toggle.toggle,
+            "Ctrl+M",
+            "Raw: text in, continuation out. Chat: the model's chat template",
+        )
+    )
+    menu.addSeparator()
+    docks = window.findChildren(QDockWidget)
+    for number, dock in enumerate(docks, start=1):
+        toggle = dock.toggleViewAction()
+        toggle.setShortcut(QKeySequence(f"Ctrl+{number}"))
+        menu.addAction(toggle)
+    menu.addAction(
+        _action(
+            window,
+            "Show all panels",
+            lambda: _show_all(docks),
+            tip="Bring back closed panels",
+        )
+    )
+
+
+def _show_all(docks: list[QDockWidget]) -> None:
+    for dock in docks:
+        dock.show()
+
+
+def _model_menu(window: MainWindow, menu: QMenu) -> None:
+    menu.addAction(
+        _action(
+            window,
+            "Choose model",
+            window.picker.showPopup,
+            "Ctrl+P",
+            "The installed models and servers",
+        )
+    )
+    window.models_action.setShortcut(QKeySequence("Ctrl+L"))
+    menu.addAction(window.models_action)
+    window.compare_action.setShortcut(QKeySequence("Ctrl+K"))
+    menu.addAction(window.compare_action)
+    menu.addSeparator()
+    menu.addAction(
+        _action(window, "Add a GGUF file…", window.add_model_file, tip="Use a model file from disk")
+    )
+    menu.addAction(
+        _action(
+            window, "Look for models again", window.scan_models, "F5", "Scan for new model files"
+        )
+    )
+
+
+def _help_menu(window: MainWindow, menu: QMenu) -> None:
+    menu.addAction(_action(window, "Keyboard shortcuts", lambda: show_shortcuts(window), "F1"))
+    menu.addAction(_action(window, "About Duet", lambda: show_about(window)))
+
+
+def shortcuts_text(window: QWidget) -> str:
+    """Every menu action that has keys, as an HTML table, menu by menu."""
+    rows: list[str] = []
+    for top in window.findChildren(QMenu):
+        if top.parent() is not window.menuBar():  # type: ignore[attr-defined]
+            continue
+        for action in top.actions():
+            keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts()]
+            if keys:
+                name = action.text().replace("&", "")
+                rows.append(
+                    f"<tr><td>{escape(top.title().replace('&', ''))}</td><td>{escape(name)}</td>"
+                    f"<td><b>{escape(' or '.join(keys))}</b></td></tr>"
+                )
+    return "<table cellspacing='6'>" + "".join(rows) + "</table>"
+
+
+def show_shortcuts(window: QWidget) -> None:
+    show_text(window, "Keyboard shortcuts", shortcuts_text(window))
+
+
+def show_about(window: QWidget) -> None:
+    show_text(
+        window,
+        "About Duet",
+        f"<b>Duet {escape(__version__)}</b><p>Base and instruct language models side by side, "
+        "offline, through llama.cpp.</p>",
+    )
+
+
+def show_text(parent: QWidget, title: str, text: str) -> None:
+    QMessageBox.information(parent, title, text)
