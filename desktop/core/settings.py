@@ -10,7 +10,7 @@ import json
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from desktop.core.chat.conversation import Overflow
 from desktop.core.chat.prompts import MODES, Mode
@@ -21,6 +21,8 @@ from desktop.core.paths import app_dirs
 
 CONTEXT_RANGE = (256, 131072)
 OVERFLOW_POLICIES: tuple[Overflow, ...] = ("stop", "drop_oldest")
+ThemeChoice = Literal["system", "light", "dark"]
+THEMES: tuple[ThemeChoice, ...] = ("system", "light", "dark")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class AppSettings:
     model_id: str = ""  # the last model used; empty: the starter pair's
     system_prompt: str = ""
     overflow: Overflow = "stop"  # when a chat outgrows the context: stop and say so, or drop_oldest
+    theme: ThemeChoice = "system"  # the look: the platform's colour scheme, or always light or dark
     open_chat: int = 0  # the chat open when Duet closed, opened again at start; 0: none
     open_document: int = 0  # the raw document open when Duet closed; 0: none
 
@@ -49,6 +52,8 @@ class AppSettings:
             )
         if self.open_chat < 0 or self.open_document < 0:
             raise InvalidSettings("a chat or document id is a positive number, or 0 for none.")
+        if self.theme not in THEMES:
+            raise InvalidSettings(f"theme must be one of {', '.join(THEMES)}, not {self.theme!r}.")
         if self.mode not in MODES:
             raise InvalidSettings(f"mode must be raw or chat, not {self.mode!r}.")
         return self

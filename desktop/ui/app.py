@@ -1,4 +1,4 @@
-"""Start the window: a QApplication in the Fusion style, light or dark as the system is."""
+"""Start the window: a QApplication in the Fusion style, in the theme the settings name."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from desktop import __version__
@@ -21,39 +21,6 @@ def resource(name: str) -> Path:
     """A file from resources/: beside the source tree, or inside a frozen bundle."""
     base = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[2]))
     return base / "resources" / name
-
-
-def dark_palette() -> QPalette:
-    palette = QPalette()
-    colours = {
-        QPalette.ColorRole.Window: "#202124",
-        QPalette.ColorRole.WindowText: "#e8eaed",
-        QPalette.ColorRole.Base: "#17181a",
-        QPalette.ColorRole.AlternateBase: "#26272b",
-        QPalette.ColorRole.Text: "#e8eaed",
-        QPalette.ColorRole.Button: "#2b2c30",
-        QPalette.ColorRole.ButtonText: "#e8eaed",
-        QPalette.ColorRole.Highlight: "#2f7fd6",
-        QPalette.ColorRole.HighlightedText: "#ffffff",
-        QPalette.ColorRole.ToolTipBase: "#2b2c30",
-        QPalette.ColorRole.ToolTipText: "#e8eaed",
-        QPalette.ColorRole.PlaceholderText: "#8a8d93",
-        QPalette.ColorRole.Mid: "#45474d",
-    }
-    for role, colour in colours.items():
-        palette.setColor(role, QColor(colour))
-    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor("#6b6e73"))
-    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText, QColor("#6b6e73"))
-    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor("#6b6e73"))
-    return palette
-
-
-def apply_theme(app: QApplication) -> None:
-    """Follow the system: dark palette when the platform says dark, Fusion's own otherwise."""
-    scheme = QGuiApplication.styleHints().colorScheme()
-    app.setPalette(
-        dark_palette() if scheme == Qt.ColorScheme.Dark else app.style().standardPalette()
-    )
 
 
 def make_app(argv: list[str] | None = None) -> QApplication:
@@ -68,8 +35,10 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     icon = resource("duet.png")
     if icon.is_file():
         app.setWindowIcon(QIcon(str(icon)))
-    apply_theme(app)
-    QGuiApplication.styleHints().colorSchemeChanged.connect(lambda _: apply_theme(app))
+    from desktop.core.settings import load_settings
+    from desktop.ui.theme import apply_theme  # it reads resources/ through this module
+
+    apply_theme(app, load_settings()[0].theme)  # "system" follows the platform as it changes
     return app
 
 

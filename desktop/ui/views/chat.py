@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.chat.conversation import Conversation
 from desktop.core.chat.tokens import TokenRecord
+from desktop.ui.icons import icon
 from desktop.ui.views.tokens import TokenView
 
 
@@ -53,13 +54,15 @@ class Bubble(QFrame):
         header.addWidget(self.dropped_label)
         header.addStretch(1)
         self.branch_prev = QToolButton(self)
-        self.branch_prev.setText("◀")
+        self.branch_prev.setIcon(icon("chevron-left"))
+        self.branch_prev.setToolTip("Previous alternative")
         self.branch_prev.setAccessibleName("Previous alternative")
         self.branch_prev.clicked.connect(lambda: self.branch.emit(self.index, -1))
         self.branch_label = QLabel("")
         self.branch_label.setAccessibleName("Alternative number")
         self.branch_next = QToolButton(self)
-        self.branch_next.setText("▶")
+        self.branch_next.setIcon(icon("chevron-right"))
+        self.branch_next.setToolTip("Next alternative")
         self.branch_next.setAccessibleName("Next alternative")
         self.branch_next.clicked.connect(lambda: self.branch.emit(self.index, +1))
         for widget in (self.branch_prev, self.branch_label, self.branch_next):
@@ -163,9 +166,7 @@ class EditingBar(QFrame):
         row.setContentsMargins(10, 4, 4, 4)
         row.addWidget(self.label, 1)
         row.addWidget(self.cancel_button)
-        self.setStyleSheet(
-            "#editing-bar { background: rgba(230,160,30,0.18); border-radius: 6px; }"
-        )
+        # Styled by resources/theme/duet.qss (#editing-bar).
         self.hide()
 
     def show_index(self, index: int) -> None:
@@ -194,12 +195,11 @@ class ChatView(QWidget):
         self.area.setWidgetResizable(True)
         self.area.setFrameShape(QFrame.Shape.NoFrame)
         self.container = QWidget()
-        # One style sheet for every bubble: a sheet per bubble makes Qt re-polish each one,
-        # which dominated opening a long chat.
-        self.container.setStyleSheet(
-            "#bubble-user { background: rgba(47,127,214,0.10); border-radius: 8px; }"
-            "#bubble-assistant, #bubble-system { background: rgba(127,127,127,0.10); border-radius: 8px; }"
-        )
+        # The bubbles are styled by name in the application's one style sheet
+        # (resources/theme/duet.qss): a sheet per bubble makes Qt re-polish each one, which
+        # dominated opening a long chat.
+        self.area.setObjectName("conversation")
+        self.container.setObjectName("conversation-column")
         self.column = QVBoxLayout(self.container)
         self.column.setSpacing(8)
         self.column.addStretch(1)
@@ -227,6 +227,7 @@ class ChatView(QWidget):
         self.send_button = QPushButton("Send", self)
         self.send_button.setToolTip("Send (Ctrl+Enter)")
         self.send_button.setAccessibleName("Send")
+        self.send_button.setProperty("primary", True)  # the accent button (duet.qss)
         self.send_button.clicked.connect(self._send)
         self.regen_button = QPushButton("Regenerate", self)
         self.regen_button.setToolTip("Replace the last reply with a new one")

@@ -1,9 +1,12 @@
-"""Small widgets shared by the views: the Raw | Chat toggle, hint banners, the error bar."""
+"""Small widgets shared by the views: the Raw | Chat toggle, hint banners, the error bar, the
+model kind's dot. Their look is in resources/theme/duet.qss, by object name."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from collections.abc import Iterator, Mapping
+
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QIconEngine, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFrame,
@@ -16,21 +19,65 @@ from PySide6.QtWidgets import (
 
 from desktop.core.chat.prompts import Mode
 from desktop.core.models.catalog import ModelKind
+from desktop.ui import theme
+from desktop.ui.icons import icon
 
-KIND_COLOURS: dict[ModelKind, str] = {"base": "#d08a1e", "instruct": "#2f7fd6"}
+
+class _KindColours(Mapping[str, str]):
+    """The kinds' colours (#rrggbb) in the theme in use: read when asked, never cached."""
+
+    def __getitem__(self, kind: str) -> str:
+        if kind not in ("base", "instruct"):
+            raise KeyError(kind)
+        return theme.current().kind(kind)  # type: ignore[arg-type]  # checked just above
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("base", "instruct"))
+
+    def __len__(self) -> int:
+        return 2
+
+
+KIND_COLOURS: Mapping[str, str] = _KindColours()
+
+
+class _KindDot(QIconEngine):
+    """A filled dot in the kind's colour of the theme in use when it paints."""
+
+    def __init__(self, kind: ModelKind) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def paint(self, painter: QPainter, rect: QRect, mode: QIcon.Mode, state: QIcon.State) -> None:
+        side = min(rect.width(), rect.height()) * 0.7
+        dot = QRect(0, 0, round(side), round(side))
+        dot.moveCenter(rect.center())
+        colour = QColor(theme.current().kind(self.kind))
+        if mode == QIcon.Mode.Disabled:
+            colour.setAlphaF(0.45)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setBrush(colour)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.drawEllipse(dot)
+        painter.restore()
+
+    def pixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QPixmap:
+        pixmap = QPixmap(size)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        self.paint(painter, QRect(QPoint(0, 0), size), mode, state)
+        painter.end()
+        return pixmap
+
+    def clone(self) -> QIconEngine:
+        return _KindDot(self.kind)
 
 
 def kind_icon(kind: ModelKind, size: int = 12) -> QIcon:
-    """A filled dot: amber for base models, blue for instruct models."""
-    pixmap = QPixmap(size, size)
-    pixmap.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(pixmap)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setBrush(QColor(KIND_COLOURS.get(kind, "#888888")))
-    painter.setPen(Qt.PenStyle.NoPen)
-    painter.drawEllipse(1, 1, size - 2, size - 2)
-    painter.end()
-    return QIcon(pixmap)
+    """A filled dot: the theme's base colour (amber) or instruct colour (blue). `size` is
+    kept for callers; the dot is drawn at whatever size the icon is shown."""
+    return QIcon(_KindDot(kind))
 
 
 class ModeToggle(QWidget):
@@ -62,10 +109,7 @@ class ModeToggle(QWidget):
             self.buttons[mode] = button
             button.toggled.connect(lambda on, m=mode: self._toggled(m, on))
         self.group.setExclusive(True)
-        self.setStyleSheet(
-            "QToolButton { padding: 4px 12px; border: 1px solid palette(mid); }"
-            "QToolButton:checked { background: palette(highlight); color: palette(highlighted-text); }"
-        )
+        # Styled as one segmented control by resources/theme/duet.qss (#mode-raw, #mode-chat).
 
     def _toggled(self, mode: Mode, on: bool) -> None:
         if on:  # the button turned off says nothing: the other one's turning on does
@@ -94,10 +138,6 @@ class Banner(QFrame):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 6)
         layout.addWidget(self.label)
-        self.setStyleSheet(
-            "#banner { background: rgba(47,127,214,0.12); border: 1px solid rgba(47,127,214,0.45);"
-            " border-radius: 4px; }"
-        )
         self.setAccessibleName("Hint")
         self.hide()
 
@@ -127,7 +167,8 @@ class ErrorBar(QFrame):
         self.button.setAccessibleName("Retry")
         self.button.clicked.connect(self.retry)
         close = QToolButton(self)
-        close.setText("✕")
+        close.setIcon(icon("x"))
+        close.setToolTip("Dismiss")
         close.setAccessibleName("Dismiss error")
         close.clicked.connect(self.hide)
         layout = QHBoxLayout(self)
@@ -135,10 +176,6 @@ class ErrorBar(QFrame):
         layout.addWidget(self.label, 1)
         layout.addWidget(self.button)
         layout.addWidget(close)
-        self.setStyleSheet(
-            "#errorbar { background: rgba(200,50,50,0.12); border: 1px solid rgba(200,50,50,0.5);"
-            " border-radius: 4px; }"
-        )
         self.hide()
 
     def show_error(self, message: str, can_retry: bool = True) -> None:
