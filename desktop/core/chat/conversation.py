@@ -6,6 +6,7 @@ toggle switches views, never data: each mode keeps its own content, and nothing 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -18,6 +19,7 @@ from desktop.core.chat.prompts import (
     render_raw,
     template_of,
 )
+from desktop.core.chat.store import MessageInfo
 from desktop.core.errors import ContextOverflow
 from desktop.core.models.gguf_info import ModelInfo
 
@@ -27,22 +29,39 @@ Overflow = Literal["stop", "drop_oldest"]
 @dataclass
 class Conversation:
     """The shown branch of a chat. `ids` are the stored messages' ids (None until saved);
-    `dropped` is how many of the first messages the model did not see at the last render."""
+    `infos` what each message's bubble says besides its text (see `info`); `dropped` is how
+    many of the first messages the model did not see at the last render."""
 
     system: str = ""
     messages: list[Message] = field(default_factory=list)
     ids: list[int | None] = field(default_factory=list)
     chat_id: int | None = None
     dropped: int = 0
+    infos: list[MessageInfo] = field(default_factory=list)
 
-    def add(self, role: str, content: str, message_id: int | None = None) -> None:
+    def add(
+        self,
+        role: str,
+        content: str,
+        message_id: int | None = None,
+        info: MessageInfo | None = None,
+    ) -> None:
+        """A message at the end: written now, unless `info` says otherwise."""
+        del self.infos[len(self.messages) :]  # kept in step with the messages
+        self.infos.extend(MessageInfo() for _ in range(len(self.messages) - len(self.infos)))
         self.messages.append(Message(role, content))
         self.ids.append(message_id)
+        self.infos.append(info or MessageInfo(created=time.time()))
+
+    def info(self, index: int) -> MessageInfo:
+        """Message `index`'s info; an empty one for a message built without (a copy)."""
+        return self.infos[index] if 0 <= index < len(self.infos) else MessageInfo()
 
     def truncate(self, count: int) -> None:
         """Keep the first `count` messages (editing message `count` resends from there)."""
         del self.messages[count:]
         del self.ids[count:]
+        del self.infos[count:]
         self.dropped = min(self.dropped, count)
 
     def drop_last_reply(self) -> None:

@@ -11,6 +11,7 @@ asks the engine), is handed out as `ReplyJob.prepare`, which touches only copies
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
@@ -20,11 +21,12 @@ from desktop.core.chat.conversation import Conversation, Overflow
 from desktop.core.chat.history import History
 from desktop.core.chat.prompts import FALLBACK_TEMPLATE_NAME, RenderedPrompt, template_of
 from desktop.core.chat.sampling import SamplingParams
-from desktop.core.chat.store import MessageMeta
+from desktop.core.chat.store import MessageInfo, MessageMeta, ReplyTokens
 from desktop.core.chat.tokens import TokenRecord
 from desktop.core.engine import events as p
 from desktop.core.engine.base import Engine
 from desktop.core.engine.factory import Runnable, file_info, identity, render_messages
+from desktop.core.errors import DuetError
 
 
 class ChatEvents(SignalGroup):
@@ -63,11 +65,24 @@ class Fitted:
     dropped: int  # how many of the first messages the model does not see
 
 
+@dataclass(frozen=True)
+class StoredPrompt:
+    """The prompt a shown reply was made from, as saved with it: what the inspector shows for a
+    chat that was reopened rather than sent to now."""
+
+    prompt: RenderedPrompt
+    model_id: str
+    prompt_tokens: int  # 0 when not counted (some servers send no counts)
+    cached_tokens: int
+    created: float | None
+
+
 @dataclass
 class _Reply:
     model: Runnable
     settings: ReplySettings
     prompt: RenderedPrompt
+    info: MessageInfo
     text: str = ""
     tokens: list[TokenRecord] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)  # what each token added to the text
@@ -81,6 +96,8 @@ class ChatSession:
         self._reply: _Reply | None = None
         # The last reply that ended: its text, its tokens and what each token added.
         self.finished_reply: tuple[str, list[TokenRecord], list[str]] = ("", [], [])
+        # The last reply's records by message id, for a reply too long to store them.
+        self._kept_tokens: tuple[int | None, ReplyTokens | None] = (None, None)
         self.editing: int | None = None  # the message being edited, until Send or cancel_edit
         self._before_edit: Conversation | None = None  # the chat as it was, for cancel_edit
 
@@ -97,6 +114,11 @@ class ChatSession:
     @property
     def last_prompt(self) -> RenderedPrompt | None:
         return self._reply.prompt if self._reply else None
+
+    @property
+    def reply_info(self) -> MessageInfo:
+        """The reply under way's info: when it began and the model writing it."""
+        return self._reply.info if self._reply else MessageInfo()
 
     def start_reply(self, model: Runnable, engine: Engine, settings: ReplySettings) -> ReplyJob:
         """Begin the reply to the last message: an empty, incomplete reply is saved now and
@@ -127,7 +149,8 @@ class ChatSession:
             # Until it is fitted, the inspector names the template and shows no text.
             job = ReplyJob(RenderedPrompt(text="", mode="chat", template_name=name), prepare)
         self.history.begin_reply(conversation)
-        self._reply = _Reply(model, settings, job.prompt)
+        writer = MessageInfo(created=time.time(), model_id=model.id, model_kind=model.kind)
+        self._reply = _Reply(model, settings, job.prompt, writer)
         self.events.reply_started.emit(job.prompt)
         return job
 
@@ -163,12 +186,68 @@ class ChatSession:
             return
         state = "crashed" if crashed else "failed"
         meta = self._meta(reply, done, "" if done is not None else state)
-        self.history.finish_reply(self.conversation, reply.text, meta)
+        conversation = self.conversation
+        shown = len(conversation.messages)
+        self.history.finish_reply(conversation, reply.text, meta)
         self.finished_reply = (reply.text, reply.tokens, reply.texts)
+        if len(conversation.messages) > shown:  # kept: nothing is kept of an empty reply
+            self._keep_tokens(conversation, reply)
         if done is not None:
             self.events.reply_finished.emit(done)
         else:
             self.events.reply_failed.emit(failure, crashed)
+
+    def _keep_tokens(self, conversation: Conversation, reply: _Reply) -> None:
+        """Store the reply's token records with it, so its Tokens view survives a branch
+        switch, reopening and a restart; and say so in its info."""
+        message_id = conversation.last_id
+        tokens = ReplyTokens(tuple(reply.tokens), tuple(reply.texts)) if reply.tokens else None
+        self._kept_tokens = (message_id, tokens)
+        stored = (
+            message_id is not None
+            and tokens is not None
+            and self.history.store.save_tokens(message_id, tokens)
+        )
+        conversation.infos[-1] = replace(reply.info, has_tokens=stored)
+
+    def tokens(self, index: int) -> ReplyTokens | None:
+        """Shown message `index`'s token records, when they are kept (None for a user
+        message, a reply made before they were stored, or a damaged record)."""
+        conversation = self.conversation
+        if not 0 <= index < len(conversation.ids) or conversation.ids[index] is None:
+            return None
+        message_id = conversation.ids[index]
+        kept_id, kept = self._kept_tokens
+        if kept is not None and kept_id == message_id:
+            return kept
+        assert message_id is not None
+        return self.history.store.tokens(message_id)
+
+    def stored_prompt(self) -> StoredPrompt | None:
+        """The prompt saved with the last reply shown, or None when there is none (no reply
+        yet, or one saved without its prompt, as an import may be)."""
+        conversation = self.conversation
+        for index in range(len(conversation.messages) - 1, -1, -1):
+            message_id = conversation.ids[index]
+            if conversation.messages[index].role == "assistant" and message_id is not None:
+                break
+        else:
+            return None
+        try:
+            stored = self.history.store.message(message_id)
+            meta = stored.meta
+        except (DuetError, ValueError, TypeError):  # gone, or a damaged meta: nothing to show
+            return None
+        if not meta.prompt:
+            return None
+        stats = meta.stats
+        return StoredPrompt(
+            RenderedPrompt(text=meta.prompt, mode="chat", template_name=meta.template or None),
+            meta.model_id,
+            _count(stats.get("prompt_tokens")),
+            _count(stats.get("cached_tokens")),
+            stored.created,
+        )
 
     def _meta(self, reply: _Reply, done: p.Done | None, failure: str) -> MessageMeta:
         """Everything needed to reproduce the reply that just ended."""
@@ -176,6 +255,7 @@ class ChatSession:
         sampling = reply.settings.sampling
         return MessageMeta(
             model_id=model.id,
+            model_kind=model.kind,
             model_repo=model.repo_id or "",
             model_file=model.file,
             model_sha256=model.sha256 or "",
@@ -207,7 +287,7 @@ class ChatSession:
 
     def open(self, chat_id: int) -> None:
         """Show a saved chat (raises DuetError when it cannot be read)."""
-        self._show(self.history.load(chat_id))
+        self._show(self._with_infos(self.history.load(chat_id)))
 
     def forget(self, chat_id: int) -> None:
         """The chat was deleted: if it is the one shown, show an empty one instead."""
@@ -233,7 +313,9 @@ class ChatSession:
             return None
         if self._before_edit is None:  # editing an earlier message mid-edit: cancel goes back
             shown = self.conversation
-            self._before_edit = replace(shown, messages=list(shown.messages), ids=list(shown.ids))
+            self._before_edit = replace(
+                shown, messages=list(shown.messages), ids=list(shown.ids), infos=list(shown.infos)
+            )
         text = self.conversation.messages[index].content
         self.conversation.truncate(index)
         self.editing = index
@@ -265,9 +347,27 @@ class ChatSession:
         position, siblings = self.history.branch_position(self.conversation.ids[index])
         target = position + delta
         if 0 <= target < len(siblings):
-            self._show(self.history.switch(self.conversation, siblings[target]))
+            self._show(self._with_infos(self.history.switch(self.conversation, siblings[target])))
+
+    def _with_infos(self, conversation: Conversation) -> Conversation:
+        """A loaded chat with each message's info read from the store: when it was written,
+        its model, whether its token records are kept."""
+        if conversation.chat_id is None:
+            return conversation
+        ids = [i for i in conversation.ids if i is not None]
+        infos = self.history.store.infos(conversation.chat_id, ids)
+        conversation.infos = [
+            infos.get(i, MessageInfo()) if i is not None else MessageInfo()
+            for i in conversation.ids
+        ]
+        return conversation
 
     def _show(self, conversation: Conversation) -> None:
         self._end_edit()  # another chat, branch or the chat restored: the edit is over
         self.conversation = conversation
         self.events.changed.emit()
+
+
+def _count(value: object) -> int:
+    """A token count from saved stats: a whole number, else 0 (not counted)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0

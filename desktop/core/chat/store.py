@@ -4,7 +4,8 @@ Messages form a tree: a regenerated reply or an edited message is a sibling of t
 replaces, so nothing is ever overwritten, and a chat's `active_leaf` says which branch is shown.
 A reply is written while it streams (in small batches) and marked complete when it ends, with
 everything needed to reproduce it: model file and sha256, mode, template, the rendered prompt,
-sampling settings, seed, stop reason and stats.
+sampling settings, seed, stop reason and stats. A reply's token probabilities (what the Tokens
+view shows) are kept beside it in a side table, compressed and bounded in size.
 
 Every write is its own transaction; with WAL and synchronous=NORMAL a kill loses at most the
 last unflushed batch of a streaming reply, never a completed message, never the database.
@@ -17,6 +18,7 @@ import math
 import sqlite3
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,10 +26,12 @@ from pathlib import Path
 from typing import Any, Literal, TypeGuard
 
 from desktop import __version__
+from desktop.core.chat.tokens import TokenRecord
+from desktop.core.engine import events as p
 from desktop.core.errors import DuetError, InvalidExport
 from desktop.core.paths import app_dirs
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 ChatKind = Literal["chat", "document"]
 KINDS: tuple[ChatKind, ...] = ("chat", "document")
 ROLES = ("user", "assistant")
@@ -39,6 +43,12 @@ MAX_TEXT = 16 << 20  # characters in one text field: a message, a prompt, a docu
 MAX_TITLE = 1_000
 MAX_MESSAGES = 100_000
 MAX_SETTINGS = 256  # entries in a reply's sampling settings or stats
+# A reply's token records: kept for replies up to this many tokens (a longer one shows its
+# Tokens view only while it is open), and a stored record is read back only up to these sizes,
+# so a damaged or hostile row cannot exhaust memory: it is ignored instead.
+MAX_TOKEN_RECORDS = 32_768
+MAX_TOKENS_BLOB = 8 << 20  # compressed bytes
+MAX_TOKENS_JSON = 32 << 20  # bytes once decompressed
 
 # Version 1, kept to migrate from: one linear list of messages per chat, no metadata.
 SCHEMA_V1 = """
@@ -76,6 +86,14 @@ _MIGRATIONS: dict[int, str] = {
     CREATE INDEX messages_parent ON messages(chat_id, parent_id);
     CREATE INDEX chats_updated ON chats(deleted, updated);
     """,
+    # 2 -> 3: each reply's token records (the Tokens view), beside it rather than in its meta,
+    # so that opening a chat does not read them.
+    3: """
+    CREATE TABLE message_tokens (
+        message_id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+        data BLOB NOT NULL
+    );
+    """,
 }
 
 
@@ -84,6 +102,7 @@ class MessageMeta:
     """How a reply was made, to reproduce it later."""
 
     model_id: str = ""
+    model_kind: str = ""  # base or instruct, as the model was known when it wrote the reply
     model_repo: str = ""  # the Hugging Face repository it came from, when known
     model_file: str = ""
     model_sha256: str = ""
@@ -103,6 +122,26 @@ class MessageMeta:
     def from_json(cls, text: str) -> MessageMeta:
         data = json.loads(text or "{}")
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class MessageInfo:
+    """What a shown message says besides its text: when it was written, the model that wrote a
+    reply (and its kind), and whether the reply's token records are kept."""
+
+    created: float | None = None
+    model_id: str = ""
+    model_kind: str = ""
+    has_tokens: bool = False
+
+
+@dataclass(frozen=True)
+class ReplyTokens:
+    """A reply token by token: each token's record and the text it added to the reply (they
+    differ where text was held back for a stop string or a split character)."""
+
+    records: tuple[TokenRecord, ...]
+    texts: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -336,6 +375,60 @@ class Store:
                 (content, meta.to_json(), message_id),
             )
 
+    def save_tokens(self, message_id: int, tokens: ReplyTokens) -> bool:
+        """Keep a reply's token records beside it; False when the reply is too long to keep
+        them (it is then shown without them once reopened)."""
+        data = _encode_tokens(tokens)
+        if data is None:
+            return False
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO message_tokens (message_id, data) VALUES (?, ?)",
+                (message_id, data),
+            )
+        return True
+
+    def tokens(self, message_id: int) -> ReplyTokens | None:
+        """A reply's token records, or None when none are kept or the row cannot be read (too
+        large or damaged: the reply is shown without them, nothing fails)."""
+        with self._lock:
+            row = self.db.execute(
+                "SELECT data FROM message_tokens WHERE message_id = ?", (message_id,)
+            ).fetchone()
+        return _decode_tokens(row[0]) if row is not None else None
+
+    def infos(self, chat_id: int, message_ids: list[int]) -> dict[int, MessageInfo]:
+        """For each of these messages of the chat: when it was written, its model and whether
+        token records are kept. The model is read from the meta in SQLite, so a long chat's
+        metas (each holding its whole prompt) are never parsed in Python; a damaged meta gives
+        no model rather than an error."""
+        if not message_ids:
+            return {}
+        query = (
+            "SELECT m.id, m.created, "
+            "CASE WHEN json_valid(m.meta) THEN json_extract(m.meta, '$.model_id') END, "
+            "CASE WHEN json_valid(m.meta) THEN json_extract(m.meta, '$.model_kind') END, "
+            "EXISTS (SELECT 1 FROM message_tokens t WHERE t.message_id = m.id) "
+            "FROM messages m WHERE m.chat_id = ?"
+        )
+        args: list[Any] = [chat_id]
+        if len(message_ids) <= 500:  # else the whole chat: fewer than SQLite's variable limit
+            query += f" AND m.id IN ({','.join('?' * len(message_ids))})"
+            args += message_ids
+        wanted = set(message_ids)
+        with self._lock:
+            rows = self.db.execute(query, args).fetchall()
+        return {
+            row[0]: MessageInfo(
+                created=float(row[1]) if isinstance(row[1], (int, float)) else None,
+                model_id=row[2] if isinstance(row[2], str) else "",
+                model_kind=row[3] if isinstance(row[3], str) else "",
+                has_tokens=bool(row[4]),
+            )
+            for row in rows
+            if row[0] in wanted
+        }
+
     def delete_message(self, message_id: int) -> None:
         """Remove a message that has no replies under it (an empty, failed reply)."""
         with self._tx() as db:
@@ -528,6 +621,74 @@ def _message(row: tuple[Any, ...]) -> StoredMessage:
     return StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), str(row[7]))
 
 
+# Token records ------------------------------------------------------------------------------------
+# Stored as zlib-compressed JSON, one list per token: [id, piece, text, logprob, [[id, text,
+# logprob], ...]]. Compact (a token with its five alternatives is about 60 bytes compressed)
+# and read back with every field checked.
+
+
+def _encode_tokens(tokens: ReplyTokens) -> bytes | None:
+    """The records as stored, or None when the reply is too long to keep them."""
+    if not tokens.records or len(tokens.records) > MAX_TOKEN_RECORDS:
+        return None
+    rows = [
+        [r.token_id, r.piece, text, r.logprob, [[a.token_id, a.text, a.logprob] for a in r.top]]
+        for r, text in zip(tokens.records, tokens.texts, strict=True)
+    ]
+    try:
+        raw = json.dumps(rows, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (ValueError, UnicodeEncodeError):  # a NaN log-probability, a lone surrogate
+        return None
+    data = zlib.compress(raw, 6)
+    return data if len(raw) <= MAX_TOKENS_JSON and len(data) <= MAX_TOKENS_BLOB else None
+
+
+def _decode_tokens(data: object) -> ReplyTokens | None:
+    if not isinstance(data, bytes) or len(data) > MAX_TOKENS_BLOB:
+        return None
+    try:
+        inflate = zlib.decompressobj()
+        raw = inflate.decompress(data, MAX_TOKENS_JSON)
+        if inflate.unconsumed_tail or not inflate.eof:  # larger than the cap, or cut short
+            return None
+        rows = json.loads(raw.decode("utf-8"))
+    except (zlib.error, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(rows, list) or len(rows) > MAX_TOKEN_RECORDS:
+        return None
+    records: list[TokenRecord] = []
+    texts: list[str] = []
+    for row in rows:
+        token = _token_row(row)
+        if token is None:
+            return None
+        records.append(token[0])
+        texts.append(token[1])
+    return ReplyTokens(tuple(records), tuple(texts)) if records else None
+
+
+def _token_row(row: object) -> tuple[TokenRecord, str] | None:
+    if not (isinstance(row, list) and len(row) == 5):
+        return None
+    token_id, piece, text, logprob, top = row
+    if not (_whole_number(token_id) and isinstance(piece, str) and isinstance(text, str)):
+        return None
+    if not (logprob is None or _finite_number(logprob)) or not isinstance(top, list):
+        return None
+    alternatives: list[p.Alternative] = []
+    for alt in top:
+        if not (isinstance(alt, list) and len(alt) == 3):
+            return None
+        alt_id, alt_text, alt_logprob = alt
+        if not (
+            _whole_number(alt_id) and isinstance(alt_text, str) and _finite_number(alt_logprob)
+        ):
+            return None
+        alternatives.append(p.Alternative(alt_id, alt_text, float(alt_logprob)))
+    chosen = float(logprob) if logprob is not None else None
+    return TokenRecord(token_id, piece, chosen, tuple(alternatives)), text
+
+
 # Import -------------------------------------------------------------------------------------------
 
 
@@ -645,6 +806,7 @@ def _checked_message(item: object, where: str) -> ImportedMessage:
 
 _META_TEXT = (
     "model_id",
+    "model_kind",
     "model_repo",
     "model_file",
     "model_sha256",
