@@ -1,5 +1,6 @@
-"""One column of the compare window: its model picker and Raw | Chat toggle, the tokens it
-wrote, its stop reason and statistics, and the chart of how surprised another model is by them.
+"""One column of the compare window: its model picker, Raw | Chat toggle and remove button, the
+tokens it wrote, the chart of how surprised another model is by them, and its stop reason and
+statistics in fixed rows (the same rows at the same height in every column).
 
 The column's data is a core `Column` (desktop.core.compare.run), the same one `duet compare`
 fills: this widget shows it and feeds it the streamed tokens, and keeps no copy of its own.
@@ -7,12 +8,18 @@ fills: this widget shows it and feeds it the streamed tokens, and keeps no copy 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QComboBox,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -21,7 +28,8 @@ from desktop.core.chat.prompts import Mode
 from desktop.core.chat.tokens import TokenRecord
 from desktop.core.compare.run import Column
 from desktop.core.engine import events as p
-from desktop.core.engine.factory import Runnable, capabilities_of
+from desktop.core.engine.factory import Runnable, capabilities_of, describe
+from desktop.ui.icons import icon
 from desktop.ui.threads import TokenBatch
 from desktop.ui.views.charts import SurpriseChart
 from desktop.ui.views.model_picker import ModelPicker
@@ -30,6 +38,127 @@ from desktop.ui.views.widgets import ModeToggle
 
 SCORE_TIP = "How surprised the other column's model is by this text, token by token"
 NO_SCORE_TIP = "A remote server cannot score a given text: pick a local model there"
+NOT_RUN_TIP = "The next column has not run: run the columns, then its model scores this text"
+REMOVE_TIP = "Remove this column and close its model, freeing its memory"
+
+# The statistics' rows: (key, label, grid row, grid column). Every column has them all, in the
+# same place, so a row reads across the columns.
+STAT_ROWS: tuple[tuple[str, str, int, int], ...] = (
+    ("stopped", "Stopped", 0, 0),
+    ("tokens", "Tokens", 1, 0),
+    ("speed", "Speed", 1, 1),
+    ("prompt", "Prompt", 2, 0),
+    ("seed", "Seed", 2, 1),
+)
+NO_VALUE = "–"
+
+
+@dataclass(frozen=True)
+class StatValues:
+    """What the rows show, and the one-line summary read by a screen reader."""
+
+    stopped: str
+    tokens: str
+    speed: str
+    prompt: str
+    seed: str
+    summary: str
+
+    @staticmethod
+    def of(done: p.Done) -> StatValues:
+        s = done.stats
+        return StatValues(
+            stopped=done.reason.describe(),
+            tokens=str(s.generated_tokens),
+            speed=f"{s.tokens_per_second:.1f} tok/s",
+            prompt=f"{s.prompt_tokens} tokens",
+            seed=str(s.seed),
+            summary=(
+                f"Stopped: {done.reason.describe()} · {s.generated_tokens} tokens · "
+                f"{s.tokens_per_second:.1f} tok/s · prompt {s.prompt_tokens} tokens · "
+                f"seed {s.seed}"
+            ),
+        )
+
+
+class StatsBlock(QWidget):
+    """A column's stop reason and statistics as fixed one-line rows, with a note above them for
+    what does not fit a row (why a run failed, why scoring failed). The note grows upwards into
+    the text's space, so the rows stay level with the other columns' whatever it says."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAccessibleName("Stop reason and statistics")
+        self.note = QLabel("")
+        self.note.setTextFormat(Qt.TextFormat.PlainText)  # errors quote servers and files
+        self.note.setWordWrap(True)
+        self.note.setAccessibleName("Column message")
+        self.note.hide()
+        self.names: dict[str, QLabel] = {}
+        self.values: dict[str, QLabel] = {}
+        grid = QGridLayout()
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setHorizontalSpacing(8)
+        grid.setVerticalSpacing(2)
+        for key, label, row, column in STAT_ROWS:
+            name = QLabel(label)
+            name.setObjectName("stat-name")
+            name.setEnabled(False)  # the muted colour of a caption
+            value = QLabel(NO_VALUE)
+            value.setObjectName("stat-value")
+            value.setTextFormat(Qt.TextFormat.PlainText)
+            value.setAccessibleName(label)
+            # One line each, and never wider than the column lets it be: a long value is cut,
+            # and its tooltip holds it whole.
+            value.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            span = 3 if key == "stopped" else 1
+            grid.addWidget(name, row, 2 * column)
+            grid.addWidget(value, row, 2 * column + 1, 1, span)
+            self.names[key], self.values[key] = name, value
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self.note)
+        layout.addLayout(grid)
+        self._summary = ""
+
+    def text(self) -> str:
+        """The run's summary line and any note, as one plain text."""
+        note = self.note.text()
+        return " ".join(t for t in (self._summary, note if note != self._summary else "") if t)
+
+    def textFormat(self) -> Qt.TextFormat:
+        """Everything it shows is plain text (messages quote files and servers)."""
+        return Qt.TextFormat.PlainText
+
+    def clear(self) -> None:
+        self._show(StatValues(NO_VALUE, NO_VALUE, NO_VALUE, NO_VALUE, NO_VALUE, ""))
+        self.show_note("")
+
+    def show_done(self, done: p.Done) -> None:
+        self._show(StatValues.of(done))
+        self.show_note("")
+
+    def show_failed(self, error: str) -> None:
+        summary = f"Failed: {error}"
+        self._show(StatValues("failed", NO_VALUE, NO_VALUE, NO_VALUE, NO_VALUE, summary))
+        self.show_note(summary)
+
+    def show_note(self, message: str) -> None:
+        """A message over the rows (scoring's failure, a run's error); empty hides it."""
+        self.note.setText(message)
+        self.note.setVisible(bool(message))
+        self.setAccessibleDescription(self.text())
+
+    def _show(self, values: StatValues) -> None:
+        self._summary = values.summary
+        for key, label in self.values.items():
+            text = getattr(values, key)
+            label.setText(text)
+            label.setToolTip(text if text != NO_VALUE else "")
+        self.setAccessibleDescription(self.text())
 
 
 class CompareColumn(QFrame):
@@ -40,31 +169,44 @@ class CompareColumn(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.models = models
         self.picker = ModelPicker("Column model", self)
+        # A long model name is cut rather than widening the column (and three columns the
+        # window past a laptop's screen); the picker's tooltip names the model whole.
+        self.picker.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.picker.setMinimumContentsLength(10)
+        self.picker.currentIndexChanged.connect(self._name_model)
         self.picker.show_models(models, model_id)
+        self._name_model()
         self.mode = ModeToggle(self)
         self.mode.set_mode(mode)
         self.template = QLabel("")
         self.template.setTextFormat(Qt.TextFormat.PlainText)  # a template's name is the file's
         self.template.setEnabled(False)
         self.template.setWordWrap(True)
+        self.close_button = QToolButton(self)
+        self.close_button.setIcon(icon("x"))
+        self.close_button.setAutoRaise(True)
+        self.close_button.setAccessibleName("Remove this column")
+        self.close_button.setToolTip(REMOVE_TIP)
         self.view = TokenView(self)
-        self.stats = QLabel("")
-        self.stats.setTextFormat(Qt.TextFormat.PlainText)  # errors quote servers and files
-        self.stats.setWordWrap(True)
-        self.stats.setAccessibleName("Stop reason and statistics")
-        self.score_button = QPushButton("Score with the other model")
+        self.stats = StatsBlock(self)
+        self.score_button = QPushButton(icon("chart-column"), "Score with the other model")
         self.score_button.setToolTip(SCORE_TIP)
         self.score_button.setEnabled(False)
         self.chart = SurpriseChart(self)
         top = QHBoxLayout()
         top.addWidget(self.picker, 1)
         top.addWidget(self.mode)
+        top.addWidget(self.close_button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.template)
         layout.addWidget(self.view, 1)
-        layout.addWidget(self.stats)
+        # The chart and the statistics' note sit above the rows: showing them shortens the
+        # text, never moves the rows away from the other columns'.
         layout.addWidget(self.chart)
+        layout.addWidget(self.stats)
         layout.addWidget(self.score_button)
         self.column: Column | None = None  # the last run's, once one started
 
@@ -82,11 +224,21 @@ class CompareColumn(QFrame):
         model otherwise)."""
         self.models = models
         self.picker.show_models(models)
+        self._name_model()
+
+    def _name_model(self) -> None:
+        chosen = self.picker.chosen
+        self.picker.setToolTip(describe(chosen) if chosen is not None else "")
 
     def set_busy(self, busy: bool) -> None:
         """While a run is under way the column's model and mode stay as they started."""
         self.picker.setEnabled(not busy)
         self.mode.setEnabled(not busy)
+
+    def set_removable(self, removable: bool, why_not: str = "") -> None:
+        """The remove button works only when `removable`; otherwise its tooltip says why."""
+        self.close_button.setEnabled(removable)
+        self.close_button.setToolTip(REMOVE_TIP if removable else why_not)
 
     # A run ----------------------------------------------------------------------------------
 
@@ -96,7 +248,7 @@ class CompareColumn(QFrame):
         self.view.clear_tokens()
         self.chart.set_tokens([], "")
         self.score_button.setEnabled(False)
-        self.stats.setText("")
+        self.stats.clear()
         self.template.setText(column.prompt.template_name or "raw text, no template")
 
     def add_batch(self, batch: TokenBatch) -> None:
@@ -119,22 +271,21 @@ class CompareColumn(QFrame):
         assert self.column is not None
         self.column.finish(done, error)
         if done is not None:
-            s = done.stats
-            self.stats.setText(
-                f"Stopped: {done.reason.describe()} · {s.generated_tokens} tokens · "
-                f"{s.tokens_per_second:.1f} tok/s · prompt {s.prompt_tokens} tokens · seed {s.seed}"
-            )
+            self.stats.show_done(done)
         else:
-            self.stats.setText(f"Failed: {error}")
+            self.stats.show_failed(str(error))
 
-    def offer_scoring(self, scorer: Runnable) -> None:
-        """Scoring by `scorer` (the model that ran the next column) is offered when this column
-        wrote something and that model can score a given text."""
-        can_score = capabilities_of(scorer).can_score
+    def offer_scoring(self, scorer: Runnable | None) -> None:
+        """Scoring by `scorer` (the model that ran the next column; None when that column has
+        not run) is offered when this column wrote something and that model can score a text."""
+        can_score = scorer is not None and capabilities_of(scorer).can_score
         self.score_button.setEnabled(
             can_score and self.column is not None and bool(self.column.text)
         )
-        self.score_button.setToolTip(SCORE_TIP if can_score else NO_SCORE_TIP)
+        if scorer is None:
+            self.score_button.setToolTip(NOT_RUN_TIP)
+        else:
+            self.score_button.setToolTip(SCORE_TIP if can_score else NO_SCORE_TIP)
 
     def piece(self, token: int) -> str:
         """Token `token`'s text as the divergence message quotes it."""

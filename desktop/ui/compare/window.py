@@ -3,26 +3,26 @@ chat mode, with the same seed and sampler; the first token where they part ways 
 each column can be scored by the other model to chart where it is surprised.
 
 The window runs the columns (desktop.ui.compare.column shows each one); what a comparison is,
-its divergence, scoring and export are core's (desktop.core.compare)."""
+its divergence, scoring and export are core's (desktop.core.compare). It fits a 1024x640 screen
+with three columns: the columns share the width, and a toolbar too wide for the window folds
+its last actions into its overflow menu."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QCheckBox,
     QFileDialog,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
-    QPushButton,
     QSplitter,
+    QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -40,6 +40,7 @@ from desktop.core.compare.run import (
 )
 from desktop.core.engine import events as p
 from desktop.core.engine.base import Engine
+from desktop.core.engine.config import EngineConfig
 from desktop.core.engine.factory import (
     Runnable,
     capabilities_of,
@@ -51,9 +52,16 @@ from desktop.core.hub import api as hub
 from desktop.core.settings import AppSettings
 from desktop.ui.compare.column import CompareColumn
 from desktop.ui.engine_slot import EngineOpener
+from desktop.ui.icons import icon
 from desktop.ui.threads import GenerationThread, Threads
+from desktop.ui.views.charts import HeatLegend
 
 MAX_COLUMNS = 3
+# A comparison is of two columns at least: the divergence is between the first two, and each
+# column is scored by the next one's model.
+MIN_COLUMNS = 2
+KEEP_TWO_TIP = "A comparison needs two columns: pick another model here instead"
+RUNNING_TIP = "Stop the run first (Esc) to remove a column"
 
 
 class CompareWindow(QWidget):
@@ -74,7 +82,7 @@ class CompareWindow(QWidget):
         self.settings = settings
         self.engines: list[Engine] = []
         # Each column's model and engine config at the last run (ui leaves engine.local alone).
-        self._engine_keys: Sequence[tuple[str, object]] = []
+        self._engine_keys: list[tuple[str, EngineConfig]] = []
         self.running: dict[int, GenerationThread] = {}
         self._rendering = False  # the columns' prompts are being rendered before a run
         self.threads = Threads(self)
@@ -89,36 +97,44 @@ class CompareWindow(QWidget):
         self.system = QLineEdit(self)
         self.system.setPlaceholderText("System prompt for chat-mode columns (optional)")
         self.system.setAccessibleName("System prompt")
-        self.run_button = QPushButton("Run")
-        self.run_button.setToolTip("Run every column at once (Ctrl+Enter)")
-        self.run_button.clicked.connect(self.run)
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setToolTip("Stop every column (Esc)")
-        self.stop_button.setEnabled(False)
-        self.stop_button.clicked.connect(self.stop)
-        self.add_button = QPushButton("Add column")
-        self.add_button.clicked.connect(self.add_column)
-        self.heat = QCheckBox("Heat view")
-        self.heat.setToolTip("Colour each token by its probability: red tokens were unlikely")
+        # A toolbar rather than a row of buttons: when the window is too narrow for it, its
+        # last actions go into its overflow menu instead of widening the window.
+        self.toolbar = QToolBar("Compare", self)
+        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.run_action = self._action("play", "Run", "Run every column at once (Ctrl+Enter)")
+        self.run_action.triggered.connect(self.run)
+        self.stop_action = self._action("square", "Stop", "Stop every column (Esc)")
+        self.stop_action.setEnabled(False)
+        self.stop_action.triggered.connect(self.stop)
+        self.add_action = self._action("plus", "Add column", "Add a third model")
+        self.add_action.triggered.connect(lambda: self.add_column())
+        self.heat = self._action(
+            "eye", "Heat view", "Colour each token by its probability: red tokens were unlikely"
+        )
+        self.heat.setCheckable(True)
         self.heat.toggled.connect(self._set_heat)
-        self.export_button = QPushButton("Export…")
-        self.export_button.setEnabled(False)
-        self.export_button.clicked.connect(self.export_dialog)
+        self.export_action = self._action(
+            "file-down", "Export…", "Save the comparison as Markdown or JSON"
+        )
+        self.export_action.setEnabled(False)
+        self.export_action.triggered.connect(self.export_dialog)
+        self.run_button = self._button(self.run_action)
+        self.stop_button = self._button(self.stop_action)
+        self.add_button = self._button(self.add_action)
+        self.export_button = self._button(self.export_action)
         self.divergence = QLabel("Run the columns to see where the models part ways.")
         self.divergence.setTextFormat(Qt.TextFormat.PlainText)
         self.divergence.setWordWrap(True)
         self.divergence.setAccessibleName("Divergence")
-        controls = QHBoxLayout()
-        for widget in (self.run_button, self.stop_button, self.add_button, self.heat):
-            controls.addWidget(widget)
-        controls.addStretch(1)
-        controls.addWidget(self.export_button)
+        self.heat_legend = HeatLegend(self)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setChildrenCollapsible(False)  # a column dragged small stays usable
         layout = QVBoxLayout(self)
         layout.addWidget(self.input)
         layout.addWidget(self.system)
-        layout.addLayout(controls)
+        layout.addWidget(self.toolbar)
         layout.addWidget(self.divergence)
+        layout.addWidget(self.heat_legend)
         layout.addWidget(self.splitter, 1)
         self.columns: list[CompareColumn] = []
         for model_id in defaults:
@@ -127,6 +143,19 @@ class CompareWindow(QWidget):
             QShortcut(QKeySequence(keys), self).activated.connect(self.run)
         QShortcut(QKeySequence("Escape"), self).activated.connect(self.stop)
 
+    def _action(self, icon_name: str, text: str, tip: str) -> QAction:
+        action = QAction(icon(icon_name), text, self)
+        action.setToolTip(tip)
+        self.toolbar.addAction(action)
+        return action
+
+    def _button(self, action: QAction) -> QToolButton:
+        """The toolbar's button for `action` (it follows the action's state)."""
+        button = self.toolbar.widgetForAction(action)
+        assert isinstance(button, QToolButton)
+        button.setAccessibleName(action.text().rstrip("…"))
+        return button
+
     # Columns ------------------------------------------------------------------------------------
 
     def add_column(self, model_id: str | None = None) -> None:
@@ -134,11 +163,42 @@ class CompareWindow(QWidget):
             return
         chosen = model_id or (self.columns[-1].model.id if self.columns else self.models[0].id)
         column = CompareColumn(self.models, chosen, "chat", self)
-        index = len(self.columns)
-        column.score_button.clicked.connect(lambda: self.score(index))
+        # By the column, not its place: a column removed before it moves it to the left.
+        column.score_button.clicked.connect(lambda: self.score(self.columns.index(column)))
+        column.close_button.clicked.connect(lambda: self.remove_column(self.columns.index(column)))
+        column.view.set_heat(self.heat.isChecked())
         self.columns.append(column)
         self.splitter.addWidget(column)
         self._update_add_button()
+        self._update_remove_buttons()
+
+    def remove_column(self, index: int) -> None:
+        """Remove column `index`, not during a run and not below two columns; the engine that
+        ran it is closed, freeing its memory (its worker process, for a local model)."""
+        if self.busy or len(self.columns) <= MIN_COLUMNS or not 0 <= index < len(self.columns):
+            return
+        column = self.columns.pop(index)
+        if index < len(self.engines):  # engines line up with the columns they ran
+            self.engines.pop(index).close()
+            del self._engine_keys[index]
+        if self.comparison is not None:  # what Export saves is what the window shows
+            self.comparison = replace(
+                self.comparison,
+                columns=[c for c in self.comparison.columns if c is not column.column],
+            )
+        column.hide()
+        column.setParent(None)
+        column.deleteLater()
+        if self.comparison is not None:
+            self._show_results()
+        self._update_add_button()
+        self._update_remove_buttons()
+
+    def _update_remove_buttons(self) -> None:
+        removable = not self.busy and len(self.columns) > MIN_COLUMNS
+        why_not = RUNNING_TIP if self.busy else KEEP_TWO_TIP
+        for view in self.columns:
+            view.set_removable(removable, why_not)
 
     def set_models(self, models: list[Runnable]) -> None:
         """The models found since the window opened: every column's picker offers them, each
@@ -157,8 +217,8 @@ class CompareWindow(QWidget):
         sizes = sum(weights_bytes(c.model) for c in self.columns)
         biggest = max((weights_bytes(m) for m in self.models), default=0)
         fits = hub.estimate_ram(sizes + biggest, n_ctx=self.settings.n_ctx).fit != "won't fit"
-        self.add_button.setEnabled(len(self.columns) < MAX_COLUMNS and fits)
-        self.add_button.setToolTip(
+        self.add_action.setEnabled(len(self.columns) < MAX_COLUMNS and fits)
+        self.add_action.setToolTip(
             "Add a third model" if fits else "A third model would not fit in this machine's memory"
         )
 
@@ -238,9 +298,19 @@ class CompareWindow(QWidget):
 
     def _all_done(self) -> None:
         self._set_busy(False)
+        self._show_results()
+        self.export_action.setEnabled(True)
+
+    def _show_results(self) -> None:
+        """The first two columns' divergence, marked and named, and scoring offered to every
+        column that ran (by the next column's model)."""
         views = self.columns
-        divergence = first_divergence(views[0].view.texts, views[1].view.texts)
-        if divergence is None:
+        for view in views:
+            if view.view.marked is not None:  # a removed column's partner: marked no more
+                view.view.mark(None)
+        if views[0].column is None or views[1].column is None:
+            self.divergence.setText("Run the columns to see where the models part ways.")
+        elif (divergence := first_divergence(views[0].view.texts, views[1].view.texts)) is None:
             self.divergence.setText("The first two columns wrote exactly the same text.")
         else:
             views[0].view.mark(divergence.token_a)
@@ -255,8 +325,7 @@ class CompareWindow(QWidget):
             scorer = views[(i + 1) % len(views)]
             # The model that ran the next column scores with its engine, whatever its picker
             # shows since (the list of models can change during a run).
-            view.offer_scoring(scorer.column.model if scorer.column else scorer.model)
-        self.export_button.setEnabled(True)
+            view.offer_scoring(scorer.column.model if scorer.column else None)
 
     def stop(self) -> None:
         if self._rendering:  # nothing runs yet: the rendered prompts will be dropped
@@ -267,17 +336,19 @@ class CompareWindow(QWidget):
             engine.cancel()
 
     def _set_busy(self, busy: bool) -> None:
-        self.run_button.setEnabled(not busy)
-        self.stop_button.setEnabled(busy)
-        self.add_button.setEnabled(not busy and len(self.columns) < MAX_COLUMNS)
+        self.run_action.setEnabled(not busy)
+        self.stop_action.setEnabled(busy)
+        self.add_action.setEnabled(not busy and len(self.columns) < MAX_COLUMNS)
         for view in self.columns:
             view.set_busy(busy)
         if not busy:
             self._update_add_button()
+        self._update_remove_buttons()
 
     def _set_heat(self, on: bool) -> None:
         for view in self.columns:
             view.view.set_heat(on)
+        self.heat_legend.setVisible(on)
 
     # Scoring and export ---------------------------------------------------------------------------
 
@@ -299,7 +370,7 @@ class CompareWindow(QWidget):
             view.score_button.setEnabled(True)
 
         def failed(message: str) -> None:
-            view.stats.setText(message)
+            view.stats.show_note(message)
             view.score_button.setEnabled(True)
 
         self.threads.call(lambda: score_with(engine, column, scoring), done, failed)

@@ -1,18 +1,42 @@
-"""A per-token surprise chart: how unlikely one model finds each token of another model's text
-(-log p, teacher-forced). Tall bars are where the two models disagree."""
+"""Charts of token probabilities: the per-token surprise chart (how unlikely one model finds
+each token of another model's text, -log p, teacher-forced; tall bars are where the two models
+disagree) and the heat view's legend (what its token colours mean)."""
 
 from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QEvent, QRectF
-from PySide6.QtGui import QColor, QHelpEvent, QPainter, QPaintEvent
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFontMetrics, QHelpEvent, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from desktop.core.chat.tokens import TokenRecord
-from desktop.ui.views.tokens import probability_chart
+from desktop.ui.views.tokens import heat_colour, probability_chart
 
 MAX_SURPRISE = 12.0  # nats; anything above is drawn at full height
+
+# Colours -------------------------------------------------------------------------------------
+# Every colour these charts paint comes from here (the theme's palette for text and background,
+# the heat view's own scale for its legend), so a theme change is made in one place.
+
+
+def surprise_colour(surprise: float) -> QColor:
+    """A bar's colour: darker red the more surprised the scoring model is."""
+    shade = min(255, int(60 + 195 * min(surprise, MAX_SURPRISE) / MAX_SURPRISE))
+    return QColor(shade, 80, 60)
+
+
+def over(colour: QColor, background: QColor) -> QColor:
+    """`colour` (maybe translucent) as it shows painted on an opaque `background`."""
+    a = colour.alphaF()
+    return QColor.fromRgbF(
+        colour.redF() * a + background.redF() * (1 - a),
+        colour.greenF() * a + background.greenF() * (1 - a),
+        colour.blueF() * a + background.blueF() * (1 - a),
+    )
+
+
+# The surprise chart --------------------------------------------------------------------------
 
 
 class SurpriseChart(QWidget):
@@ -49,10 +73,9 @@ class SurpriseChart(QWidget):
         for i, token in enumerate(self.tokens):
             surprise = min(MAX_SURPRISE, -(token.logprob or 0.0))
             bar = height * surprise / MAX_SURPRISE
-            shade = min(255, int(60 + 195 * surprise / MAX_SURPRISE))
             painter.fillRect(
                 QRectF(i * width + 0.5, top + height - bar, max(1.0, width - 1.0), bar),
-                QColor(shade, 80, 60),
+                surprise_colour(surprise),
             )
         painter.end()
 
@@ -69,3 +92,98 @@ class SurpriseChart(QWidget):
                 QToolTip.showText(event.globalPos(), text, self)
             return True
         return super().event(event)
+
+
+# The heat view's legend ----------------------------------------------------------------------
+
+HEAT_CAPTION = "Token probability:"
+HEAT_STEPS: tuple[tuple[float, str], ...] = (
+    (0.0, "unlikely (p≈0)"),
+    (0.25, "0.25"),
+    (0.5, "0.5"),
+    (0.75, "0.75"),
+    (1.0, "certain (p=1)"),
+)
+HEAT_TIP = (
+    "Heat view: each token's background shows how probable the model that wrote it found it. "
+    "Deep red: a token it thought unlikely (p near 0), a surprising choice of the sampler; "
+    "no colour: a near-certain one (p near 1). Hover a token for its alternatives. "
+    "Scoring a column charts the other model's surprise instead (−log p)."
+)
+SWATCH = QSize(22, 14)
+GAP = 6  # between a swatch and its label
+STEP_GAP = 14  # between one step's label and the next swatch
+MARGIN = 4
+
+
+class HeatLegend(QWidget):
+    """One line under the toolbar while the heat view is on: a swatch for each probability step
+    in the heat view's own colours, painted on the text's background as the tokens are, and
+    its label in the palette's text colour (so it reads in the light and the dark theme)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAccessibleName("Heat view legend: token probability")
+        self.setToolTip(HEAT_TIP)
+        # It never widens the window: a narrow one cuts the legend, the tooltip says it all.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.hide()
+
+    @property
+    def steps(self) -> list[float]:
+        return [p for p, _ in HEAT_STEPS]
+
+    @property
+    def labels(self) -> list[str]:
+        return [HEAT_CAPTION, *(label for _, label in HEAT_STEPS)]
+
+    def swatch(self, probability: float) -> QColor:
+        """The colour a token of this probability shows in the heat view."""
+        return over(heat_colour(probability), self.palette().color(QPalette.ColorRole.Base))
+
+    def text_colour(self) -> QColor:
+        return self.palette().color(QPalette.ColorRole.WindowText)
+
+    def _layout(self) -> tuple[int, list[tuple[float, str, QRectF, int]]]:
+        """The caption's width, then each step's probability, label, swatch and label x."""
+        metrics = QFontMetrics(self.font())
+        x = MARGIN + metrics.horizontalAdvance(HEAT_CAPTION) + STEP_GAP
+        top = (self.height() - SWATCH.height()) / 2
+        placed = []
+        for probability, label in HEAT_STEPS:
+            rect = QRectF(x, top, SWATCH.width(), SWATCH.height())
+            label_x = x + SWATCH.width() + GAP
+            placed.append((probability, label, rect, label_x))
+            x = label_x + metrics.horizontalAdvance(label) + STEP_GAP
+        return x, placed
+
+    def swatch_centre(self, probability: float) -> tuple[int, int]:
+        _, placed = self._layout()
+        rect = next(r for p, _, r, _ in placed if p == probability)
+        return int(rect.center().x()), int(rect.center().y())
+
+    def sizeHint(self) -> QSize:
+        width, _ = self._layout()
+        height = max(SWATCH.height(), QFontMetrics(self.font()).height()) + 2 * MARGIN
+        return QSize(width, height)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(0, self.sizeHint().height())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        text = self.text_colour()
+        edge = QColor(text)
+        edge.setAlphaF(0.35)  # outlines the colourless swatch without shouting
+        middle = Qt.AlignmentFlag.AlignVCenter
+        painter.setPen(text)
+        height = self.height()
+        painter.drawText(QRectF(MARGIN, 0, self.width(), height), middle, HEAT_CAPTION)
+        _, placed = self._layout()
+        for probability, label, rect, label_x in placed:
+            painter.fillRect(rect, self.swatch(probability))
+            painter.setPen(edge)
+            painter.drawRect(rect.adjusted(0, 0, -1, -1))
+            painter.setPen(text)
+            painter.drawText(QRectF(label_x, 0, self.width(), height), middle, label)
+        painter.end()
