@@ -94,6 +94,10 @@ DARK = Palette(
 
 PALETTES: dict[Scheme, Palette] = {"light": LIGHT, "dark": DARK}
 
+# What a model wrote in the raw notebook: one colour for both themes (4:1 on either page), so
+# text already written stays readable across a theme switch, and stays findable by its colour.
+GENERATED = "#6f6af8"
+
 # Spacing (px) and type (multiples of the system font's size, so a user's larger font stays).
 SPACING: dict[str, int] = {"xs": 2, "s": 4, "m": 8, "l": 12, "xl": 16, "xxl": 24}
 TYPE_SCALE: dict[str, float] = {"caption": 0.88, "body": 1.0, "title": 1.12, "heading": 1.3}

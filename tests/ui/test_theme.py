@@ -239,3 +239,70 @@ def test_no_emoji_or_pictograph_in_the_ui_sources() -> None:
 def test_the_emoji_scan_catches_an_emoji() -> None:
     for glyph in ("\U0001f4c4", "\u25c0", "\u2699", "\u2715"):
         assert PICTOGRAPHS.search(f"prefix {glyph}"), hex(ord(glyph))
+
+
+# Views that paint their own colours ----------------------------------------------------------
+
+
+def fragment_colours(editor) -> list[tuple[str, QColor | None]]:
+    """(text, explicit foreground or None) of every run of text in the editor."""
+    from PySide6.QtGui import QTextFormat
+
+    runs = []
+    block = editor.document().begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            fragment = it.fragment()
+            fmt = fragment.charFormat()
+            has = fmt.hasProperty(QTextFormat.Property.ForegroundBrush)
+            runs.append((fragment.text(), fmt.foreground().color() if has else None))
+            it += 1
+        block = block.next()
+    return runs
+
+
+def test_the_notebook_text_reads_after_a_theme_switch(
+    fake_window: MainWindow, qtbot, qapp: QApplication
+) -> None:
+    """Text typed in the light theme was painted black for good: invisible on the dark page."""
+    window = fake_window
+    theme.apply_theme(qapp, "light")
+    window.set_mode("raw")
+    qtbot.keyClicks(window.raw_view.editor, "Once upon a time")
+    window.continue_raw()
+    qtbot.waitUntil(lambda: not window.busy, timeout=10_000)
+    qtbot.keyClicks(window.raw_view.editor, " The end.")
+    colours = theme.apply_theme(qapp, "dark")
+    page = QColor(colours.surface)
+    runs = fragment_colours(window.raw_view.editor)
+    assert window.raw_view.generated_ranges()  # the model's text is still found by its colour
+    for text, colour in runs:
+        shown = colour or window.raw_view.editor.palette().color(QPalette.ColorRole.Text)
+        assert abs(shown.lightnessF() - page.lightnessF()) > 0.3, (text, shown.name())
+
+
+def test_the_inspector_special_tokens_follow_the_theme(qapp: QApplication, qtbot) -> None:
+    from desktop.ui.views.inspector import PromptInspector, SpecialTokenHighlighter
+
+    inspector = PromptInspector()
+    qtbot.addWidget(inspector)
+    highlighter = inspector.findChild(SpecialTokenHighlighter)
+    assert highlighter is not None
+    for choice in ("light", "dark"):
+        colours = theme.apply_theme(qapp, choice)
+        assert highlighter.special.foreground().color().name() == colours.special
+
+
+def test_history_rows_and_buttons_carry_drawn_icons(fake_window: MainWindow) -> None:
+    sidebar = fake_window.sidebar
+    fake_window.send_chat("Hello")
+    sidebar.refresh()
+    item = sidebar.list.item(0)
+    assert item.icon().name() == "message-square"  # a chat's row has a drawn icon too
+    from PySide6.QtWidgets import QPushButton
+
+    named = {b.text(): b.icon().name() for b in sidebar.findChildren(QPushButton)}
+    assert named["New chat"] == "message-square-plus"
+    assert named["Delete"] == "trash-2"
+    assert named["Import…"] == "file-down"

@@ -55,7 +55,7 @@ class InstalledTab(QWidget):
         self.installed_error = QLabel("")
         self.installed_error.setTextFormat(Qt.TextFormat.PlainText)  # it quotes file names
         self.installed_error.setWordWrap(True)
-        self.installed_error.setStyleSheet("color: #c62828;")
+        self.installed_error.setProperty("role", "error")  # the danger colour (duet.qss)
         import_button = QPushButton("Import .gguf…")
         import_button.clicked.connect(self.import_dialog)
         self.delete_button = QPushButton("Delete…")

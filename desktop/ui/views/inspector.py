@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 
-from PySide6.QtGui import QColor, QFont, QSyntaxHighlighter, QTextCharFormat, QTextDocument
+from PySide6.QtGui import QFont, QSyntaxHighlighter, QTextCharFormat, QTextDocument
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
 from desktop.core.chat.prompts import RenderedPrompt
+from desktop.ui import theme
 
 # Special tokens as they appear in prompt text: <|im_start|>, <start_of_turn>, <bos>, </s>,
 # [INST]. Generic on purpose: the highlight is a reading aid, the tokenizer decides.
@@ -22,9 +23,16 @@ class SpecialTokenHighlighter(QSyntaxHighlighter):
         super().__init__(document)
         # Not `self.format`: that would hide QSyntaxHighlighter.format(position).
         self.special = QTextCharFormat()
-        self.special.setForeground(QColor("#c2185b"))
-        self.special.setBackground(QColor(194, 24, 91, 30))
         self.special.setFontWeight(QFont.Weight.Bold)
+        self._recolour()
+        theme.theme_notifier().changed.connect(self._recolour)
+
+    def _recolour(self, _scheme: str = "") -> None:
+        """The special-token colour of the theme in use, redrawn when the theme changes."""
+        colours = theme.current()
+        self.special.setForeground(colours.colour("special"))
+        self.special.setBackground(colours.colour("special", 0.14))
+        self.rehighlight()
 
     def highlightBlock(self, text: str) -> None:
         for match in SPECIAL_TOKEN.finditer(text):

@@ -21,7 +21,6 @@ from PySide6.QtGui import (
     QFont,
     QInputMethodEvent,
     QKeyEvent,
-    QPalette,
     QTextCharFormat,
     QTextCursor,
 )
@@ -37,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.chat.tokens import TokenRecord
 from desktop.core.engine import events as p
+from desktop.ui.theme import GENERATED
 from desktop.ui.views.tokens import TokenHover, token_format
 
 # Base models continue documents; these shapes turn continuation into something useful.
@@ -153,10 +153,10 @@ class RawView(QWidget):
         self.refresh_colours()
 
     def refresh_colours(self) -> None:
-        """Generated text colour that reads on light and dark palettes alike."""
-        dark = self.palette().color(QPalette.ColorRole.Base).lightness() < 128
-        self._generated.setForeground(QColor("#6cb6ff" if dark else "#1f5fb0"))
-        self._plain.setForeground(self.palette().color(QPalette.ColorRole.Text))
+        """Generated text in the one colour that reads on the light and the dark theme; the
+        user's own text carries none, so it is the theme's text colour, whichever theme is on."""
+        self._generated.setForeground(QColor(GENERATED))
+        self._plain.clearForeground()
 
     @property
     def text(self) -> str:

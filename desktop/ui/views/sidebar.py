@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QIcon, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QVBoxLayout,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.chat.store import ChatSummary, Store
+from desktop.ui.icons import icon
 
 ROLE = Qt.ItemDataRole.UserRole  # each item holds its ChatSummary
 ICON_SIZE = 16
@@ -54,7 +54,7 @@ class Sidebar(QWidget):
         self.search.setPlaceholderText("Search chats and documents")
         self.search.setAccessibleName("Search history")
         self.search.textChanged.connect(lambda _: self.refresh())
-        new = QPushButton("New chat", self)
+        new = QPushButton(icon("message-square-plus"), "New chat", self)
         new.setAccessibleName("New chat")
         new.clicked.connect(self.new_chat)
         self.list = QListWidget(self)
@@ -63,20 +63,15 @@ class Sidebar(QWidget):
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setIconSize(QSize(ICON_SIZE, ICON_SIZE))
-        # Qt's own page icon, drawn from its resources: an emoji needs a font many systems lack.
-        blank = QPixmap(ICON_SIZE, ICON_SIZE)
-        blank.fill(QColor(0, 0, 0, 0))
-        self._icons = {
-            "document": self.style().standardIcon(QStyle.StandardPixmap.SP_FileIcon),
-            "chat": QIcon(blank),  # the same room as a document's icon: the titles line up
-        }
+        # Drawn icons, in the theme's text colour: an emoji needs a font many systems lack.
+        self._icons = {"document": icon("file-text"), "chat": icon("message-square")}
         self.list.itemClicked.connect(self._clicked)
         self.list.itemActivated.connect(self._activated)
         self.list.currentItemChanged.connect(self._moved)
         self.list.itemChanged.connect(self._renamed)
         self.undo_bar = QWidget(self)
         self.undo_label = QLabel(self.undo_bar)
-        self.undo_button = QPushButton("Undo", self.undo_bar)
+        self.undo_button = QPushButton(icon("undo-2"), "Undo", self.undo_bar)
         self.undo_button.setAccessibleName("Undo delete")
         self.undo_button.clicked.connect(self.undo)
         row = QHBoxLayout(self.undo_bar)
@@ -88,12 +83,14 @@ class Sidebar(QWidget):
         self._undo_timer = QTimer(self)
         self._undo_timer.setSingleShot(True)
         self._undo_timer.timeout.connect(self.undo_bar.hide)
-        delete = QPushButton("Delete", self)
+        delete = QPushButton(icon("trash-2"), "Delete", self)
         delete.setAccessibleName("Delete the selected chat")
+        delete.setToolTip("Delete the selected chat or document (Delete; Undo brings it back)")
         delete.clicked.connect(self.delete_selected)
-        rename = QPushButton("Rename", self)
+        rename = QPushButton(icon("pencil"), "Rename", self)
+        rename.setToolTip("Rename the selected chat or document (F2)")
         rename.clicked.connect(self.rename_selected)
-        importer = QPushButton("Import…", self)
+        importer = QPushButton(icon("file-down"), "Import…", self)
         importer.setToolTip("Open a chat exported as JSON")
         importer.clicked.connect(self.import_requested)
         buttons = QHBoxLayout()

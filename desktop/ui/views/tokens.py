@@ -7,26 +7,31 @@ import html
 import math
 from collections.abc import Sequence
 
-from PySide6.QtCore import QEvent, QObject, QPoint
+from PySide6.QtCore import QEvent, QObject, QPoint, QSizeF, Qt
 from PySide6.QtGui import QColor, QHelpEvent, QMouseEvent, QTextCharFormat, QTextCursor, QTextFormat
-from PySide6.QtWidgets import QPlainTextEdit, QTextEdit, QToolTip, QWidget
+from PySide6.QtWidgets import QFrame, QPlainTextEdit, QSizePolicy, QTextEdit, QToolTip, QWidget
 
 from desktop.core.chat.tokens import TokenRecord
+from desktop.ui import theme
 
 TOKEN_INDEX = QTextFormat.Property.UserProperty + 1
 
 
 def heat_colour(probability: float | None) -> QColor:
-    """Red for unlikely tokens, fading to nothing for near-certain ones."""
+    """The theme's danger red for unlikely tokens, fading to nothing for near-certain ones
+    (translucent: it reads on the light and the dark page alike)."""
     if probability is None:
         return QColor(0, 0, 0, 0)
     alpha = int(200 * (1.0 - probability) ** 1.5)
-    return QColor(229, 57, 53, alpha)
+    colour = QColor(theme.current().danger)
+    colour.setAlpha(alpha)
+    return colour
 
 
 def probability_chart(token: TokenRecord) -> str:
     """Rich-text tooltip: the chosen token and its alternatives as bars."""
     rows = []
+    colours = theme.current()
     chosen = token.probability
     head = f"<b>{_show(token.piece)}</b>"
     if chosen is not None:
@@ -34,7 +39,7 @@ def probability_chart(token: TokenRecord) -> str:
     for alt in token.top:
         p = math.exp(alt.logprob)
         width = max(1, int(120 * p))
-        colour = "#2f7fd6" if alt.token_id == token.token_id else "#9e9e9e"
+        colour = colours.accent if alt.token_id == token.token_id else colours.muted
         rows.append(
             f"<tr><td style='font-family:monospace'>{_show(alt.text)}</td>"
             f"<td><table cellspacing=0 cellpadding=0><tr><td bgcolor='{colour}' width={width} height=9></td>"
@@ -114,6 +119,23 @@ class TokenView(QTextEdit):
         self.marked: int | None = None
         self.hover = TokenHover(self, self.tokens)
 
+    def fit_to_text(self) -> None:
+        """Be as tall as the text, at any width, instead of scrolling: for a token view inside
+        a chat bubble, where the conversation scrolls. A height computed once, before the
+        view has its width, left a two-line box with its own scroll bar."""
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.document().documentLayout().documentSizeChanged.connect(self._fit)
+        self._fit(self.document().size())
+
+    def _fit(self, size: QSizeF) -> None:
+        margins = self.contentsMargins()
+        height = math.ceil(size.height()) + margins.top() + margins.bottom()
+        if height != self.height():
+            self.setFixedHeight(height)
+
     def clear_tokens(self) -> None:
         self.tokens.clear()
         self.texts.clear()
@@ -147,13 +169,13 @@ class TokenView(QTextEdit):
             fmt = token_format(i, QTextCharFormat(), record, self.heat)
             if i == self.marked:
                 fmt.setFontUnderline(True)
-                fmt.setUnderlineColor(QColor("#f57c00"))
-                fmt.setBackground(QColor(245, 124, 0, 90))
+                fmt.setUnderlineColor(theme.current().colour("warning"))
+                fmt.setBackground(theme.current().colour("warning", 0.35))
                 fmt.setToolTip("first token where the columns differ")
             cursor.insertText(text, fmt)
         if self.marked is not None and self.marked >= len(self.tokens):
             end = QTextCharFormat()
-            end.setForeground(QColor("#f57c00"))
+            end.setForeground(theme.current().colour("warning"))
             cursor.insertText(" ⟂ (stopped here)", end)
 
     @property
