@@ -240,6 +240,7 @@ class MainWindow(QMainWindow):
         self.chat_view.system.textChanged.connect(self._system_changed)
         self.chat_view.system.editingFinished.connect(self._save_system)
         self.raw_view.continue_requested.connect(self.continue_raw)
+        self.raw_view.scaffold_inserted.connect(lambda s: self.sampling.add_stops(s.stop))
         layout = QVBoxLayout(self.workspace)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addWidget(self.banner)
@@ -679,7 +680,9 @@ class MainWindow(QMainWindow):
             self.load_model()  # context or threads changed: load again with them
 
     def _show_prompt(self, prompt: RenderedPrompt) -> None:
-        self.inspector.show_prompt(prompt)
+        # The inspector lists every stop string the reply uses: the prompt's and the person's.
+        stops = self.settings.sampling.stops_with(prompt.stop)
+        self.inspector.show_prompt(replace(prompt, stop=stops))
         for note in prompt.notes:
             if note != FALLBACK_NOTE:
                 self.banner.show_text(note)

@@ -278,7 +278,7 @@ class FakeEngine:
 
         reply = self._reply(prompt)
         server_stops = self.capabilities.renders_template and bool(prompt.messages)
-        stopper = StopMatcher(() if server_stops else prompt.stop)
+        stopper = StopMatcher(params.stop if server_stops else params.stops_with(prompt.stop))
         want_probs = logprobs or top_k_probs > 0
         out: list[str] = []
         generated = 0

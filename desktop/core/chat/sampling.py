@@ -12,6 +12,10 @@ from typing import Any
 from desktop.core.errors import InvalidSettings
 
 MAX_SEED = 2**32 - 2  # llama.cpp reserves 0xFFFFFFFF for "pick a random seed"
+# Each stop string is matched against the tail of the output at every token: a few short ones.
+MAX_STOPS = 16
+MAX_STOP_CHARS = 100
+_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", ",": ","}
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ class SamplingParams:
     repeat_last_n: int = 64
     max_tokens: int = 256
     seed: int | None = None
+    # The person's stop strings, used after the prompt's own (a template's end-of-turn text).
+    stop: tuple[str, ...] = ()
 
     def validated(self) -> SamplingParams:
         for name, bounds in RANGES.items():
@@ -99,10 +105,17 @@ class SamplingParams:
                 )
         if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
             raise InvalidSettings(f"seed must be between 0 and {MAX_SEED}, not {self.seed}.")
+        _check_stops(self.stop)
         return self
 
     def with_changes(self, **changes: Any) -> SamplingParams:
+        if isinstance(changes.get("stop"), list):  # as JSON keeps it
+            changes["stop"] = tuple(changes["stop"])
         return replace(self, **changes).validated()
+
+    def stops_with(self, prompt_stops: tuple[str, ...]) -> tuple[str, ...]:
+        """Every stop string of a reply: the prompt's own first, then the person's, none twice."""
+        return tuple(dict.fromkeys((*prompt_stops, *self.stop)))
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -117,3 +130,54 @@ PRESETS: dict[str, SamplingParams] = {
 
 def _fmt(value: float) -> str:
     return f"{value:g}"
+
+
+def _check_stops(stops: object) -> None:
+    if not isinstance(stops, tuple) or not all(isinstance(s, str) and s for s in stops):
+        raise InvalidSettings("stop strings must be a list of non-empty texts.")
+    if len(stops) > MAX_STOPS:
+        raise InvalidSettings(f"at most {MAX_STOPS} stop strings, not {len(stops)}.")
+    for stop in stops:
+        if len(stop) > MAX_STOP_CHARS:
+            raise InvalidSettings(
+                f"a stop string is at most {MAX_STOP_CHARS} characters, not {len(stop)}."
+            )
+
+
+def parse_stops(typed: str) -> tuple[str, ...]:
+    """Stop strings as typed in one line: separated by commas, with \\n for a new line, \\t
+    for a tab, \\, for a comma and \\\\ for a backslash; spaces around each are dropped."""
+    stops: list[str] = []
+    current: list[str] = []
+    chars = iter(typed)
+    for char in chars:
+        if char == "\\":
+            escaped = next(chars, "")
+            if escaped not in _ESCAPES:
+                shown = f"\\{escaped}" if escaped else "a lone \\ at the end"
+                raise InvalidSettings(
+                    f"{shown} is not an escape: use \\n, \\t, \\, or \\\\ in stop strings."
+                )
+            current.append(_ESCAPES[escaped])
+        elif char == ",":
+            stops.append(_piece(current))
+            current = []
+        else:
+            current.append(char)
+    stops.append(_piece(current))
+    found = tuple(dict.fromkeys(s for s in stops if s))
+    _check_stops(found)
+    return found
+
+
+def _piece(chars: list[str]) -> str:
+    """One stop string, without the spaces typed around it after a comma."""
+    return "".join(chars).strip(" ")
+
+
+def format_stops(stops: tuple[str, ...]) -> str:
+    """Stop strings as `parse_stops` reads them back."""
+    return ", ".join(
+        s.replace("\\", "\\\\").replace(",", "\\,").replace("\n", "\\n").replace("\t", "\\t")
+        for s in stops
+    )

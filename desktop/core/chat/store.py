@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeGuard
 
 from desktop import __version__
+from desktop.core.chat.sampling import MAX_STOPS
 from desktop.core.chat.tokens import TokenRecord
 from desktop.core.engine import events as p
 from desktop.core.errors import DuetError, InvalidExport
@@ -846,6 +847,10 @@ def _flat_settings(value: object, where: str) -> dict[str, Any]:
             raise _bad(where, "has a name that is not a short text")
         if isinstance(item, str):
             _text(value, key, f"{where}.{key}", None, 1_000)
+        elif isinstance(item, list):  # a reply's stop strings
+            texts = all(isinstance(s, str) and len(s) <= 1_000 for s in item)
+            if len(item) > MAX_STOPS or not texts:
+                raise _bad(f"{where}.{key}", f"is not a list of at most {MAX_STOPS} short texts")
         elif not (item is None or isinstance(item, bool) or _finite_number(item)):
             raise _bad(f"{where}.{key}", f"is {_kind_of(item)}, not a number or a short text")
     return dict(value)

@@ -34,33 +34,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.chat.scaffolds import SCAFFOLDS, Scaffold, set_apart
 from desktop.core.chat.tokens import TokenRecord
 from desktop.core.engine import events as p
 from desktop.ui.theme import GENERATED
 from desktop.ui.views.tokens import TokenHover, token_format
-
-# Base models continue documents; these shapes turn continuation into something useful.
-SCAFFOLDS: tuple[tuple[str, str, str], ...] = (
-    (
-        "Few-shot Q/A",
-        "Two answered questions teach the pattern; the model answers the third the same way.",
-        "Q: What is the capital of Italy?\nA: Rome.\n\nQ: How many legs does a spider have?\nA: Eight.\n\n"
-        "Q: What gas do plants take in?\nA:",
-    ),
-    (
-        "Dialogue transcript",
-        "A script with named speakers: the model writes the next line for the assistant.",
-        "The following is a conversation between a curious user and a helpful, knowledgeable "
-        "assistant.\n\nUser: Hello! Can you help me plan a picnic?\nAssistant: Of course. Where "
-        "would you like to go?\nUser: Somewhere near a lake.\nAssistant:",
-    ),
-    (
-        "Document opening",
-        "The start of a well-written document: the model continues in the same register.",
-        "# A Beginner's Guide to Bread Baking\n\n## Introduction\n\nBaking bread at home needs only "
-        "four ingredients: flour, water, salt and yeast. In this guide",
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -94,6 +72,7 @@ class NotebookEditor(QPlainTextEdit):
 
 class RawView(QWidget):
     continue_requested = Signal()
+    scaffold_inserted = Signal(object)  # the Scaffold: the window adds its stop strings
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -121,11 +100,11 @@ class RawView(QWidget):
         self.scaffolds.setAccessibleName("Insert a base-model scaffold")
         self.scaffolds.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.scaffolds)
-        for name, explanation, text in SCAFFOLDS:
-            action = menu.addAction(name)
-            action.setToolTip(explanation)
-            action.setStatusTip(explanation)
-            action.triggered.connect(lambda _=False, text=text: self.insert_scaffold(text))
+        for scaffold in SCAFFOLDS:
+            action = menu.addAction(scaffold.name)
+            action.setToolTip(scaffold.explanation)
+            action.setStatusTip(scaffold.explanation)
+            action.triggered.connect(lambda _=False, s=scaffold: self.insert_scaffold(s))
         menu.setToolTipsVisible(True)
         self.scaffolds.setMenu(menu)
         row = QHBoxLayout()
@@ -271,12 +250,24 @@ class RawView(QWidget):
         self.undo_button.setEnabled(False)
         return True
 
-    def insert_scaffold(self, text: str) -> None:
-        """Put a scaffold at the cursor (or fill an empty notebook), ready to continue."""
+    def insert_scaffold(self, scaffold: Scaffold) -> None:
+        """Put a scaffold at the cursor (or fill an empty notebook), a blank line apart from
+        the text around it, as one undo step; the cursor ends where the model goes on."""
         if not self.text.strip():
-            self.set_text(text)
+            self.set_text(scaffold.text)
         else:
-            self.editor.textCursor().insertText(text, self._plain)
+            cursor = self.editor.textCursor()
+            cursor.clearSelection()
+            # Qt counts positions in UTF-16 units: an emoji before the cursor is two of them.
+            units = self.text.encode("utf-16-le")
+            before = units[: cursor.position() * 2].decode("utf-16-le")
+            after = units[cursor.position() * 2 :].decode("utf-16-le")
+            inserted = set_apart(before, after, scaffold.text)
+            cursor.insertText(inserted, self._plain)
+            trailing = len(inserted) - len(inserted.rstrip("\n"))  # the model goes on before them
+            cursor.setPosition(cursor.position() - trailing)
+            self.editor.setTextCursor(cursor)
+        self.scaffold_inserted.emit(scaffold)
         self.editor.setFocus()
 
     def generated_ranges(self) -> list[tuple[int, int]]:

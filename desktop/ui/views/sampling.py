@@ -13,13 +13,24 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QLabel,
+    QLineEdit,
     QSpinBox,
     QWidget,
 )
 
 from desktop.core.chat.conversation import Overflow
-from desktop.core.chat.sampling import PRESETS, RANGES, SamplingParams, described
+from desktop.core.chat.sampling import (
+    MAX_STOP_CHARS,
+    MAX_STOPS,
+    PRESETS,
+    RANGES,
+    SamplingParams,
+    described,
+    format_stops,
+    parse_stops,
+)
 from desktop.core.engine.config import MAX_THREADS, default_threads
+from desktop.core.errors import InvalidSettings
 from desktop.core.settings import CONTEXT_RANGE, AppSettings
 
 _FLOATS = ("temperature", "top_p", "min_p", "repeat_penalty")
@@ -109,6 +120,25 @@ class SamplingPanel(QWidget):
         self.seed.setKeyboardTracking(False)
         self.seed.valueChanged.connect(self._edited)
         form.addRow("Seed", self.seed)
+        self.stops = QLineEdit(self)
+        self.stops.setObjectName("stop-strings")
+        self.stops.setAccessibleName("stop strings")
+        self.stops.setPlaceholderText(r"none, e.g. \nQ:, END")
+        self.stops.setToolTip(
+            "The reply ends where one of these texts appears (it is left out), after the chat "
+            "template's own end-of-turn text. Separate them with commas; write \\n for a new "
+            f"line, \\t for a tab, \\, for a comma. At most {MAX_STOPS}, each up to "
+            f"{MAX_STOP_CHARS} characters."
+        )
+        # Says why a typed stop list was refused; hidden from the next keystroke on.
+        self.stop_note = QLabel(self)
+        self.stop_note.setWordWrap(True)
+        self.stop_note.setAccessibleName("stop strings note")
+        self.stop_note.hide()
+        self.stops.editingFinished.connect(self._stops_edited)
+        self.stops.textEdited.connect(lambda _text: self.stop_note.hide())
+        form.addRow("Stop strings", self.stops)
+        form.addRow(self.stop_note)
         self.context = _RangedSpinBox(self)
         self.context.setRange(*CONTEXT_RANGE)
         self.context.setSingleStep(256)
@@ -165,6 +195,7 @@ class SamplingPanel(QWidget):
         self.seed.setValue(
             -1 if settings.sampling.seed is None else min(settings.sampling.seed, _SEED_MAX)
         )
+        self.stops.setText(format_stops(settings.sampling.stop))
         self.context.setValue(settings.n_ctx)
         self.threads.setValue(settings.n_threads)
         self.overflow.setCurrentIndex(max(0, self.overflow.findData(settings.overflow)))
@@ -183,6 +214,7 @@ class SamplingPanel(QWidget):
             repeat_last_n=self._settings.sampling.repeat_last_n,
             max_tokens=int(values["max_tokens"]),
             seed=None if seed < 0 else seed,
+            stop=self._settings.sampling.stop,
         ).validated()
         return replace(
             self._settings,
@@ -195,6 +227,31 @@ class SamplingPanel(QWidget):
     def _context_corrected(self, typed: str, value: int) -> None:
         self.context_note.setText(correction_note("context length", typed, value, *CONTEXT_RANGE))
         self.context_note.show()
+
+    def _stops_edited(self) -> None:
+        """A stop list that cannot be used is refused where it is typed: the note says why and
+        the field shows the stops still in use."""
+        try:
+            stops = parse_stops(self.stops.text())
+        except InvalidSettings as exc:
+            self.stop_note.setText(f"Stop strings not changed: {exc}")
+            self.stop_note.show()
+            self.stops.setText(format_stops(self._settings.sampling.stop))
+            return
+        self._set_stops(stops)
+
+    def add_stops(self, stops: tuple[str, ...]) -> None:
+        """Add these stop strings to the ones in use (a scaffold's), each once."""
+        merged = tuple(dict.fromkeys((*self._settings.sampling.stop, *stops)))
+        if len(merged) <= MAX_STOPS:
+            self._set_stops(merged)
+
+    def _set_stops(self, stops: tuple[str, ...]) -> None:
+        self.stops.setText(format_stops(stops))
+        if stops != self._settings.sampling.stop:
+            sampling = replace(self._settings.sampling, stop=stops)
+            self._settings = replace(self._settings, sampling=sampling)
+            self.changed.emit(self._settings)
 
     def _overflow(self) -> Overflow:
         # Read by position, not currentData() (Any): the items are _OVERFLOW_CHOICES in order.
@@ -210,14 +267,15 @@ class SamplingPanel(QWidget):
     def _apply_preset(self) -> None:
         name = self.preset.currentText()
         if name in PRESETS:
-            preset = replace(PRESETS[name], max_tokens=self._settings.sampling.max_tokens)
+            current = self._settings.sampling
+            preset = replace(PRESETS[name], max_tokens=current.max_tokens, stop=current.stop)
             self.load(replace(self._settings, sampling=preset))
             self.changed.emit(self._settings)
 
     def _match_preset(self) -> None:
         current = self._settings.sampling
         for index, preset in enumerate(PRESETS.values()):
-            if replace(preset, max_tokens=current.max_tokens) == current:
+            if replace(preset, max_tokens=current.max_tokens, stop=current.stop) == current:
                 self.preset.setCurrentIndex(index)
                 return
         self.preset.setCurrentIndex(len(PRESETS))

@@ -109,7 +109,12 @@ class EngineClient:
                 return
             self._next_id += 1
             request = rq.Generate(
-                self._next_id, prompt.text, sampling, prompt.stop, top_k_probs, logprobs
+                self._next_id,
+                prompt.text,
+                sampling,
+                sampling.stops_with(prompt.stop),
+                top_k_probs,
+                logprobs,
             )
             self._active_id = request.request_id
             finished = False

@@ -137,14 +137,14 @@ class RemoteEngine:
         if prompt.messages:
             body: dict[str, Any] = {
                 "messages": [{"role": m.role, "content": m.content} for m in prompt.messages],
-                **self._sampling(s, ()),
+                **self._sampling(s, s.stop),  # the server adds its template's own
             }
             if logprobs or top_k_probs:
                 body["logprobs"] = True
                 body["top_logprobs"] = max(1, top_k_probs)
             yield from self._stream("/chat/completions", body, chat=True)
             return
-        body = {"prompt": prompt.text, **self._sampling(s, prompt.stop)}
+        body = {"prompt": prompt.text, **self._sampling(s, s.stops_with(prompt.stop))}
         if logprobs or top_k_probs:
             body["logprobs"] = max(1, top_k_probs)
         yield from self._stream("/completions", body, chat=False)
