@@ -150,6 +150,7 @@ class MainWindow(QMainWindow):
         """The chat view and the inspector follow the chat session's events."""
         events = self.chat_events
         events.changed.connect(self.show_conversation)
+        events.changed.connect(lambda: self.inspector.show_stored(self.session.stored_prompt()))
         events.message_added.connect(self._message_added)
         events.reply_started.connect(self._reply_started)
         events.prompt_ready.connect(self._prompt_ready)
@@ -231,6 +232,9 @@ class MainWindow(QMainWindow):
         self.chat_view.edit.connect(self.edit_message)
         self.chat_view.cancel_edit.connect(self.session.cancel_edit)
         self.chat_view.branch.connect(self.switch_branch)
+        self.chat_view.tokens_wanted.connect(
+            lambda index: self.chat_view.show_tokens(index, self.session.tokens(index))
+        )
         self._document_timer = QTimer(self)
         self._document_timer.setSingleShot(True)
         self._document_timer.setInterval(1000)
@@ -466,6 +470,7 @@ class MainWindow(QMainWindow):
 
     def _show_mode(self, mode: Mode) -> None:
         self.views.setCurrentWidget(self.raw_view if mode == "raw" else self.chat_view)
+        self.inspector.set_mode(mode)
         self._update_actions()
         self.open_raw_action.setEnabled(
             mode == "chat"
@@ -509,8 +514,7 @@ class MainWindow(QMainWindow):
         self.raw_view.open_document(prompt.text, None)
         self._document_timer.stop()
         self.save_document()
-        self.inspector.show_prompt(prompt)
-        self.set_mode("raw")
+        self.set_mode("raw")  # the inspector's raw side: nothing sent yet, nothing counting
 
     # Actions ----------------------------------------------------------------------------------
 
@@ -530,7 +534,7 @@ class MainWindow(QMainWindow):
 
     def _message_added(self, role: str, text: str) -> None:
         self.chat_view.end_edit()  # a message sent ends an edit: the edit was it
-        self.chat_view.add_bubble(role, text)
+        self.chat_view.add_bubble(role, text, info=self.conversation.info(-1))
         self.sidebar.current = self.conversation.chat_id
         self.sidebar.refresh()
         self._update_actions()
@@ -595,7 +599,7 @@ class MainWindow(QMainWindow):
         self._generate(job.prompt, "chat", retry=self.regenerate, prepare=job.prepare)
 
     def _reply_started(self, prompt: RenderedPrompt) -> None:
-        self.chat_view.begin_reply()
+        self.chat_view.begin_reply(self.session.reply_info)
 
     def _prompt_ready(self, prompt: RenderedPrompt, dropped: int) -> None:
         """The prompt as fitted to the context: show it, and grey the turns left out."""
@@ -717,6 +721,7 @@ class MainWindow(QMainWindow):
 
     def _on_failed(self, message: str, crashed: bool) -> None:
         self._finish_stream(None, message, crashed)
+        self.inspector.show_unanswered(self.target)
         if self.engine is not None and not self.engine.capabilities.can_raw:  # no /v1/completions
             raw = self.mode_toggle.buttons["raw"]
             raw.setEnabled(False)

@@ -55,7 +55,12 @@ class Conversation:
 
     def info(self, index: int) -> MessageInfo:
         """Message `index`'s info; an empty one for a message built without (a copy)."""
-        return self.infos[index] if 0 <= index < len(self.infos) else MessageInfo()
+        in_step = len(self.infos) == len(self.messages)
+        return (
+            self.infos[index]
+            if in_step and -len(self.infos) <= index < len(self.infos)
+            else MessageInfo()
+        )
 
     def truncate(self, count: int) -> None:
         """Keep the first `count` messages (editing message `count` resends from there)."""

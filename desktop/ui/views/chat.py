@@ -1,5 +1,9 @@
 """Chat mode: message bubbles, a system prompt, the input box.
 
+Each bubble's header names who wrote it (the model, for a reply: a chat can mix models, with
+the base/instruct dot), says when on hover, and has Copy; a reply's Tokens view asks for its
+token records when first opened, so a reopened chat reads them only if they are looked at.
+
 While a reply streams it is plain text, appended to; markdown is rendered once, when the
 reply is done. Re-rendering markdown on every token is quadratic in the reply's length.
 
@@ -10,8 +14,10 @@ search box, and the next words typed would filter the history instead.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QTextCursor
+import time
+
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QPainter, QPaintEvent, QTextCursor
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
@@ -28,26 +34,71 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.chat.conversation import Conversation
+from desktop.core.chat.store import MessageInfo, ReplyTokens
 from desktop.core.chat.tokens import TokenRecord
+from desktop.core.models.catalog import ModelKind
 from desktop.ui.icons import icon
 from desktop.ui.views.tokens import TokenView
+from desktop.ui.views.widgets import kind_icon
+
+WHO = {"user": "You", "assistant": "Model", "system": "System"}
+
+
+def written(created: float) -> str:
+    """A message's tooltip: when it was written, to the second."""
+    return time.strftime("Written %Y-%m-%d %H:%M:%S", time.localtime(created))
+
+
+class KindDot(QLabel):
+    """The base/instruct dot beside a reply's model name, painted in the theme's colour each
+    time (a pixmap set once would keep the old theme's colour)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFixedSize(QSize(12, 12))
+        self.kind: ModelKind | None = None
+
+    def set_kind(self, kind: ModelKind) -> None:
+        self.kind = kind
+        self.setToolTip(f"{kind} model")
+        self.setAccessibleName(f"{kind} model")
+        self.show()
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        if self.kind is not None:
+            painter = QPainter(self)
+            kind_icon(self.kind).paint(painter, self.rect())
+            painter.end()
 
 
 class Bubble(QFrame):
     edit = Signal(int)
     branch = Signal(int, int)  # message index, -1 or +1
+    tokens_wanted = Signal(int)  # message index: its token records are asked for
 
-    def __init__(self, index: int, role: str, text: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        index: int,
+        role: str,
+        text: str,
+        parent: QWidget | None = None,
+        info: MessageInfo | None = None,
+    ) -> None:
         super().__init__(parent)
         self.index, self.role = index, role
+        self.kind = ""  # base or instruct: the reply's model's, when known
         self.setObjectName(f"bubble-{role}")
         header = QHBoxLayout()
         header.setContentsMargins(0, 0, 0, 0)
-        who = QLabel({"user": "You", "assistant": "Model", "system": "System"}.get(role, role))
-        font = who.font()
+        self.kind_dot = KindDot(self)
+        self.kind_dot.hide()
+        header.addWidget(self.kind_dot)
+        self.who = QLabel(WHO.get(role, role), self)
+        font = self.who.font()
         font.setBold(True)
-        who.setFont(font)
-        header.addWidget(who)
+        self.who.setFont(font)
+        header.addWidget(self.who)
         self.dropped_label = QLabel("not seen by the model: the context is full")
         self.dropped_label.setEnabled(False)
         self.dropped_label.hide()
@@ -78,6 +129,14 @@ class Bubble(QFrame):
         self.tokens_button.toggled.connect(self._show_tokens)
         self.tokens_button.hide()
         header.addWidget(self.tokens_button)
+        self.copy_button = QToolButton(self)
+        self.copy_button.setIcon(icon("copy"))
+        self.copy_button.setAutoRaise(True)
+        self.copy_button.setToolTip("Copy this message's text")
+        self.copy_button.setAccessibleName("Copy message")
+        self.copy_button.setObjectName("copy-button")
+        self.copy_button.clicked.connect(self.copy)
+        header.addWidget(self.copy_button)
         if role == "user":
             button = QToolButton(self)
             button.setText("Edit")
@@ -105,8 +164,28 @@ class Bubble(QFrame):
         self.records: list[TokenRecord] = []
         self.record_texts: list[str] = []
         self.raw_text = ""
+        if info is not None:
+            self.set_info(info)
         if text:
             self.set_markdown(text)
+
+    def set_info(self, info: MessageInfo) -> None:
+        """When the message was written (on hover), and for a reply the model that wrote it
+        with its base/instruct dot; a reply whose token records are kept gets Tokens."""
+        if info.created is not None:
+            self.setToolTip(written(info.created))
+        if self.role == "assistant" and info.model_id:
+            self.who.setText(info.model_id)
+            self.who.setAccessibleName(f"Reply by {info.model_id}")
+        if self.role == "assistant" and info.model_kind in ("base", "instruct"):
+            self.kind = info.model_kind
+            self.kind_dot.set_kind("base" if info.model_kind == "base" else "instruct")
+        if info.has_tokens:
+            self.tokens_button.show()
+
+    def copy(self) -> None:
+        """The message's text as written (markdown source, not the rendered page)."""
+        QApplication.clipboard().setText(self.raw_text)
 
     def set_branch(self, position: int, count: int) -> None:
         """Show "2/3" with arrows when this message has alternatives."""
@@ -126,11 +205,16 @@ class Bubble(QFrame):
         self.tokens_button.setVisible(bool(records))
 
     def _show_tokens(self, on: bool) -> None:
+        if on and not self.records:
+            self.tokens_wanted.emit(self.index)  # answered at once, with set_tokens
+            if not self.records:  # not kept after all (a damaged record): no Tokens view
+                self.tokens_button.setChecked(False)
+                self.tokens_button.hide()
+                return
         if on and self.token_view is None:
             self.token_view = TokenView(self)
+            self.token_view.fit_to_text()  # as tall as the reply: no box with its own scroll
             self.token_view.append_tokens(self.records, self.record_texts)
-            height = int(self.token_view.document().size().height()) + 12
-            self.token_view.setFixedHeight(min(400, max(40, height)))
             self.box.addWidget(self.token_view)
         if self.token_view is not None:
             self.token_view.setVisible(on)
@@ -183,6 +267,7 @@ class ChatView(QWidget):
     edit = Signal(int)
     cancel_edit = Signal()
     branch = Signal(int, int)
+    tokens_wanted = Signal(int)  # a bubble's Tokens was opened: answer with show_tokens
     SHOWN = 40  # bubbles built at once; older ones wait behind "Show earlier messages"
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -282,7 +367,9 @@ class ChatView(QWidget):
         self.earlier.setText(f"Show earlier messages ({self.first_shown})")
         for index in range(self.first_shown, total):
             message = conversation.messages[index]
-            bubble = self.add_bubble(message.role, message.content, index, scroll=False)
+            bubble = self.add_bubble(
+                message.role, message.content, index, scroll=False, info=conversation.info(index)
+            )
             if index in self.branches:
                 bubble.set_branch(*self.branches[index])
             bubble.set_dropped(index < conversation.dropped)
@@ -308,13 +395,19 @@ class ChatView(QWidget):
             bubble.set_dropped(bubble.index < dropped)
 
     def add_bubble(
-        self, role: str, text: str, index: int | None = None, scroll: bool = True
+        self,
+        role: str,
+        text: str,
+        index: int | None = None,
+        scroll: bool = True,
+        info: MessageInfo | None = None,
     ) -> Bubble:
         if index is None:
             index = self.first_shown + len(self.bubbles)
-        bubble = Bubble(index, role, text, self.container)
+        bubble = Bubble(index, role, text, self.container, info or MessageInfo(time.time()))
         bubble.edit.connect(self.edit)
         bubble.branch.connect(self.branch)
+        bubble.tokens_wanted.connect(self.tokens_wanted)
         self.column.insertWidget(self.column.count() - 1, bubble)
         self.bubbles.append(bubble)
         self.placeholder.hide()
@@ -322,8 +415,15 @@ class ChatView(QWidget):
             self._scroll_to_end()
         return bubble
 
-    def begin_reply(self) -> None:
-        self.streaming = self.add_bubble("assistant", "")
+    def show_tokens(self, index: int, tokens: ReplyTokens | None) -> None:
+        """The token records of message `index`, asked for by its bubble (None: not kept)."""
+        bubble = next((b for b in self.bubbles if b.index == index), None)
+        if bubble is not None and tokens is not None:
+            bubble.set_tokens(list(tokens.records), list(tokens.texts))
+
+    def begin_reply(self, info: MessageInfo | None = None) -> None:
+        """A reply bubble to stream into, labelled with the model writing it."""
+        self.streaming = self.add_bubble("assistant", "", info=info)
         self.streaming.set_plain("…")
         self.streaming.raw_text = ""
 
