@@ -195,13 +195,17 @@ class CompareColumn(QFrame):
         self.score_button.setToolTip(SCORE_TIP)
         self.score_button.setEnabled(False)
         self.chart = SurpriseChart(self)
+        # The model's name gets the column's whole width (it is what tells columns apart); the
+        # mode and the template it renders with share the line below.
         top = QHBoxLayout()
         top.addWidget(self.picker, 1)
-        top.addWidget(self.mode)
         top.addWidget(self.close_button)
+        how = QHBoxLayout()
+        how.addWidget(self.mode)
+        how.addWidget(self.template, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
-        layout.addWidget(self.template)
+        layout.addLayout(how)
         layout.addWidget(self.view, 1)
         # The chart and the statistics' note sit above the rows: showing them shortens the
         # text, never moves the rows away from the other columns'.

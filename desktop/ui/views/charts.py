@@ -65,7 +65,11 @@ class SurpriseChart(QWidget):
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setPen(self.palette().color(self.foregroundRole()))
-        painter.drawText(4, 12, self.title)
+        # Cut to the column's width; the scoring model is the next column's, named in its picker.
+        width = self.width() - 8
+        painter.drawText(
+            4, 12, self.fontMetrics().elidedText(self.title, Qt.TextElideMode.ElideRight, width)
+        )
         if not self.tokens:
             return
         top, height = 16.0, self.height() - 18.0
