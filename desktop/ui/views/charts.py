@@ -66,9 +66,9 @@ class SurpriseChart(QWidget):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setPen(self.palette().color(self.foregroundRole()))
         # Cut to the column's width; the scoring model is the next column's, named in its picker.
-        width = self.width() - 8
+        room = self.width() - 8
         painter.drawText(
-            4, 12, self.fontMetrics().elidedText(self.title, Qt.TextElideMode.ElideRight, width)
+            4, 12, self.fontMetrics().elidedText(self.title, Qt.TextElideMode.ElideRight, room)
         )
         if not self.tokens:
             return
