@@ -227,6 +227,8 @@ def test_the_heat_view_has_a_legend_readable_in_both_themes(compare: CompareWind
         assert contrast(legend.text_colour(), theme.color(QPalette.ColorRole.Window)) >= 4.5
     assert legend.swatch(1.0) == theme.color(QPalette.ColorRole.Base)  # a certain token: plain
     assert heat_colour(0.0).alpha() > 0  # the legend follows the view's scale
+    compare.add_column()  # a column added meanwhile shows the heat view too
+    assert compare.columns[-1].view.heat
     compare.heat.setChecked(False)
     assert not legend.isVisible()
 
