@@ -71,5 +71,10 @@ test-lowest:
 icons: $(STAMP)
 	$(BIN)/python packaging/icons.py
 
+## screenshots: the README's pictures (main and compare windows, light and dark, 1280x800 and
+## 1024x640) on the real starter models, under Xvfb, into resources/screenshots/
+screenshots: $(STAMP)
+	$(BIN)/python packaging/screenshots.py
+
 clean:
 	rm -rf $(VENV) .venv-package $(LOWEST) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -48,8 +48,8 @@ def _palette_colour(mode: QIcon.Mode) -> QColor:
     palette = QGuiApplication.palette()
     if mode == QIcon.Mode.Disabled:
         return palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText)
-    if mode == QIcon.Mode.Selected:
-        return palette.color(QPalette.ColorGroup.Active, QPalette.ColorRole.HighlightedText)
+    # Selected rows are a light tint of the accent (duet.qss), not the solid highlight: their
+    # icons stay in the text colour, as their text does.
     return palette.color(QPalette.ColorGroup.Active, QPalette.ColorRole.WindowText)
 
 

@@ -186,15 +186,15 @@ def _rgba(colour: str, alpha: float) -> str:
 
 
 @cache
-def _arrow_dir() -> Path:
-    """Where the style sheet's arrow images go: QSS images cannot be tinted, so each scheme
-    gets its own copies of the chevrons in its text colour."""
+def _image_dir() -> Path:
+    """Where the style sheet's images go: QSS images cannot be tinted, so each scheme gets
+    its own copies of the few icons it names, in its colours."""
     return Path(tempfile.mkdtemp(prefix="duet-theme-"))
 
 
-def _arrow(name: str, colour: str) -> str:
+def _tinted(name: str, colour: str) -> str:
     svg = (resource("icons") / f"{name}.svg").read_text(encoding="utf-8")
-    path = _arrow_dir() / f"{name}-{colour.lstrip('#')}.svg"
+    path = _image_dir() / f"{name}-{colour.lstrip('#')}.svg"
     if not path.exists():
         path.write_text(svg.replace("currentColor", colour), encoding="utf-8")
     return path.as_posix()
@@ -210,8 +210,10 @@ def stylesheet(colours: Palette, font_pt: float) -> str:
     values.update({f"space_{k}": v for k, v in SPACING.items()})
     values.update({f"radius_{k}": v for k, v in RADIUS.items()})
     values.update({f"type_{k}": f"{font_pt * v:.1f}pt" for k, v in TYPE_SCALE.items()})
-    values["arrow_down"] = _arrow("chevron-down", colours.muted)
-    values["arrow_up"] = _arrow("chevron-up", colours.muted)
+    values["arrow_down"] = _tinted("chevron-down", colours.muted)
+    values["arrow_up"] = _tinted("chevron-up", colours.muted)
+    values["dock_close"] = _tinted("x", colours.muted)
+    values["dock_float"] = _tinted("picture-in-picture-2", colours.muted)
     return template.substitute(values)
 
 

@@ -300,9 +300,9 @@ def test_history_rows_and_buttons_carry_drawn_icons(fake_window: MainWindow) -> 
     sidebar.refresh()
     item = sidebar.list.item(0)
     assert item.icon().name() == "message-square"  # a chat's row has a drawn icon too
-    from PySide6.QtWidgets import QPushButton
+    from PySide6.QtWidgets import QAbstractButton
 
-    named = {b.text(): b.icon().name() for b in sidebar.findChildren(QPushButton)}
+    named = {b.text(): b.icon().name() for b in sidebar.findChildren(QAbstractButton)}
     assert named["New chat"] == "message-square-plus"
     assert named["Delete"] == "trash-2"
     assert named["Import…"] == "file-down"

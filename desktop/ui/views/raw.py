@@ -89,6 +89,7 @@ class RawView(QWidget):
         self.continue_button = QPushButton("Continue", self)
         self.continue_button.setToolTip("Let the model continue the text (Ctrl+Enter)")
         self.continue_button.setAccessibleName("Continue")
+        self.continue_button.setProperty("primary", True)  # the accent button (duet.qss)
         self.continue_button.clicked.connect(self.continue_requested)
         self.undo_button = QPushButton("Undo continuation", self)
         self.undo_button.setAccessibleName("Undo continuation")

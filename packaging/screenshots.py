@@ -1,0 +1,149 @@
+"""Take the README's screenshots: the main and the compare window, light and dark, at 1280x800
+and 1024x640, on the real starter models, into resources/screenshots/.
+
+Run as `make screenshots` (or `python packaging/screenshots.py`). Without a DISPLAY it starts
+its own Xvfb (the `xvfb` package) and runs itself there; Duet's data goes to a temporary
+DUET_HOME that is removed afterwards, so nothing of the user's shows or changes. The models
+sample with a fixed seed, so the pictures are the same each time.
+
+Files: {main,compare}-{light,dark}-{1280x800,1024x640}.png. The light main window shows a short
+chat; the dark one the raw notebook after a continuation (both are in History).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "resources" / "screenshots"
+SIZES = ((1280, 800), (1024, 640))
+DISPLAY = ":97"
+CHAT = "Give me three tips for a good night's sleep."
+RAW = "A simple tomato soup\n\nIngredients:\n1."
+COMPARE = "The three primary colours are"
+BASE = "gemma-3-270m"
+
+
+def main() -> int:
+    if not os.environ.get("DUET_SCREENSHOTS_CHILD"):
+        return _relaunch()
+    sys.path.insert(0, str(ROOT))
+    return _take()
+
+
+def _relaunch() -> int:
+    """Run this script again under Xvfb (unless a display is given), in a fresh DUET_HOME."""
+    home = tempfile.mkdtemp(prefix="duet-screenshots-")
+    env = dict(os.environ, DUET_SCREENSHOTS_CHILD="1", DUET_HOME=home, QT_QPA_PLATFORM="xcb")
+    env["HF_HUB_OFFLINE"] = "1"  # the screenshots never touch the network
+    xvfb = None
+    try:
+        if not os.environ.get("SCREENSHOTS_DISPLAY"):
+            if shutil.which("Xvfb") is None:
+                print("Xvfb is needed: apt install xvfb", file=sys.stderr)
+                return 1
+            xvfb = subprocess.Popen(
+                ["Xvfb", DISPLAY, "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(1.0)
+            env["DISPLAY"] = DISPLAY
+        else:
+            env["DISPLAY"] = os.environ["SCREENSHOTS_DISPLAY"]
+        return subprocess.run([sys.executable, __file__], env=env, timeout=900).returncode
+    finally:
+        if xvfb is not None:
+            xvfb.terminate()
+            xvfb.wait(timeout=10)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _wait(app: object, done: Callable[[], bool], seconds: float, what: str) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    assert isinstance(app, QApplication)
+    deadline = time.monotonic() + seconds
+    while not done():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"screenshots: timed out waiting for {what}")
+        app.processEvents()
+        time.sleep(0.02)
+    for _ in range(20):  # let the last layouts and paints land
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def _shoot(app: object, name: str, scheme: str, widget: object) -> None:
+    """`widget` in the `scheme` theme at each size, into resources/screenshots/."""
+    from PySide6.QtWidgets import QWidget
+
+    from desktop.ui.theme import apply_theme
+
+    assert isinstance(widget, QWidget)
+    apply_theme(app, scheme)  # type: ignore[arg-type]  # the QApplication
+    OUT.mkdir(parents=True, exist_ok=True)
+    for width, height in SIZES:
+        widget.resize(width, height)
+        _wait(app, lambda: True, 5, "the layout")
+        path = OUT / f"{name}-{scheme}-{width}x{height}.png"
+        widget.grab().save(str(path))
+        print(path.relative_to(ROOT), file=sys.stderr)
+
+
+def _take() -> int:
+    from dataclasses import replace
+
+    from desktop.core.chat.sampling import SamplingParams
+    from desktop.ui.app import make_app
+
+    app = make_app()
+    from desktop.ui.main_window import MainWindow
+
+    window = MainWindow()
+    window.resize(*SIZES[0])
+    window.show()
+    _wait(app, lambda: window.runtime is not None, 120, "the model to load")
+    seeded = replace(
+        window.settings,
+        sampling=SamplingParams(temperature=0.7, seed=7, repeat_penalty=1.15, max_tokens=120),
+    )
+    window.sampling.load(seeded)  # the panel shows what the replies used
+    window._settings_changed(seeded)
+    window.new_chat()
+    window.send_chat(CHAT)
+    _wait(app, lambda: not window.busy, 120, "the chat reply")
+    _shoot(app, "main", "light", window)  # a chat with the instruct model
+
+    window.select_model(BASE)  # raw continuation is what a base model is for
+    _wait(app, lambda: window.runtime is not None and not window.busy, 120, "the base model")
+    window.set_mode("raw")
+    window.raw_view.set_text(RAW)
+    window.continue_raw()
+    _wait(app, lambda: not window.busy, 120, "the raw continuation")
+    _shoot(app, "main", "dark", window)
+
+    window.open_compare()
+    compare = window.compare_window
+    assert compare is not None
+    compare.resize(*SIZES[0])
+    compare.input.setPlainText(COMPARE)
+    compare.heat.setChecked(True)
+    compare.run()
+    _wait(app, lambda: not compare.busy, 180, "the compare run")
+    for scheme in ("light", "dark"):
+        _shoot(app, "compare", scheme, compare)
+    compare.close()
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
