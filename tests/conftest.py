@@ -27,6 +27,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config._duet_home = home  # type: ignore[attr-defined]
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # Each run's home holds a copy of a starter model (about 250 MB): gone with the run.
+    import shutil
+
+    home = getattr(config, "_duet_home", None)
+    if home is not None:
+        shutil.rmtree(home, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def duet_home(pytestconfig: pytest.Config) -> Path:
     return Path(pytestconfig._duet_home)  # type: ignore[attr-defined]

@@ -49,13 +49,15 @@ from desktop.core.engine.factory import (
 from desktop.core.errors import DuetError
 from desktop.core.models.catalog import Catalog, load_default_catalog
 from desktop.core.models.library import Library
-from desktop.core.settings import AppSettings, load_settings, save_settings
+from desktop.core.settings import AppSettings, ThemeChoice, load_settings, save_settings
 from desktop.ui.chat_files import export_chat
 from desktop.ui.engine_slot import EngineOpener, EngineSlot
+from desktop.ui.icons import icon
 from desktop.ui.menus import build_menus
 from desktop.ui.models.downloads import DownloadQueue
 from desktop.ui.qt_session import QtChatSession
 from desktop.ui.scan import ScanThread
+from desktop.ui.theme import apply_theme
 from desktop.ui.threads import (
     CallThread,
     GenerationThread,
@@ -164,6 +166,7 @@ class MainWindow(QMainWindow):
         bar = QToolBar("Main", self)
         bar.setObjectName("main-toolbar")
         bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.addToolBar(bar)
         self.picker = ModelPicker("Model", self)
         self.picker.setMinimumWidth(260)
@@ -175,29 +178,29 @@ class MainWindow(QMainWindow):
         self.mode_toggle.changed.connect(self.set_mode)
         bar.addWidget(self.mode_toggle)
         bar.addSeparator()
-        self.stop_action = QAction("Stop", self)
+        self.stop_action = QAction(icon("square"), "Stop", self)
         self.stop_action.setToolTip("Stop the generation, or cancel editing a message (Esc)")
         self.stop_action.setEnabled(False)
         self.stop_action.triggered.connect(self.escape)
         bar.addAction(self.stop_action)
-        self.new_action = QAction("New", self)
+        self.new_action = QAction(icon("message-square-plus"), "New", self)
         self.new_action.setToolTip("New chat, or an empty document in raw mode (Ctrl+N)")
         self.new_action.triggered.connect(self.new)
         bar.addAction(self.new_action)
-        self.open_raw_action = QAction("Open chat as raw text", self)
+        self.open_raw_action = QAction(icon("scroll-text"), "Open chat as raw text", self)
         self.open_raw_action.setToolTip(
             "Put the exact prompt chat mode sends into the raw notebook, template tokens and all"
         )
         self.open_raw_action.triggered.connect(self.open_chat_as_raw)
         bar.addAction(self.open_raw_action)
         bar.addSeparator()
-        self.models_action = QAction("Models…", self)
+        self.models_action = QAction(icon("download"), "Models…", self)
         self.models_action.setToolTip(
             "Download base/instruct pairs from the Hub, search, import, delete (Ctrl+L)"
         )
         self.models_action.triggered.connect(self.open_models)
         bar.addAction(self.models_action)
-        self.compare_action = QAction("Compare…", self)
+        self.compare_action = QAction(icon("columns-2"), "Compare…", self)
         self.compare_action.setToolTip(
             "One input through a base and an instruct model at once (Ctrl+K)"
         )
@@ -265,7 +268,6 @@ class MainWindow(QMainWindow):
         sidebar_dock.setObjectName("history")
         sidebar_dock.setWidget(self.sidebar)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, sidebar_dock)
-        self.resizeDocks([sidebar_dock], [220], Qt.Orientation.Horizontal)
         self.inspector = PromptInspector(self)
         inspector_dock = QDockWidget("Prompt inspector", self)
         inspector_dock.setObjectName("inspector")
@@ -277,7 +279,11 @@ class MainWindow(QMainWindow):
         sampling_dock.setObjectName("sampling")
         sampling_dock.setWidget(self.sampling)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, sampling_dock)
-        self.resizeDocks([inspector_dock], [400], Qt.Orientation.Horizontal)
+        # Tabs, not a stack: each panel gets the full height, so the window fits a laptop
+        # screen (1024x640) and the chat keeps at least half of its width.
+        self.tabifyDockWidget(inspector_dock, sampling_dock)
+        inspector_dock.raise_()
+        self.resizeDocks([sidebar_dock, inspector_dock], [200, 300], Qt.Orientation.Horizontal)
 
     def _build_status(self) -> None:
         bar = self.statusBar()
@@ -899,6 +905,13 @@ class MainWindow(QMainWindow):
 
     def _save_system(self) -> None:
         self._save(replace(self.settings, system_prompt=self.chat_view.system.text()))
+
+    def set_theme(self, choice: ThemeChoice) -> None:
+        """The look, applied to every window at once and saved."""
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_theme(app, choice)
+        self._save(replace(self.settings, theme=choice))
 
     def _save(self, settings: AppSettings) -> None:
         self.settings = settings

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING
 
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMenu, QMessageBox, QWidget
 
 from desktop import __version__
+from desktop.core.settings import THEMES
 
 if TYPE_CHECKING:
     from desktop.ui.main_window import MainWindow
@@ -128,6 +129,7 @@ def _view_menu(window: MainWindow, menu: QMenu) -> None:
         toggle = dock.toggleViewAction()
         toggle.setShortcut(QKeySequence(f"Ctrl+{number}"))
         menu.addAction(toggle)
+    _theme_menu(window, menu.addMenu("Theme"))
     menu.addAction(
         _action(
             window,
@@ -136,6 +138,18 @@ def _view_menu(window: MainWindow, menu: QMenu) -> None:
             tip="Bring back closed panels",
         )
     )
+
+
+def _theme_menu(window: MainWindow, menu: QMenu) -> None:
+    """System (follows the platform as it changes), Light or Dark; the choice is saved."""
+    group = QActionGroup(menu)
+    for choice in THEMES:
+        action = _action(window, choice.capitalize(), lambda _=False, c=choice: window.set_theme(c))
+        action.setCheckable(True)
+        action.setChecked(choice == window.settings.theme)
+        action.setData(choice)
+        group.addAction(action)
+        menu.addAction(action)
 
 
 def _show_all(docks: list[QDockWidget]) -> None:

@@ -13,9 +13,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCursor
 
 from desktop.core.chat.sampling import SamplingParams
+from desktop.core.chat.scaffolds import SCAFFOLDS
 from desktop.core.models.library import Library
 from desktop.ui.main_window import MainWindow
-from desktop.ui.views.raw import SCAFFOLDS
 from desktop.ui.views.tokens import probability_chart
 
 pytestmark = pytest.mark.slow
@@ -170,9 +170,9 @@ def test_token_hover_in_the_raw_notebook_and_chat(window: MainWindow, qtbot) -> 
 def test_scaffolds_fill_the_notebook(window: MainWindow) -> None:
     window.set_mode("raw")
     window.raw_view.set_text("")
-    text = SCAFFOLDS[0][2]
+    text = SCAFFOLDS[0].text
     actions = window.raw_view.scaffolds.menu().actions()
-    assert [a.text() for a in actions] == [s[0] for s in SCAFFOLDS]
+    assert [a.text() for a in actions] == [s.name for s in SCAFFOLDS]
     assert all(a.toolTip() for a in actions)
     actions[0].trigger()
     assert window.raw_view.text == text and text.endswith("A:")

@@ -335,11 +335,11 @@ def _broken_exports() -> dict[str, tuple[str, str]]:
 def test_a_malformed_export_is_refused_with_a_message_and_adds_no_chat(
     fake_window: MainWindow, qtbot, tmp_path, monkeypatch
 ) -> None:
-    from PySide6.QtWidgets import QFileDialog, QPushButton
+    from PySide6.QtWidgets import QAbstractButton, QFileDialog
 
     window = fake_window
     importer = next(
-        b for b in window.sidebar.findChildren(QPushButton) if b.text().startswith("Import")
+        b for b in window.sidebar.findChildren(QAbstractButton) if b.text().startswith("Import")
     )
     window.send_chat("Keep me")
     idle(window, qtbot)

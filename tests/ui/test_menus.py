@@ -269,3 +269,31 @@ def test_copy_last_reply_puts_the_reply_text_on_the_clipboard(
     QApplication.clipboard().clear()
     _action(win, "Copy last reply").trigger()
     assert QApplication.clipboard().text() == "A **bold** answer."
+
+
+def test_the_theme_is_chosen_in_the_view_menu_and_kept(
+    fake_window: object, qtbot: object, fake_engines: object
+) -> None:
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.ui.main_window import MainWindow
+
+    win = fake_window
+    try:
+        _action(win, "Dark").trigger()
+        window_colour = QApplication.instance().palette().color(QPalette.ColorRole.Window)  # type: ignore[union-attr]
+        assert window_colour.lightness() < 100
+        assert win.settings.theme == "dark"  # type: ignore[attr-defined]
+        win.close()  # type: ignore[attr-defined]
+        again = MainWindow(open_engine=fake_engines)  # type: ignore[arg-type]
+        qtbot.addWidget(again)  # type: ignore[attr-defined]
+        assert _action(again, "Dark").isChecked() and not _action(again, "Light").isChecked()
+        _action(again, "Light").trigger()
+        window_colour = QApplication.instance().palette().color(QPalette.ColorRole.Window)  # type: ignore[union-attr]
+        assert window_colour.lightness() > 150
+        again.close()
+    finally:
+        from desktop.ui.theme import apply_theme
+
+        apply_theme(QApplication.instance(), "system")  # type: ignore[arg-type]

@@ -279,6 +279,8 @@ class ChatView(QWidget):
         self.area = QScrollArea(self)
         self.area.setWidgetResizable(True)
         self.area.setFrameShape(QFrame.Shape.NoFrame)
+        # Bubbles wrap to the width: a chat never scrolls sideways.
+        self.area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.container = QWidget()
         # The bubbles are styled by name in the application's one style sheet
         # (resources/theme/duet.qss): a sheet per bubble makes Qt re-polish each one, which
@@ -294,6 +296,7 @@ class ChatView(QWidget):
             "Ask something. An instruct model answers; a base model continues the transcript."
         )
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setWordWrap(True)
         self.placeholder.setEnabled(False)
         self.column.insertWidget(0, self.placeholder)
         self.earlier = QPushButton("Show earlier messages", self.container)

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QLabel,
     QLineEdit,
+    QScrollArea,
     QSpinBox,
     QWidget,
 )
@@ -76,12 +78,21 @@ def correction_note(name: str, typed: str, value: int, low: int, high: int) -> s
     return f"The {name} is a whole number from {low} to {high}: it is now {value}."
 
 
-class SamplingPanel(QWidget):
+class SamplingPanel(QScrollArea):
+    """The controls scroll: on a laptop screen the panel is shorter than its form."""
+
     changed = Signal(object)  # AppSettings
 
     def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        form = QFormLayout(self)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        body = QWidget(self)
+        form = QFormLayout(body)
+        # Labels above their fields when the panel is narrow, rather than a wider panel.
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.setWidget(body)
         self.preset = QComboBox(self)
         self.preset.addItems([*PRESETS, "Custom"])
         self.preset.setAccessibleName("Sampling preset")
@@ -227,6 +238,10 @@ class SamplingPanel(QWidget):
     def _context_corrected(self, typed: str, value: int) -> None:
         self.context_note.setText(correction_note("context length", typed, value, *CONTEXT_RANGE))
         self.context_note.show()
+
+    def ensure_visible(self, control: QWidget) -> None:
+        """Scroll the panel to a control (keyboard focus does it too)."""
+        self.ensureWidgetVisible(control)
 
     def _stops_edited(self) -> None:
         """A stop list that cannot be used is refused where it is typed: the note says why and

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QStyledItemDelegate,
     QStyleOptionViewItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -83,19 +84,23 @@ class Sidebar(QWidget):
         self._undo_timer = QTimer(self)
         self._undo_timer.setSingleShot(True)
         self._undo_timer.timeout.connect(self.undo_bar.hide)
-        delete = QPushButton(icon("trash-2"), "Delete", self)
+        # Icon buttons, each named and explained: History stays narrow on a laptop screen.
+        delete = _icon_button(icon("trash-2"), "Delete", self)
         delete.setAccessibleName("Delete the selected chat")
         delete.setToolTip("Delete the selected chat or document (Delete; Undo brings it back)")
         delete.clicked.connect(self.delete_selected)
-        rename = QPushButton(icon("pencil"), "Rename", self)
+        rename = _icon_button(icon("pencil"), "Rename", self)
+        rename.setAccessibleName("Rename the selected chat")
         rename.setToolTip("Rename the selected chat or document (F2)")
         rename.clicked.connect(self.rename_selected)
-        importer = QPushButton(icon("file-down"), "Import…", self)
-        importer.setToolTip("Open a chat exported as JSON")
+        importer = _icon_button(icon("file-down"), "Import…", self)
+        importer.setAccessibleName("Import a chat")
+        importer.setToolTip("Open a chat exported as JSON (Ctrl+O)")
         importer.clicked.connect(self.import_requested)
         buttons = QHBoxLayout()
         buttons.addWidget(rename)
         buttons.addWidget(delete)
+        buttons.addStretch(1)
         buttons.addWidget(importer)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -217,6 +222,14 @@ class Sidebar(QWidget):
         self._selected = chat.id
         self.refresh()
         self.restored.emit(chat.id, chat.kind)
+
+
+def _icon_button(glyph: QIcon, text: str, parent: QWidget) -> QToolButton:
+    button = QToolButton(parent)
+    button.setIcon(glyph)
+    button.setText(text)
+    button.setAutoRaise(True)
+    return button
 
 
 def _describe(item: QListWidgetItem, chat: ChatSummary) -> None:
