@@ -306,3 +306,15 @@ def test_history_rows_and_buttons_carry_drawn_icons(fake_window: MainWindow) -> 
     assert named["New chat"] == "message-square-plus"
     assert named["Delete"] == "trash-2"
     assert named["Import…"] == "file-down"
+
+
+def test_unlikely_is_the_same_red_in_the_heat_view_and_the_chart(qapp: QApplication) -> None:
+    from desktop.ui.views.charts import surprise_colour
+    from desktop.ui.views.tokens import heat_colour
+
+    for choice in ("light", "dark"):
+        colours = theme.apply_theme(qapp, choice)
+        red = QColor(colours.danger)
+        for colour in (heat_colour(0.0), surprise_colour(12.0), surprise_colour(1.0)):
+            assert colour.rgb() == red.rgb(), (choice, colour.name())
+        assert surprise_colour(1.0).alphaF() < surprise_colour(12.0).alphaF()

@@ -11,6 +11,7 @@ from PySide6.QtGui import QColor, QFontMetrics, QHelpEvent, QPainter, QPaintEven
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from desktop.core.chat.tokens import TokenRecord
+from desktop.ui import theme
 from desktop.ui.views.tokens import heat_colour, probability_chart
 
 MAX_SURPRISE = 12.0  # nats; anything above is drawn at full height
@@ -21,9 +22,11 @@ MAX_SURPRISE = 12.0  # nats; anything above is drawn at full height
 
 
 def surprise_colour(surprise: float) -> QColor:
-    """A bar's colour: darker red the more surprised the scoring model is."""
-    shade = min(255, int(60 + 195 * min(surprise, MAX_SURPRISE) / MAX_SURPRISE))
-    return QColor(shade, 80, 60)
+    """A bar's colour: the theme's danger red, fainter the less surprised the scoring model
+    is (the heat view's red, so one colour means "unlikely" everywhere)."""
+    colour = QColor(theme.current().danger)
+    colour.setAlphaF(0.35 + 0.65 * min(max(surprise, 0.0), MAX_SURPRISE) / MAX_SURPRISE)
+    return colour
 
 
 def over(colour: QColor, background: QColor) -> QColor:
