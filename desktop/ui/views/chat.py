@@ -120,7 +120,9 @@ class Bubble(QFrame):
             widget.hide()
             header.addWidget(widget)
         self.tokens_button = QToolButton(self)
-        self.tokens_button.setText("Tokens")
+        self.tokens_button.setText("Tokens")  # kept as its name; the icon is what shows
+        self.tokens_button.setIcon(icon("chart-column"))
+        self.tokens_button.setAutoRaise(True)
         self.tokens_button.setCheckable(True)
         self.tokens_button.setToolTip(
             "Show the reply token by token: hover a token for its alternatives"
@@ -140,6 +142,8 @@ class Bubble(QFrame):
         if role == "user":
             button = QToolButton(self)
             button.setText("Edit")
+            button.setIcon(icon("pencil"))
+            button.setAutoRaise(True)
             button.setToolTip(
                 "Edit this message and send it again as a new branch (Cancel or Esc brings the "
                 "chat back)"
