@@ -97,6 +97,28 @@ def test_token_probabilities_survive_reopening_and_a_restart(
     again.close()
 
 
+def test_a_damaged_token_record_leaves_the_reply_without_tokens(
+    fake_window: MainWindow, qtbot
+) -> None:
+    window = fake_window
+    window.fake_engines.replies = ["Blue, red and green.", "Another reply."]
+    window.send_chat("Name three colours.")
+    idle(window, qtbot)
+    chat_id = window.conversation.chat_id
+    with window.store._tx() as db:
+        db.execute("UPDATE message_tokens SET data = ?", (b"damaged",))
+    window.new_chat()
+    window.send_chat("Something else")  # the window's last reply is now another one
+    idle(window, qtbot)
+    window.open_history(chat_id, "chat")  # type: ignore[arg-type]
+    bubble = reply_bubble(window)
+    assert not bubble.tokens_button.isHidden()  # kept, as far as the chat knows
+    bubble.tokens_button.setChecked(True)  # read now: damaged, so no view and no error
+    assert bubble.token_view is None and not bubble.body.isHidden()
+    assert bubble.tokens_button.isHidden() and not bubble.tokens_button.isChecked()
+    assert bubble.raw_text == "Blue, red and green."
+
+
 def test_the_token_view_is_as_tall_as_its_text(fake_window: MainWindow, qtbot) -> None:
     window = fake_window
     window.resize(1200, 800)

@@ -147,7 +147,8 @@ class PromptInspector(QWidget):
         )
         label = f"stored with the last reply, by {html.escape(stored.model_id or 'a model')}{when}"
         counted = _counted(stored.prompt_tokens, stored.cached_tokens)
-        summary = f"<b>chat</b> · {_where(stored.prompt)} · {label} · {counted}"
+        where = html.escape(stored.prompt.template_name or "template not recorded")
+        summary = f"<b>chat</b> · {where} · {label} · {counted}"
         self._set("chat", Shown(stored.prompt.text, summary))
 
     def _set(self, mode: Mode, shown: Shown) -> None:
