@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QProgressBar,
     QStackedWidget,
+    QTabBar,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -114,9 +115,11 @@ class MainWindow(QMainWindow):
         self.compare_window: CompareWindow | None = None
         self.setAcceptDrops(True)
 
+        # Built in reading order, which is the order Tab goes through them.
         self._build_toolbar()
+        self._build_history()
         self._build_central()
-        self._build_docks()
+        self._build_panels()
         self._build_status()
         self.menus = build_menus(self)
         self._follow_the_session()
@@ -257,7 +260,7 @@ class MainWindow(QMainWindow):
         self.pages.addWidget(self.workspace)
         self.pages.addWidget(self.empty_page)
 
-    def _build_docks(self) -> None:
+    def _build_history(self) -> None:
         self.sidebar = Sidebar(self.store, self)
         self.sidebar.open_chat.connect(self.open_history)
         self.sidebar.new_chat.connect(self.new_chat)
@@ -268,6 +271,9 @@ class MainWindow(QMainWindow):
         sidebar_dock.setObjectName("history")
         sidebar_dock.setWidget(self.sidebar)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, sidebar_dock)
+        self.sidebar_dock = sidebar_dock
+
+    def _build_panels(self) -> None:
         self.inspector = PromptInspector(self)
         inspector_dock = QDockWidget("Prompt inspector", self)
         inspector_dock.setObjectName("inspector")
@@ -283,7 +289,9 @@ class MainWindow(QMainWindow):
         # screen (1024x640) and the chat keeps at least half of its width.
         self.tabifyDockWidget(inspector_dock, sampling_dock)
         inspector_dock.raise_()
-        self.resizeDocks([sidebar_dock, inspector_dock], [200, 300], Qt.Orientation.Horizontal)
+        for tabs in self.findChildren(QTabBar):
+            tabs.setAccessibleName("Side panels")
+        self.resizeDocks([self.sidebar_dock, inspector_dock], [200, 300], Qt.Orientation.Horizontal)
 
     def _build_status(self) -> None:
         bar = self.statusBar()

@@ -124,7 +124,9 @@ def _view_menu(window: MainWindow, menu: QMenu) -> None:
         )
     )
     menu.addSeparator()
-    docks = window.findChildren(QDockWidget)
+    # The panels in the order they read, left to right: Ctrl+1, Ctrl+2, Ctrl+3.
+    order = ("history", "inspector", "sampling")
+    docks = sorted(window.findChildren(QDockWidget), key=lambda d: order.index(d.objectName()))
     for number, dock in enumerate(docks, start=1):
         toggle = dock.toggleViewAction()
         toggle.setShortcut(QKeySequence(f"Ctrl+{number}"))

@@ -193,6 +193,7 @@ class CompareColumn(QFrame):
         self.stats = StatsBlock(self)
         self.score_button = QPushButton(icon("chart-column"), "Score with the other model")
         self.score_button.setToolTip(SCORE_TIP)
+        self.score_button.setAccessibleName("Score with the other model")
         self.score_button.setEnabled(False)
         self.chart = SurpriseChart(self)
         # The model's name gets the column's whole width (it is what tells columns apart); the

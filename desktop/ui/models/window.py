@@ -41,6 +41,7 @@ class ModelsDialog(QDialog):
         self.installed_tab = InstalledTab(self.library, self._calls, n_ctx)
         self.servers_tab = ServersTab(self._calls)
         self.tabs = QTabWidget(self)
+        self.tabs.setAccessibleName("Model manager sections")
         self.tabs.addTab(self.catalog_tab, "Catalog")
         self.tabs.addTab(self.search_tab, "Search the Hub")
         self.tabs.addTab(self.installed_tab, "Installed")

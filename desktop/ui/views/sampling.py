@@ -88,6 +88,8 @@ class SamplingPanel(QScrollArea):
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setAccessibleName("Sampling settings")
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes to the controls, not the frame
         body = QWidget(self)
         form = QFormLayout(body)
         # Labels above their fields when the panel is narrow, rather than a wider panel.

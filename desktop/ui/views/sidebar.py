@@ -106,6 +106,7 @@ class Sidebar(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(new)
         layout.addWidget(self.search)
+        QWidget.setTabOrder(new, self.search)  # Tab goes down the panel as it reads
         layout.addWidget(self.list, 1)
         layout.addWidget(self.undo_bar)
         layout.addLayout(buttons)
