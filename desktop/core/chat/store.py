@@ -47,7 +47,7 @@ MAX_SETTINGS = 256  # entries in a reply's sampling settings or stats
 # A reply's token records: kept for replies up to this many tokens (a longer one shows its
 # Tokens view only while it is open), and a stored record is read back only up to these sizes,
 # so a damaged or hostile row cannot exhaust memory: it is ignored instead.
-MAX_TOKEN_RECORDS = 32_768
+MAX_TOKEN_RECORDS = 16_384
 MAX_TOKENS_BLOB = 8 << 20  # compressed bytes
 MAX_TOKENS_JSON = 32 << 20  # bytes once decompressed
 
@@ -624,8 +624,8 @@ def _message(row: tuple[Any, ...]) -> StoredMessage:
 
 # Token records ------------------------------------------------------------------------------------
 # Stored as zlib-compressed JSON, one list per token: [id, piece, text, logprob, [[id, text,
-# logprob], ...]]. Compact (a token with its five alternatives is about 60 bytes compressed)
-# and read back with every field checked.
+# logprob], ...]], log-probabilities to 4 decimals (the views show 3). About 50 bytes a token
+# with five alternatives; 16,384 tokens encode in about 0.3 s. Read back with every field checked.
 
 
 def _encode_tokens(tokens: ReplyTokens) -> bytes | None:
@@ -633,7 +633,7 @@ def _encode_tokens(tokens: ReplyTokens) -> bytes | None:
     if not tokens.records or len(tokens.records) > MAX_TOKEN_RECORDS:
         return None
     rows = [
-        [r.token_id, r.piece, text, r.logprob, [[a.token_id, a.text, a.logprob] for a in r.top]]
+        [r.token_id, r.piece, text, _rounded(r.logprob), [_alternative(a) for a in r.top]]
         for r, text in zip(tokens.records, tokens.texts, strict=True)
     ]
     try:
@@ -642,6 +642,14 @@ def _encode_tokens(tokens: ReplyTokens) -> bytes | None:
         return None
     data = zlib.compress(raw, 6)
     return data if len(raw) <= MAX_TOKENS_JSON and len(data) <= MAX_TOKENS_BLOB else None
+
+
+def _rounded(logprob: float | None) -> float | None:
+    return round(logprob, 4) if logprob is not None else None
+
+
+def _alternative(alt: p.Alternative) -> list[object]:
+    return [alt.token_id, alt.text, round(alt.logprob, 4)]
 
 
 def _decode_tokens(data: object) -> ReplyTokens | None:
