@@ -182,3 +182,20 @@ def test_reopened_and_switched_replies_keep_their_tokens_infos_and_prompt(
     assert stored is not None and stored.prompt.text == first_prompt
     assert stored.model_id == instruct.id and stored.prompt_tokens > 0
     assert stored.prompt.template_name and stored.prompt.template_name.startswith("chat template")
+
+
+@pytest.mark.parametrize(
+    "meta",
+    ["{broken", '{"prompt": 5}', '{"prompt": "p", "stats": [1], "model_id": 3, "template": []}'],
+)
+def test_a_damaged_meta_gives_no_stored_prompt_or_a_plain_one(
+    session: ChatSession, instruct: InstalledModel, meta: str
+) -> None:
+    session.add_user("Hi")
+    run_turn(session, instruct, FakeEngine(["Hello."]))
+    reply = session.conversation.last_id
+    session.history.store.db.execute("UPDATE messages SET meta = ? WHERE id = ?", (meta, reply))
+    stored = session.stored_prompt()
+    if stored is not None:
+        assert stored.prompt.text == "p" and stored.model_id == "" and stored.prompt_tokens == 0
+        assert stored.prompt.template_name is None

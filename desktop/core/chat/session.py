@@ -238,12 +238,14 @@ class ChatSession:
             meta = stored.meta
         except (DuetError, ValueError, TypeError):  # gone, or a damaged meta: nothing to show
             return None
-        if not meta.prompt:
+        if not (meta.prompt and isinstance(meta.prompt, str)):
             return None
-        stats = meta.stats
+        # A meta is only parsed JSON: any field may hold the wrong type in a damaged row.
+        stats = meta.stats if isinstance(meta.stats, dict) else {}
+        template = meta.template if isinstance(meta.template, str) else ""
         return StoredPrompt(
-            RenderedPrompt(text=meta.prompt, mode="chat", template_name=meta.template or None),
-            meta.model_id,
+            RenderedPrompt(text=meta.prompt, mode="chat", template_name=template or None),
+            meta.model_id if isinstance(meta.model_id, str) else "",
             _count(stats.get("prompt_tokens")),
             _count(stats.get("cached_tokens")),
             stored.created,
