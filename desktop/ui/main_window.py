@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QCoreApplication, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -181,7 +181,7 @@ class MainWindow(QMainWindow):
         self.mode_toggle.changed.connect(self.set_mode)
         bar.addWidget(self.mode_toggle)
         bar.addSeparator()
-        self.stop_action = QAction(icon("square"), "Stop", self)
+        self.stop_action = QAction(icon("circle-stop"), "Stop", self)
         self.stop_action.setToolTip("Stop the generation, or cancel editing a message (Esc)")
         self.stop_action.setEnabled(False)
         self.stop_action.triggered.connect(self.escape)
@@ -948,6 +948,9 @@ class MainWindow(QMainWindow):
             )
         )
         self.threads.wait(5000)
+        # The stopped reply's last words and its end are queued signals from the generation
+        # thread: deliver them now, while the history is open, so the reply is saved.
+        QCoreApplication.sendPostedEvents()
         self.slot.close()
         if self.compare_window is not None:
             self.compare_window.close()

@@ -297,3 +297,27 @@ def test_the_theme_is_chosen_in_the_view_menu_and_kept(
         from desktop.ui.theme import apply_theme
 
         apply_theme(QApplication.instance(), "system")  # type: ignore[arg-type]
+
+
+def test_closing_the_window_mid_reply_saves_what_was_written(
+    fake_window: object, qtbot: object
+) -> None:
+    """Quit while a reply streams: the reply's end arrives before the history closes, so the
+    words written so far are saved, marked interrupted, and nothing raises."""
+    from desktop.core.chat.store import Store
+
+    win = fake_window
+    win.engine.token_delay = 0.05  # type: ignore[attr-defined]
+    win.fake_engines.replies = ["one two three four five six seven eight nine ten " * 4]  # type: ignore[attr-defined]
+    win.set_mode("chat")  # type: ignore[attr-defined]
+    win.send_chat("Count")  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: len(win.session.reply_text.split()) >= 3, timeout=10_000)  # type: ignore[attr-defined]
+    chat_id = win.conversation.chat_id  # type: ignore[attr-defined]
+    win.close()  # type: ignore[attr-defined]
+    store = Store()
+    try:
+        reply = store.path(chat_id)[-1]
+    finally:
+        store.close()
+    assert reply.role == "assistant" and reply.content.startswith("one two three")
+    assert not reply.complete or reply.meta.stop_reason == "cancelled"
