@@ -50,8 +50,10 @@ class AppSettings:
             raise InvalidSettings(
                 f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}, not {self.overflow!r}."
             )
-        if self.open_chat < 0 or self.open_document < 0:
-            raise InvalidSettings("a chat or document id is a positive number, or 0 for none.")
+        for chat_id in (self.open_chat, self.open_document):
+            # SQLite ids are 64-bit; True is an int to Python but no id.
+            if type(chat_id) is not int or not 0 <= chat_id < 2**63:
+                raise InvalidSettings("a chat or document id is a positive number, or 0 for none.")
         if self.theme not in THEMES:
             raise InvalidSettings(f"theme must be one of {', '.join(THEMES)}, not {self.theme!r}.")
         if self.mode not in MODES:
@@ -85,7 +87,11 @@ def load_settings(path: Path | None = None) -> tuple[AppSettings, list[str]]:
         return defaults, [f"Settings file {path} was not a JSON object; using defaults."]
     notes: list[str] = []
     sampling = defaults.sampling
-    for key, value in (data.get("sampling") or {}).items():
+    saved_sampling = data.get("sampling") or {}
+    if not isinstance(saved_sampling, dict):
+        notes.append("Ignored saved sampling: it is not a set of named values.")
+        saved_sampling = {}
+    for key, value in saved_sampling.items():
         try:
             sampling = sampling.with_changes(**{key: value})
         except (InvalidSettings, TypeError) as exc:

@@ -28,9 +28,13 @@ def export_chat(parent: QWidget, store: Store, chat_id: int) -> str:
     if not name:
         return ""
     path = Path(name)
-    as_json = path.suffix.lower() == ".json" or (not path.suffix and chosen == JSON)
-    if not path.suffix:
-        path = path.with_suffix(".json" if as_json else ".md")
+    suffix = path.suffix.lower()
+    # The name's own .md or .json decides; any other name is what the chosen filter says.
+    as_json = suffix == ".json" or (suffix != ".md" and chosen == JSON)
+    if as_json and suffix != ".json":
+        path = path.with_name(path.name + ".json")
+    elif not suffix:
+        path = path.with_name(path.name + ".md")
     text = (
         json.dumps(store.export_json(chat_id), ensure_ascii=False, indent=2)
         if as_json

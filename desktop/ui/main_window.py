@@ -555,8 +555,11 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         """Stop (Esc) while a reply streams or a message is edited; Export with a saved chat."""
-        editing = self.session.editing is not None and self.mode_toggle.mode == "chat"
+        chat = self.mode_toggle.mode == "chat"
+        editing = self.session.editing is not None and chat
         self.stop_action.setEnabled(self.busy or editing)
+        self.menus.regenerate.setEnabled(chat and not self.busy and not editing)
+        self.menus.choose_model.setEnabled(not self.busy)
         self.menus.export.setEnabled(
             self.mode_toggle.mode == "chat" and self.conversation.chat_id is not None
         )
@@ -568,6 +571,12 @@ class MainWindow(QMainWindow):
             problem = export_chat(self, self.store, chat_id)
             if problem:
                 self.error_bar.show_error(problem, can_retry=False)
+
+    def find_in_history(self) -> None:
+        self.sidebar_dock.show()
+        self.sidebar_dock.raise_()
+        self.sidebar.search.setFocus()
+        self.sidebar.search.selectAll()
 
     def copy_last_reply(self) -> None:
         replies = [m.content for m in self.conversation.messages if m.role == "assistant"]
@@ -825,11 +834,14 @@ class MainWindow(QMainWindow):
                 self.chat_view.system.blockSignals(True)
                 self.chat_view.system.setText(self.conversation.system)
                 self.chat_view.system.blockSignals(False)
+        except DuetError:
+            pass  # deleted since, or damaged: the chat starts empty
+        try:
             if document_id and self.store.chat(document_id).kind == "document":
                 self.raw_view.open_document(self.store.document(document_id), document_id)
                 self._document_timer.stop()
         except DuetError:
-            pass  # deleted since, or damaged: Duet starts with an empty one
+            pass  # likewise the notebook
         self.sidebar.current = (
             self.document_id if self.settings.mode == "raw" else self.conversation.chat_id
         )

@@ -7,15 +7,16 @@ makes Qt call both ambiguous and fire neither, so the window binds no keys of it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMenu, QMessageBox, QWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox, QWidget
 
 from desktop import __version__
-from desktop.core.settings import THEMES
+from desktop.core.settings import THEMES, ThemeChoice
 
 if TYPE_CHECKING:
     from desktop.ui.main_window import MainWindow
@@ -26,6 +27,8 @@ class Menus:
     """What the window changes after building: an action's state, a menu to add to."""
 
     export: QAction
+    regenerate: QAction  # the chat's: not in raw mode, nor while a reply streams
+    choose_model: QAction  # not while a reply streams
     view: QMenu
 
 
@@ -34,16 +37,20 @@ def build_menus(window: MainWindow) -> Menus:
     state change (Stop enabled while a reply streams) shows in both places."""
     bar = window.menuBar()
     export = _file_menu(window, bar.addMenu("&File"))
-    _edit_menu(window, bar.addMenu("&Edit"))
+    regenerate = _edit_menu(window, bar.addMenu("&Edit"))
     view = bar.addMenu("&View")
     _view_menu(window, view)
-    _model_menu(window, bar.addMenu("&Model"))
+    choose_model = _model_menu(window, bar.addMenu("&Model"))
     _help_menu(window, bar.addMenu("&Help"))
-    return Menus(export=export, view=view)
+    return Menus(export=export, regenerate=regenerate, choose_model=choose_model, view=view)
 
 
 def _action(
-    window: MainWindow, text: str, slot: object, keys: str | list[str] = "", tip: str = ""
+    window: MainWindow,
+    text: str,
+    slot: Callable[[], object],
+    keys: str | list[str] = "",
+    tip: str = "",
 ) -> QAction:
     action = QAction(text, window)
     if keys:
@@ -77,7 +84,7 @@ def _file_menu(window: MainWindow, menu: QMenu) -> QAction:
     return export
 
 
-def _edit_menu(window: MainWindow, menu: QMenu) -> None:
+def _edit_menu(window: MainWindow, menu: QMenu) -> QAction:
     menu.addAction(
         _action(
             window,
@@ -89,9 +96,10 @@ def _edit_menu(window: MainWindow, menu: QMenu) -> None:
     )
     window.stop_action.setShortcut(QKeySequence("Esc"))
     menu.addAction(window.stop_action)
-    menu.addAction(
-        _action(window, "Regenerate", window.regenerate, "Ctrl+R", "Write the last reply again")
+    regenerate = _action(
+        window, "Regenerate", window.regenerate, "Ctrl+R", "Write the last reply again"
     )
+    menu.addAction(regenerate)
     menu.addAction(
         _action(
             window,
@@ -106,11 +114,12 @@ def _edit_menu(window: MainWindow, menu: QMenu) -> None:
         _action(
             window,
             "Find in History",
-            window.sidebar.search.setFocus,
+            window.find_in_history,
             "Ctrl+F",
             "Search the titles and text of saved chats",
         )
     )
+    return regenerate
 
 
 def _view_menu(window: MainWindow, menu: QMenu) -> None:
@@ -146,7 +155,7 @@ def _theme_menu(window: MainWindow, menu: QMenu) -> None:
     """System (follows the platform as it changes), Light or Dark; the choice is saved."""
     group = QActionGroup(menu)
     for choice in THEMES:
-        action = _action(window, choice.capitalize(), lambda _=False, c=choice: window.set_theme(c))
+        action = _action(window, choice.capitalize(), _theme_setter(window, choice))
         action.setCheckable(True)
         action.setChecked(choice == window.settings.theme)
         action.setData(choice)
@@ -154,21 +163,24 @@ def _theme_menu(window: MainWindow, menu: QMenu) -> None:
         menu.addAction(action)
 
 
+def _theme_setter(window: MainWindow, choice: ThemeChoice) -> Callable[[], None]:
+    return lambda: window.set_theme(choice)
+
+
 def _show_all(docks: list[QDockWidget]) -> None:
     for dock in docks:
         dock.show()
 
 
-def _model_menu(window: MainWindow, menu: QMenu) -> None:
-    menu.addAction(
-        _action(
-            window,
-            "Choose model",
-            window.picker.showPopup,
-            "Ctrl+P",
-            "The installed models and servers",
-        )
+def _model_menu(window: MainWindow, menu: QMenu) -> QAction:
+    choose = _action(
+        window,
+        "Choose model",
+        window.picker.showPopup,
+        "Ctrl+P",
+        "The installed models and servers",
     )
+    menu.addAction(choose)
     window.models_action.setShortcut(QKeySequence("Ctrl+L"))
     menu.addAction(window.models_action)
     window.compare_action.setShortcut(QKeySequence("Ctrl+K"))
@@ -182,6 +194,7 @@ def _model_menu(window: MainWindow, menu: QMenu) -> None:
             window, "Look for models again", window.scan_models, "F5", "Scan for new model files"
         )
     )
+    return choose
 
 
 def _help_menu(window: MainWindow, menu: QMenu) -> None:
@@ -189,11 +202,11 @@ def _help_menu(window: MainWindow, menu: QMenu) -> None:
     menu.addAction(_action(window, "About Duet", lambda: show_about(window)))
 
 
-def shortcuts_text(window: QWidget) -> str:
+def shortcuts_text(window: QMainWindow) -> str:
     """Every menu action that has keys, as an HTML table, menu by menu."""
     rows: list[str] = []
     for top in window.findChildren(QMenu):
-        if top.parent() is not window.menuBar():  # type: ignore[attr-defined]
+        if top.parent() is not window.menuBar():
             continue
         for action in top.actions():
             keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts()]
@@ -206,7 +219,7 @@ def shortcuts_text(window: QWidget) -> str:
     return "<table cellspacing='6'>" + "".join(rows) + "</table>"
 
 
-def show_shortcuts(window: QWidget) -> None:
+def show_shortcuts(window: QMainWindow) -> None:
     show_text(window, "Keyboard shortcuts", shortcuts_text(window))
 
 

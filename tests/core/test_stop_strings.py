@@ -91,3 +91,27 @@ def test_the_few_shot_and_dialogue_scaffolds_carry_the_stop_that_ends_their_turn
     for scaffold in SCAFFOLDS:  # no scaffold contains its own stop after the part to continue
         for stop in scaffold.stop:
             assert stop.strip() in scaffold.text
+
+
+@pytest.mark.parametrize("stops", [(" END",), ("Q: ",), ("  ",), (" User:", "x , y")])
+def test_spaces_at_the_ends_of_a_stop_survive_the_field(stops: tuple[str, ...]) -> None:
+    assert parse_stops(format_stops(stops)) == stops
+    assert parse_stops(r" \sEND ") == (" END",)
+
+
+def test_a_sampling_value_that_is_not_an_object_falls_back(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"sampling": ["temperature", 2], "n_ctx": 2048}))
+    settings, notes = load_settings(path)
+    assert settings.n_ctx == 2048 and settings.sampling == AppSettings().sampling
+    assert len(notes) == 1
+
+
+def test_an_imported_reply_with_an_empty_stop_string_is_refused() -> None:
+    export = {
+        "format": "duet-chat",
+        "title": "t",
+        "messages": [{"role": "assistant", "content": "yo", "meta": {"sampling": {"stop": [""]}}}],
+    }
+    with pytest.raises(InvalidExport):
+        checked_export(export)

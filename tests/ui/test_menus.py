@@ -321,3 +321,101 @@ def test_closing_the_window_mid_reply_saves_what_was_written(
         store.close()
     assert reply.role == "assistant" and reply.content.startswith("one two three")
     assert not reply.complete or reply.meta.stop_reason == "cancelled"
+
+
+@pytest.mark.parametrize("saved", [2**63, 10**30, True])
+def test_a_settings_file_with_an_impossible_open_chat_still_starts(
+    fake_window: object, qtbot: object, fake_engines: object, saved: object
+) -> None:
+    from desktop.core.settings import settings_path
+    from desktop.ui.main_window import MainWindow
+
+    fake_window.close()  # type: ignore[attr-defined]
+    settings_path().write_text(json.dumps({"open_chat": saved, "open_document": saved}))
+    again = MainWindow(open_engine=fake_engines)  # type: ignore[arg-type]
+    qtbot.addWidget(again)  # type: ignore[attr-defined]
+    assert again.conversation.chat_id is None and again.document_id is None
+    assert any("open_chat" in note for note in again.settings_notes)
+    again.close()
+
+
+def test_a_deleted_last_chat_does_not_keep_the_last_document_closed(
+    fake_window: object, qtbot: object, fake_engines: object
+) -> None:
+    from desktop.core.chat.store import Store
+    from desktop.ui.main_window import MainWindow
+
+    win = fake_window
+    win.set_mode("chat")  # type: ignore[attr-defined]
+    win.send_chat("Forget me")  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: not win.busy and len(win.conversation.messages) == 2, timeout=10_000)  # type: ignore[attr-defined]
+    chat_id = win.conversation.chat_id  # type: ignore[attr-defined]
+    win.set_mode("raw")  # type: ignore[attr-defined]
+    win.new()  # type: ignore[attr-defined]
+    win.raw_view.editor.setPlainText("Keep this document")  # type: ignore[attr-defined]
+    win.close()  # type: ignore[attr-defined]
+    store = Store()
+    store.delete(chat_id)
+    store.close()
+    again = MainWindow(open_engine=fake_engines)  # type: ignore[arg-type]
+    qtbot.addWidget(again)  # type: ignore[attr-defined]
+    assert again.raw_view.text == "Keep this document"
+    again.close()
+
+
+def test_regenerate_is_for_the_chat_only(fake_window: object, qtbot: object) -> None:
+    win = fake_window
+    win.set_mode("chat")  # type: ignore[attr-defined]
+    win.send_chat("Hi")  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: not win.busy and len(win.conversation.messages) == 2, timeout=10_000)  # type: ignore[attr-defined]
+    calls = len(win.engine.calls)  # type: ignore[attr-defined]
+    win.set_mode("raw")  # type: ignore[attr-defined]
+    regenerate = _action(win, "Regenerate")
+    assert not regenerate.isEnabled()
+    qtbot.keyClick(win, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)  # type: ignore[attr-defined]
+    qtbot.wait(100)  # type: ignore[attr-defined]
+    assert len(win.engine.calls) == calls and not win.busy  # type: ignore[attr-defined]
+    win.set_mode("chat")  # type: ignore[attr-defined]
+    assert regenerate.isEnabled()
+
+
+def test_the_model_cannot_be_chosen_while_a_reply_streams(
+    fake_window: object, qtbot: object
+) -> None:
+    win = fake_window
+    win.engine.token_delay = 0.1  # type: ignore[attr-defined]
+    win.set_mode("chat")  # type: ignore[attr-defined]
+    win.send_chat("Hello")  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: win.busy, timeout=5000)  # type: ignore[attr-defined]
+    choose = _action(win, "Choose model")
+    assert not choose.isEnabled()
+    choose.trigger()
+    assert not win.picker.view().isVisible()  # type: ignore[attr-defined]
+    win.stop()  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: not win.busy, timeout=5000)  # type: ignore[attr-defined]
+    assert choose.isEnabled()
+
+
+def test_find_in_history_brings_the_closed_history_back(fake_window: object, qtbot: object) -> None:
+    win = fake_window
+    dock = win.findChild(QDockWidget, "history")  # type: ignore[attr-defined]
+    dock.close()
+    _action(win, "Find in History").trigger()
+    qtbot.waitUntil(lambda: dock.isVisible(), timeout=2000)  # type: ignore[attr-defined]
+
+
+def test_the_json_filter_writes_json_whatever_the_name(
+    fake_window: object, qtbot: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktop.ui.chat_files import JSON
+
+    win = fake_window
+    win.set_mode("chat")  # type: ignore[attr-defined]
+    win.send_chat("Hi")  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: not win.busy and len(win.conversation.messages) == 2, timeout=10_000)  # type: ignore[attr-defined]
+    target = tmp_path / "notes.txt"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), JSON))
+    _action(win, "Export chat…").trigger()
+    written = tmp_path / "notes.txt.json"
+    qtbot.waitUntil(written.exists, timeout=5000)  # type: ignore[attr-defined]
+    assert json.loads(written.read_text())["messages"][0]["content"] == "Hi"

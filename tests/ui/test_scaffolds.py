@@ -90,3 +90,28 @@ def test_a_bad_stop_list_is_refused_where_it_is_typed(fake_window: object) -> No
     assert win.settings.sampling.stop == ()  # type: ignore[attr-defined]
     assert "at most" in win.sampling.stop_note.text()  # type: ignore[attr-defined]
     assert win.sampling.stop_note.isVisible()  # type: ignore[attr-defined]
+
+
+def test_a_scaffold_with_no_room_for_its_stop_says_so(fake_window: object) -> None:
+    win = fake_window
+    field = win.sampling.findChild(QLineEdit, "stop-strings")  # type: ignore[attr-defined]
+    field.setText(", ".join(f"s{i}" for i in range(16)))
+    field.editingFinished.emit()
+    assert len(win.settings.sampling.stop) == 16  # type: ignore[attr-defined]
+    win.set_mode("raw")  # type: ignore[attr-defined]
+    _insert(win, "Few-shot Q/A")
+    assert win.sampling.stop_note.isVisible()  # type: ignore[attr-defined]
+    assert "\\nQ:" in win.sampling.stop_note.text()  # type: ignore[attr-defined]
+
+
+def test_no_scaffold_goes_in_while_the_model_writes(fake_window: object, qtbot: object) -> None:
+    win = fake_window
+    win.engine.token_delay = 0.1  # type: ignore[attr-defined]
+    win.set_mode("raw")  # type: ignore[attr-defined]
+    win.raw_view.open_document("Once upon a time", None)  # type: ignore[attr-defined]
+    win.continue_raw()  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: win.busy, timeout=5000)  # type: ignore[attr-defined]
+    assert not win.raw_view.scaffolds.isEnabled()  # type: ignore[attr-defined]
+    win.stop()  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: not win.busy, timeout=5000)  # type: ignore[attr-defined]
+    assert win.raw_view.scaffolds.isEnabled()  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ MAX_SEED = 2**32 - 2  # llama.cpp reserves 0xFFFFFFFF for "pick a random seed"
 # Each stop string is matched against the tail of the output at every token: a few short ones.
 MAX_STOPS = 16
 MAX_STOP_CHARS = 100
-_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", ",": ","}
+_ESCAPES = {"n": "\n", "t": "\t", "s": " ", "\\": "\\", ",": ","}
 
 
 @dataclass(frozen=True)
@@ -146,9 +146,10 @@ def _check_stops(stops: object) -> None:
 
 def parse_stops(typed: str) -> tuple[str, ...]:
     """Stop strings as typed in one line: separated by commas, with \\n for a new line, \\t
-    for a tab, \\, for a comma and \\\\ for a backslash; spaces around each are dropped."""
+    for a tab, \\s for a space, \\, for a comma and \\\\ for a backslash. Spaces typed
+    around each one are dropped; an escaped space is kept."""
     stops: list[str] = []
-    current: list[str] = []
+    current: list[tuple[str, bool]] = []  # each character, and whether it was escaped
     chars = iter(typed)
     for char in chars:
         if char == "\\":
@@ -156,28 +157,41 @@ def parse_stops(typed: str) -> tuple[str, ...]:
             if escaped not in _ESCAPES:
                 shown = f"\\{escaped}" if escaped else "a lone \\ at the end"
                 raise InvalidSettings(
-                    f"{shown} is not an escape: use \\n, \\t, \\, or \\\\ in stop strings."
+                    f"{shown} is not an escape: use \\n, \\t, \\s, \\, or \\\\ in stop strings."
                 )
-            current.append(_ESCAPES[escaped])
+            current.append((_ESCAPES[escaped], True))
         elif char == ",":
             stops.append(_piece(current))
             current = []
         else:
-            current.append(char)
+            current.append((char, False))
     stops.append(_piece(current))
     found = tuple(dict.fromkeys(s for s in stops if s))
     _check_stops(found)
     return found
 
 
-def _piece(chars: list[str]) -> str:
-    """One stop string, without the spaces typed around it after a comma."""
-    return "".join(chars).strip(" ")
+def _piece(chars: list[tuple[str, bool]]) -> str:
+    """One stop string, without the unescaped spaces typed around it."""
+    while chars and chars[0] == (" ", False):
+        chars = chars[1:]
+    while chars and chars[-1] == (" ", False):
+        chars = chars[:-1]
+    return "".join(char for char, _escaped in chars)
 
 
 def format_stops(stops: tuple[str, ...]) -> str:
     """Stop strings as `parse_stops` reads them back."""
-    return ", ".join(
-        s.replace("\\", "\\\\").replace(",", "\\,").replace("\n", "\\n").replace("\t", "\\t")
-        for s in stops
-    )
+    return ", ".join(_escaped(stop) for stop in stops)
+
+
+def _escaped(stop: str) -> str:
+    text = stop.replace("\\", "\\\\").replace(",", "\\,").replace("\n", "\\n")
+    text = text.replace("\t", "\\t")
+    # Spaces at the ends would be taken for the spaces typed around a stop string.
+    inner = text.strip(" ")
+    if not inner:
+        return "\\s" * len(text)
+    lead = len(text) - len(text.lstrip(" "))
+    trail = len(text) - len(text.rstrip(" "))
+    return "\\s" * lead + inner + "\\s" * trail

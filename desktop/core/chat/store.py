@@ -856,7 +856,7 @@ def _flat_settings(value: object, where: str) -> dict[str, Any]:
         if isinstance(item, str):
             _text(value, key, f"{where}.{key}", None, 1_000)
         elif isinstance(item, list):  # a reply's stop strings
-            texts = all(isinstance(s, str) and len(s) <= 1_000 for s in item)
+            texts = all(isinstance(s, str) and 0 < len(s) <= 1_000 for s in item)
             if len(item) > MAX_STOPS or not texts:
                 raise _bad(f"{where}.{key}", f"is not a list of at most {MAX_STOPS} short texts")
         elif not (item is None or isinstance(item, bool) or _finite_number(item)):

@@ -288,5 +288,6 @@ class RawView(QWidget):
 
     def set_busy(self, busy: bool) -> None:
         self.continue_button.setEnabled(not busy)
+        self.scaffolds.setEnabled(not busy)  # the continuation is appended where it began
         if busy:
             self.undo_button.setEnabled(False)

@@ -140,7 +140,8 @@ class SamplingPanel(QScrollArea):
         self.stops.setToolTip(
             "The reply ends where one of these texts appears (it is left out), after the chat "
             "template's own end-of-turn text. Separate them with commas; write \\n for a new "
-            f"line, \\t for a tab, \\, for a comma. At most {MAX_STOPS}, each up to "
+            "line, \\t for a tab, \\s for a space at either end, \\, for a comma. "
+            f"At most {MAX_STOPS}, each up to "
             f"{MAX_STOP_CHARS} characters."
         )
         # Says why a typed stop list was refused; hidden from the next keystroke on.
@@ -262,6 +263,12 @@ class SamplingPanel(QScrollArea):
         merged = tuple(dict.fromkeys((*self._settings.sampling.stop, *stops)))
         if len(merged) <= MAX_STOPS:
             self._set_stops(merged)
+        else:
+            self.stop_note.setText(
+                f"No room for {format_stops(stops)}: at most {MAX_STOPS} stop strings. "
+                "Remove one and add it here."
+            )
+            self.stop_note.show()
 
     def _set_stops(self, stops: tuple[str, ...]) -> None:
         self.stops.setText(format_stops(stops))
