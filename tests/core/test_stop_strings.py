@@ -115,3 +115,8 @@ def test_an_imported_reply_with_an_empty_stop_string_is_refused() -> None:
     }
     with pytest.raises(InvalidExport):
         checked_export(export)
+
+
+def test_sampling_read_back_from_json_runs_as_saved() -> None:
+    saved = json.loads(json.dumps(SamplingParams(stop=("\nQ:",)).to_dict()))
+    assert SamplingParams(**saved).validated().stop == ("\nQ:",)

@@ -95,6 +95,11 @@ class SamplingParams:
     # The person's stop strings, used after the prompt's own (a template's end-of-turn text).
     stop: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # Read back from JSON (settings, an export), the stop strings are a list.
+        if isinstance(self.stop, list):
+            object.__setattr__(self, "stop", tuple(self.stop))
+
     def validated(self) -> SamplingParams:
         for name, bounds in RANGES.items():
             value = getattr(self, name)
@@ -109,8 +114,6 @@ class SamplingParams:
         return self
 
     def with_changes(self, **changes: Any) -> SamplingParams:
-        if isinstance(changes.get("stop"), list):  # as JSON keeps it
-            changes["stop"] = tuple(changes["stop"])
         return replace(self, **changes).validated()
 
     def stops_with(self, prompt_stops: tuple[str, ...]) -> tuple[str, ...]:
