@@ -40,6 +40,16 @@ def _action(window: object, text: str) -> QAction:
     return matches[0]
 
 
+def _chat(win: object, qtbot: object, text: str) -> None:
+    """Send `text` in chat mode and wait for the whole reply."""
+    win.set_mode("chat")  # type: ignore[attr-defined]
+    win.send_chat(text)  # type: ignore[attr-defined]
+    qtbot.waitUntil(  # type: ignore[attr-defined]
+        lambda: not win.busy and len(win.conversation.messages) == 2,  # type: ignore[attr-defined]
+        timeout=10_000,
+    )
+
+
 def test_the_menu_bar_has_file_edit_view_model_help(fake_window: object) -> None:
     assert list(_menus(fake_window)) == MENUS
 
@@ -129,9 +139,7 @@ def test_a_chat_is_exported_from_the_window(
 ) -> None:
     win = fake_window
     win.fake_engines.replies = ["Paris is the capital."]  # type: ignore[attr-defined]
-    win.set_mode("chat")  # type: ignore[attr-defined]
-    win.send_chat("What is the capital of France?")  # type: ignore[attr-defined]
-    qtbot.waitUntil(lambda: not win.busy and len(win.conversation.messages) == 2, timeout=10_000)  # type: ignore[attr-defined]
+    _chat(win, qtbot, "What is the capital of France?")
     target = tmp_path / f"chat{suffix}"
     asked: list[str] = []
 
@@ -164,9 +172,7 @@ def test_an_export_that_cannot_be_written_says_so(
     fake_window: object, qtbot: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     win = fake_window
-    win.set_mode("chat")  # type: ignore[attr-defined]
-    win.send_chat("Hello")  # type: ignore[attr-defined]
-    qtbot.waitUntil(lambda: not win.busy and len(win.conversation.messages) == 2, timeout=10_000)  # type: ignore[attr-defined]
+    _chat(win, qtbot, "Hello")
     target = tmp_path / "no-such-dir" / "chat.md"
     monkeypatch.setattr(
         QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "Markdown (*.md)")
@@ -182,9 +188,7 @@ def test_the_last_chat_opens_again_at_start(
     from desktop.ui.main_window import MainWindow
 
     win = fake_window
-    win.set_mode("chat")  # type: ignore[attr-defined]
-    win.send_chat("Remember this chat")  # type: ignore[attr-defined]
-    qtbot.waitUntil(lambda: not win.busy and len(win.conversation.messages) == 2, timeout=10_000)  # type: ignore[attr-defined]
+    _chat(win, qtbot, "Remember this chat")
     chat_id = win.conversation.chat_id  # type: ignore[attr-defined]
     win.close()  # type: ignore[attr-defined]
     again = MainWindow(open_engine=fake_engines)  # type: ignore[arg-type]
@@ -218,9 +222,7 @@ def test_a_deleted_last_chat_is_not_reopened(
     from desktop.ui.main_window import MainWindow
 
     win = fake_window
-    win.set_mode("chat")  # type: ignore[attr-defined]
-    win.send_chat("Forget me")  # type: ignore[attr-defined]
-    qtbot.waitUntil(lambda: not win.busy and len(win.conversation.messages) == 2, timeout=10_000)  # type: ignore[attr-defined]
+    _chat(win, qtbot, "Forget me")
     chat_id = win.conversation.chat_id  # type: ignore[attr-defined]
     win.close()  # type: ignore[attr-defined]
     from desktop.core.chat.store import Store
@@ -263,9 +265,7 @@ def test_copy_last_reply_puts_the_reply_text_on_the_clipboard(
 
     win = fake_window
     win.fake_engines.replies = ["A **bold** answer."]  # type: ignore[attr-defined]
-    win.set_mode("chat")  # type: ignore[attr-defined]
-    win.send_chat("Say something")  # type: ignore[attr-defined]
-    qtbot.waitUntil(lambda: not win.busy and len(win.conversation.messages) == 2, timeout=10_000)  # type: ignore[attr-defined]
+    _chat(win, qtbot, "Say something")
     QApplication.clipboard().clear()
     _action(win, "Copy last reply").trigger()
     assert QApplication.clipboard().text() == "A **bold** answer."
@@ -346,9 +346,7 @@ def test_a_deleted_last_chat_does_not_keep_the_last_document_closed(
     from desktop.ui.main_window import MainWindow
 
     win = fake_window
-    win.set_mode("chat")  # type: ignore[attr-defined]
-    win.send_chat("Forget me")  # type: ignore[attr-defined]
-    qtbot.waitUntil(lambda: not win.busy and len(win.conversation.messages) == 2, timeout=10_000)  # type: ignore[attr-defined]
+    _chat(win, qtbot, "Forget me")
     chat_id = win.conversation.chat_id  # type: ignore[attr-defined]
     win.set_mode("raw")  # type: ignore[attr-defined]
     win.new()  # type: ignore[attr-defined]
@@ -365,9 +363,7 @@ def test_a_deleted_last_chat_does_not_keep_the_last_document_closed(
 
 def test_regenerate_is_for_the_chat_only(fake_window: object, qtbot: object) -> None:
     win = fake_window
-    win.set_mode("chat")  # type: ignore[attr-defined]
-    win.send_chat("Hi")  # type: ignore[attr-defined]
-    qtbot.waitUntil(lambda: not win.busy and len(win.conversation.messages) == 2, timeout=10_000)  # type: ignore[attr-defined]
+    _chat(win, qtbot, "Hi")
     calls = len(win.engine.calls)  # type: ignore[attr-defined]
     win.set_mode("raw")  # type: ignore[attr-defined]
     regenerate = _action(win, "Regenerate")
@@ -410,9 +406,7 @@ def test_the_json_filter_writes_json_whatever_the_name(
     from desktop.ui.chat_files import JSON
 
     win = fake_window
-    win.set_mode("chat")  # type: ignore[attr-defined]
-    win.send_chat("Hi")  # type: ignore[attr-defined]
-    qtbot.waitUntil(lambda: not win.busy and len(win.conversation.messages) == 2, timeout=10_000)  # type: ignore[attr-defined]
+    _chat(win, qtbot, "Hi")
     target = tmp_path / "notes.txt"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), JSON))
     _action(win, "Export chat…").trigger()

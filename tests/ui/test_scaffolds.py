@@ -12,16 +12,21 @@ def _insert(win: object, name: str) -> None:
     win.raw_view.insert_scaffold(scaffold_named(name))  # type: ignore[attr-defined]
 
 
+def _open_at(win: object, text: str, cursor_at: int | None = None) -> None:
+    """The notebook shows `text`, the cursor at `cursor_at` (None: the end)."""
+    win.set_mode("raw")  # type: ignore[attr-defined]
+    win.raw_view.open_document(text, None)  # type: ignore[attr-defined]
+    cursor = win.raw_view.editor.textCursor()  # type: ignore[attr-defined]
+    cursor.setPosition(len(text) if cursor_at is None else cursor_at)
+    win.raw_view.editor.setTextCursor(cursor)  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("existing", ["My notes", "My notes\n", "My notes\n\n"])
 def test_a_scaffold_after_text_is_set_apart_by_one_blank_line(
     fake_window: object, existing: str
 ) -> None:
     win = fake_window
-    win.set_mode("raw")  # type: ignore[attr-defined]
-    win.raw_view.open_document(existing, None)  # type: ignore[attr-defined]
-    cursor = win.raw_view.editor.textCursor()  # type: ignore[attr-defined]
-    cursor.movePosition(cursor.MoveOperation.End)
-    win.raw_view.editor.setTextCursor(cursor)  # type: ignore[attr-defined]
+    _open_at(win, existing)
     _insert(win, "Document opening")
     text = win.raw_view.text  # type: ignore[attr-defined]
     assert text.startswith("My notes\n\n# A Beginner's Guide")
@@ -29,11 +34,7 @@ def test_a_scaffold_after_text_is_set_apart_by_one_blank_line(
 
 def test_a_scaffold_in_the_middle_keeps_a_blank_line_on_both_sides(fake_window: object) -> None:
     win = fake_window
-    win.set_mode("raw")  # type: ignore[attr-defined]
-    win.raw_view.open_document("Before.After.", None)  # type: ignore[attr-defined]
-    cursor = win.raw_view.editor.textCursor()  # type: ignore[attr-defined]
-    cursor.setPosition(len("Before."))
-    win.raw_view.editor.setTextCursor(cursor)  # type: ignore[attr-defined]
+    _open_at(win, "Before.After.", len("Before."))
     _insert(win, "Few-shot Q/A")
     text = win.raw_view.text  # type: ignore[attr-defined]
     assert text.startswith("Before.\n\nQ: What is the capital of Italy?")
@@ -42,11 +43,7 @@ def test_a_scaffold_in_the_middle_keeps_a_blank_line_on_both_sides(fake_window: 
 
 def test_a_scaffold_is_one_undo_step(fake_window: object) -> None:
     win = fake_window
-    win.set_mode("raw")  # type: ignore[attr-defined]
-    win.raw_view.open_document("Draft", None)  # type: ignore[attr-defined]
-    cursor = win.raw_view.editor.textCursor()  # type: ignore[attr-defined]
-    cursor.movePosition(cursor.MoveOperation.End)
-    win.raw_view.editor.setTextCursor(cursor)  # type: ignore[attr-defined]
+    _open_at(win, "Draft")
     _insert(win, "Few-shot Q/A")
     win.raw_view.editor.undo()  # type: ignore[attr-defined]
     assert win.raw_view.text == "Draft"  # type: ignore[attr-defined]
