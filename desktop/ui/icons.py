@@ -11,11 +11,15 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QPoint, QRect, QSize, Qt
+from PySide6.QtCore import QByteArray, QPoint, QRect, QSize, Qt, qVersion
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QIconEngine, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
 from desktop.ui.app import resource
+
+# Qt before 6.8 asks an icon engine for a scaled pixmap's size in device pixels; from 6.8 on,
+# in logical pixels (measured: QIcon.pixmap(16x16, 2.0) asks for 32x32 on 6.7, 16x16 on 6.8).
+_SIZE_IN_DEVICE_PIXELS = tuple(int(part) for part in qVersion().split(".")[:2]) < (6, 8)
 
 
 class UnknownIcon(LookupError):
@@ -84,7 +88,11 @@ class _TintedSvgEngine(QIconEngine):
         self, size: QSize, mode: QIcon.Mode, state: QIcon.State, scale: float
     ) -> QPixmap:
         # Rendered at the screen's pixel density, so icons stay sharp on a HiDPI display.
-        pixels = QSize(max(1, round(size.width() * scale)), max(1, round(size.height() * scale)))
+        pixels = (
+            size
+            if _SIZE_IN_DEVICE_PIXELS
+            else QSize(max(1, round(size.width() * scale)), max(1, round(size.height() * scale)))
+        )
         pixmap = QPixmap(pixels)
         pixmap.fill(Qt.GlobalColor.transparent)
         painter = QPainter(pixmap)

@@ -15,17 +15,23 @@ MENUS = ["&File", "&Edit", "&View", "&Model", "&Help"]
 
 
 def _menus(window: object) -> dict[str, QMenu]:
+    # By their parents, not QAction.menu(): PySide6 6.7 hands that back already deleted.
     bar = window.menuBar()  # type: ignore[attr-defined]
-    return {a.text(): a.menu() for a in bar.actions() if a.menu() is not None}
+    menus = bar.findChildren(QMenu, options=Qt.FindChildOption.FindDirectChildrenOnly)
+    return {m.title(): m for m in menus if m.title()}  # untitled: the bar's own overflow menu
 
 
 def _all_actions(window: object) -> list[QAction]:
     found: list[QAction] = []
 
     def walk(menu: QMenu) -> None:
+        submenus = {
+            sub.menuAction(): sub
+            for sub in menu.findChildren(QMenu, options=Qt.FindChildOption.FindDirectChildrenOnly)
+        }
         for action in menu.actions():
-            if action.menu() is not None:
-                walk(action.menu())
+            if action in submenus:
+                walk(submenus[action])
             elif not action.isSeparator():
                 found.append(action)
 
