@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
@@ -54,6 +55,23 @@ def _chat(win: object, qtbot: object, text: str) -> None:
         lambda: not win.busy and len(win.conversation.messages) == 2,  # type: ignore[attr-defined]
         timeout=10_000,
     )
+
+
+def _start_again(qtbot: object, fake_engines: object) -> Any:
+    """A new window, as at the next start of Duet (the old one closed first)."""
+    from desktop.ui.main_window import MainWindow
+
+    again = MainWindow(open_engine=fake_engines)  # type: ignore[arg-type]
+    qtbot.addWidget(again)  # type: ignore[attr-defined]
+    return again
+
+
+def _delete(chat_id: int) -> None:
+    from desktop.core.chat.store import Store
+
+    store = Store()
+    store.delete(chat_id)
+    store.close()
 
 
 def test_the_menu_bar_has_file_edit_view_model_help(fake_window: object) -> None:
@@ -191,14 +209,12 @@ def test_an_export_that_cannot_be_written_says_so(
 def test_the_last_chat_opens_again_at_start(
     fake_window: object, qtbot: object, fake_engines: object
 ) -> None:
-    from desktop.ui.main_window import MainWindow
 
     win = fake_window
     _chat(win, qtbot, "Remember this chat")
     chat_id = win.conversation.chat_id  # type: ignore[attr-defined]
     win.close()  # type: ignore[attr-defined]
-    again = MainWindow(open_engine=fake_engines)  # type: ignore[arg-type]
-    qtbot.addWidget(again)  # type: ignore[attr-defined]
+    again = _start_again(qtbot, fake_engines)
     assert again.conversation.chat_id == chat_id
     assert again.conversation.messages[0].content == "Remember this chat"
     assert again.sidebar.current == chat_id
@@ -208,15 +224,13 @@ def test_the_last_chat_opens_again_at_start(
 def test_the_last_raw_document_opens_again_at_start(
     fake_window: object, qtbot: object, fake_engines: object
 ) -> None:
-    from desktop.ui.main_window import MainWindow
 
     win = fake_window
     win.set_mode("raw")  # type: ignore[attr-defined]
     win.new()  # type: ignore[attr-defined]
     win.raw_view.editor.setPlainText("Once upon a time")  # type: ignore[attr-defined]
     win.close()  # type: ignore[attr-defined]
-    again = MainWindow(open_engine=fake_engines)  # type: ignore[arg-type]
-    qtbot.addWidget(again)  # type: ignore[attr-defined]
+    again = _start_again(qtbot, fake_engines)
     assert again.mode_toggle.mode == "raw"
     assert again.raw_view.text == "Once upon a time"
     again.close()
@@ -225,19 +239,13 @@ def test_the_last_raw_document_opens_again_at_start(
 def test_a_deleted_last_chat_is_not_reopened(
     fake_window: object, qtbot: object, fake_engines: object
 ) -> None:
-    from desktop.ui.main_window import MainWindow
 
     win = fake_window
     _chat(win, qtbot, "Forget me")
     chat_id = win.conversation.chat_id  # type: ignore[attr-defined]
     win.close()  # type: ignore[attr-defined]
-    from desktop.core.chat.store import Store
-
-    store = Store()
-    store.delete(chat_id)
-    store.close()
-    again = MainWindow(open_engine=fake_engines)  # type: ignore[arg-type]
-    qtbot.addWidget(again)  # type: ignore[attr-defined]
+    _delete(chat_id)
+    again = _start_again(qtbot, fake_engines)
     assert again.conversation.chat_id is None
     assert not again.conversation.messages
     again.close()
@@ -334,12 +342,10 @@ def test_a_settings_file_with_an_impossible_open_chat_still_starts(
     fake_window: object, qtbot: object, fake_engines: object, saved: object
 ) -> None:
     from desktop.core.settings import settings_path
-    from desktop.ui.main_window import MainWindow
 
     fake_window.close()  # type: ignore[attr-defined]
     settings_path().write_text(json.dumps({"open_chat": saved, "open_document": saved}))
-    again = MainWindow(open_engine=fake_engines)  # type: ignore[arg-type]
-    qtbot.addWidget(again)  # type: ignore[attr-defined]
+    again = _start_again(qtbot, fake_engines)
     assert again.conversation.chat_id is None and again.document_id is None
     assert any("open_chat" in note for note in again.settings_notes)
     again.close()
@@ -348,8 +354,6 @@ def test_a_settings_file_with_an_impossible_open_chat_still_starts(
 def test_a_deleted_last_chat_does_not_keep_the_last_document_closed(
     fake_window: object, qtbot: object, fake_engines: object
 ) -> None:
-    from desktop.core.chat.store import Store
-    from desktop.ui.main_window import MainWindow
 
     win = fake_window
     _chat(win, qtbot, "Forget me")
@@ -358,11 +362,8 @@ def test_a_deleted_last_chat_does_not_keep_the_last_document_closed(
     win.new()  # type: ignore[attr-defined]
     win.raw_view.editor.setPlainText("Keep this document")  # type: ignore[attr-defined]
     win.close()  # type: ignore[attr-defined]
-    store = Store()
-    store.delete(chat_id)
-    store.close()
-    again = MainWindow(open_engine=fake_engines)  # type: ignore[arg-type]
-    qtbot.addWidget(again)  # type: ignore[attr-defined]
+    _delete(chat_id)
+    again = _start_again(qtbot, fake_engines)
     assert again.raw_view.text == "Keep this document"
     again.close()
 
