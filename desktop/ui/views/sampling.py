@@ -144,11 +144,7 @@ class SamplingPanel(QScrollArea):
             f"At most {MAX_STOPS}, each up to "
             f"{MAX_STOP_CHARS} characters."
         )
-        # Says why a typed stop list was refused; hidden from the next keystroke on.
-        self.stop_note = QLabel(self)
-        self.stop_note.setWordWrap(True)
-        self.stop_note.setAccessibleName("stop strings note")
-        self.stop_note.hide()
+        self.stop_note = self._note("stop strings note")  # why a typed stop list was refused
         self.stops.editingFinished.connect(self._stops_edited)
         self.stops.textEdited.connect(lambda _text: self.stop_note.hide())
         form.addRow("Stop strings", self.stops)
@@ -163,11 +159,7 @@ class SamplingPanel(QScrollArea):
         )
         self.context.setKeyboardTracking(False)
         self.context.valueChanged.connect(self._edited)
-        # Says what became of a context typed out of range; hidden from the next keystroke on.
-        self.context_note = QLabel(self)
-        self.context_note.setWordWrap(True)
-        self.context_note.setAccessibleName("context length note")
-        self.context_note.hide()
+        self.context_note = self._note("context length note")  # a typed context corrected
         self.context.corrected.connect(self._context_corrected)
         self.context.lineEdit().textEdited.connect(lambda _text: self.context_note.hide())
         form.addRow("Context length", self.context)
@@ -241,6 +233,15 @@ class SamplingPanel(QScrollArea):
     def _context_corrected(self, typed: str, value: int) -> None:
         self.context_note.setText(correction_note("context length", typed, value, *CONTEXT_RANGE))
         self.context_note.show()
+
+    def _note(self, name: str) -> QLabel:
+        """A line under a field saying what became of what was typed; hidden from the next
+        keystroke on."""
+        note = QLabel(self)
+        note.setWordWrap(True)
+        note.setAccessibleName(name)
+        note.hide()
+        return note
 
     def ensure_visible(self, control: QWidget) -> None:
         """Scroll the panel to a control (keyboard focus does it too)."""
