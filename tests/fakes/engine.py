@@ -198,7 +198,12 @@ class FakeEngine:
                 self._active = False
 
     def score(
-        self, prompt: str, continuation: str = "", token_ids: tuple[int, ...] = (), top_k: int = 0
+        self,
+        prompt: str,
+        continuation: str = "",
+        token_ids: tuple[int, ...] = (),
+        top_k: int = 0,
+        batched: bool = False,
     ) -> p.Scored:
         self._needs_score()
         with self._lock:

@@ -17,6 +17,7 @@ class TokenRecord:
     piece: str
     logprob: float | None
     top: tuple[p.Alternative, ...] = ()
+    entropy: float | None = None  # of the model's whole distribution here, in nats
 
     @property
     def probability(self) -> float | None:
@@ -24,4 +25,4 @@ class TokenRecord:
 
     @classmethod
     def of(cls, token: p.Token | p.ScoredToken) -> TokenRecord:
-        return cls(token.token_id, token.piece, token.logprob, token.top)
+        return cls(token.token_id, token.piece, token.logprob, token.top, token.entropy)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from desktop.core.chat.prompts import Mode, RenderedPrompt
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.chat.tokens import TOP_K, TokenRecord
+from desktop.core.compare.shift import TokenShift, token_shift
 from desktop.core.engine import events as p
 from desktop.core.engine.base import Engine
 from desktop.core.engine.config import EngineConfig, physical_cores
@@ -71,6 +72,13 @@ class Column:
     error: str | None = None
     surprise: list[TokenRecord] | None = None  # this column's text scored by another model
     surprise_model: str | None = None
+
+    @property
+    def shift(self) -> TokenShift | None:
+        """This column's text labelled by the model that scored it: see compare.shift."""
+        if self.surprise is None or self.surprise_model is None:
+            return None
+        return token_shift(self.surprise, self.model.id, self.surprise_model)
 
     @property
     def pieces(self) -> list[str]:
@@ -146,9 +154,13 @@ def run_columns(
 
 
 def score_with(engine: Engine, column: Column, scorer: Column) -> list[TokenRecord]:
-    """`column`'s output as `scorer`'s model sees it: the log-probability it gives each token,
-    after its own rendering of the same input. High surprise is where the models disagree."""
-    scored = engine.score(scorer.prompt.text, continuation=column.text, top_k=TOP_K)
+    """`column`'s output as `scorer`'s model sees it: the log-probability and top choices it
+    gives each token of its own tokenization of the text, after its own rendering of the same
+    input. High surprise is where the models disagree; `Column.shift` labels each token.
+
+    Batched: one pass over the text, after whatever of the prompt the scorer's cache still
+    holds from generating its own column."""
+    scored = engine.score(scorer.prompt.text, continuation=column.text, top_k=TOP_K, batched=True)
     column.surprise = [TokenRecord.of(t) for t in scored.tokens]
     column.surprise_model = scorer.model.id
     return column.surprise

@@ -67,7 +67,12 @@ class Engine(Protocol):
         ...
 
     def score(
-        self, prompt: str, continuation: str = "", token_ids: tuple[int, ...] = (), top_k: int = 0
+        self,
+        prompt: str,
+        continuation: str = "",
+        token_ids: tuple[int, ...] = (),
+        top_k: int = 0,
+        batched: bool = False,
     ) -> p.Scored:
         """Per-token log-probabilities of a continuation after a prompt (needs `can_score`)."""
         ...

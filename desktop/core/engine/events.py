@@ -76,6 +76,7 @@ class Token:
     piece: str
     logprob: float | None = None
     top: tuple[Alternative, ...] = ()
+    entropy: float | None = None  # of the model's distribution at this step, in nats
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class ScoredToken:
     piece: str
     logprob: float
     top: tuple[Alternative, ...] = ()
+    entropy: float | None = None
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,12 @@ class EngineClient:
             self._cancel.value = active
 
     def score(
-        self, prompt: str, continuation: str = "", token_ids: tuple[int, ...] = (), top_k: int = 0
+        self,
+        prompt: str,
+        continuation: str = "",
+        token_ids: tuple[int, ...] = (),
+        top_k: int = 0,
+        batched: bool = False,
     ) -> p.Scored:
         """Per-token log-probabilities of a continuation under this model (teacher forcing)."""
         with self._lock:
@@ -150,7 +155,9 @@ class EngineClient:
             self._next_id += 1
             self._active_id = self._next_id
             try:
-                self._send(rq.Score(self._next_id, prompt, continuation, tuple(token_ids), top_k))
+                self._send(
+                    rq.Score(self._next_id, prompt, continuation, tuple(token_ids), top_k, batched)
+                )
                 event = self._recv()
                 while isinstance(event, p.PromptProgress):
                     event = self._recv()

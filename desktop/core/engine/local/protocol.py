@@ -34,13 +34,15 @@ class Generate:
 class Score:
     """The log-probability of each token of a continuation after a prompt (teacher forcing).
     `token_ids` scores exact tokens (this model's own output); else `continuation` is text,
-    tokenized by this model (another model's output)."""
+    tokenized by this model (another model's output). `batched` trades exact reproduction of
+    generation-time log-probabilities for speed (one pass instead of a decode per token)."""
 
     request_id: int
     prompt: str
     continuation: str = ""
     token_ids: tuple[int, ...] = ()
     top_k: int = 0
+    batched: bool = False
 
 
 @dataclass(frozen=True)

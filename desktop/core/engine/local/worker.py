@@ -335,6 +335,7 @@ class Worker:
         want_probs = req.logprobs or req.top_k_probs > 0
         token_buf = (lib.llama_token * 1)()
         logprob: float | None = None
+        entropy: float | None = None
         top: tuple[p.Alternative, ...] = ()
         while True:
             if cancel.value >= request_id:
@@ -345,8 +346,8 @@ class Worker:
             piece = pieces.get(token) or self.piece(token)
             text, stopped = stopper.feed(decoder.decode(piece))
             if want_probs:
-                logprob, top = self.probabilities(ctx, token, req.top_k_probs)
-            send(p.Token(text, token, piece.decode("utf-8", "replace"), logprob, top))
+                logprob, top, entropy = self.probabilities(ctx, token, req.top_k_probs)
+            send(p.Token(text, token, piece.decode("utf-8", "replace"), logprob, top, entropy))
             if not self.first_token_at:
                 self.first_token_at = time.perf_counter()
             out.append(text)
@@ -429,18 +430,11 @@ class Worker:
             lib.llama_set_abort_callback(ctx, lib.ggml_abort_callback(), None)
 
     def score(self, req: rq.Score) -> None:
-        """Teacher forcing: the log-probability this model gives each token of a continuation.
-
-        The prompt is evaluated from an empty cache and the continuation one token at a time,
-        exactly as a first-turn generation evaluates them.
-        A batched pass would be faster, but llama.cpp's batched and single-token kernels round
-        differently on K-quants (measured on Gemma 3 Q4_K_M: up to 0.33 nats apart), and a
-        score must reproduce the log-probabilities seen while generating."""
+        """Teacher forcing: the log-probability this model gives each token of a continuation,
+        exactly (one token at a time) or batched (the whole text in one pass)."""
         if self.llm is None:
             raise ModelLoadError("No model is loaded.")
         self.request_id = req.request_id
-        lib = _llama_cpp
-        ctx = self.llm._ctx.ctx
         prompt = self.tokenize(req.prompt)
         continuation = (
             list(req.token_ids) if req.token_ids else self.tokenize_plain(req.continuation)
@@ -454,8 +448,23 @@ class Worker:
                 tokens=len(prompt) + len(continuation),
                 n_ctx=self.n_ctx,
             )
-        # From an empty cache, like a generation's first turn: a prompt token re-evaluated on
-        # its own would round differently from the batch it was first evaluated in.
+        if req.batched:
+            scored = self.score_batched(prompt, continuation, req.top_k)
+        else:
+            scored = self.score_exact(prompt, continuation, req.top_k)
+        self.send(p.Scored(tuple(scored)))
+
+    def score_exact(
+        self, prompt: list[int], continuation: list[int], k: int
+    ) -> list[p.ScoredToken]:
+        """The prompt from an empty cache and the continuation one token at a time, exactly as
+        a first-turn generation evaluates them: llama.cpp's batched and single-token kernels
+        round differently on K-quants (measured on Gemma 3 Q4_K_M: up to 0.33 nats apart), and
+        this must reproduce the log-probabilities seen while generating."""
+        lib = _llama_cpp
+        ctx = self.llm._ctx.ctx
+        # A prompt token re-evaluated on its own would round differently from the batch it
+        # was first evaluated in: start empty.
         lib.llama_memory_clear(lib.llama_get_memory(ctx), True)
         self.kv_tokens = []
         if not self.eval_prompt(prompt, 0):
@@ -465,10 +474,7 @@ class Worker:
         for j, token in enumerate(continuation):
             if self.cancelled():
                 raise InvalidPrompt("Scoring was cancelled.")
-            logprob, top = self.probabilities(ctx, token, req.top_k)
-            scored.append(
-                p.ScoredToken(token, self.piece(token).decode("utf-8", "replace"), logprob, top)
-            )
+            scored.append(self.scored_token(ctx, token, k))
             if j + 1 < len(continuation):
                 token_buf[0] = token
                 if lib.llama_decode(ctx, lib.llama_batch_get_one(token_buf, 1)) != 0:
@@ -476,7 +482,49 @@ class Worker:
                 self.kv_tokens.append(token)
             if j % 16 == 15:
                 self.send(p.PromptProgress(j + 1, len(continuation)))
-        self.send(p.Scored(tuple(scored)))
+        return scored
+
+    def score_batched(
+        self, prompt: list[int], continuation: list[int], k: int
+    ) -> list[p.ScoredToken]:
+        """The continuation in batches of n_batch tokens with logits at every position, after
+        whatever of the prompt the KV cache already holds (a column that just generated
+        from this prompt evaluates only the text). A fraction of a generation's time, at the
+        price of batched rounding: for labelling another model's text, not for reproducing
+        this model's own log-probabilities."""
+        lib = _llama_cpp
+        ctx = self.llm._ctx.ctx
+        tokens = prompt + continuation[:-1]
+        first = len(prompt) - 1  # the position whose logits predict continuation[0]
+        pos = self.reuse_prefix(tokens, limit=first)
+        batch, n_batch, total = self.batch, self.config.n_batch, len(tokens)
+        scored: list[p.ScoredToken] = []
+        while pos < total:
+            if self.cancelled():
+                raise InvalidPrompt("Scoring was cancelled.")
+            chunk = tokens[pos : pos + n_batch]
+            for i, token in enumerate(chunk):
+                batch.token[i] = token
+                batch.pos[i] = pos + i
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = 0
+                batch.logits[i] = pos + i >= first
+            batch.n_tokens = len(chunk)
+            if lib.llama_decode(ctx, batch) != 0:
+                lib.llama_memory_seq_rm(lib.llama_get_memory(ctx), 0, pos, -1)
+                raise PromptTooLong("llama.cpp could not evaluate the text to score.")
+            self.kv_tokens.extend(chunk)
+            for i in range(max(0, first - pos), len(chunk)):
+                scored.append(self.scored_token(ctx, continuation[pos + i - first], k, index=i))
+            pos += len(chunk)
+            self.send(p.PromptProgress(len(scored), len(continuation)))
+        return scored
+
+    def scored_token(self, ctx: Any, token: int, k: int, index: int = -1) -> p.ScoredToken:
+        logprob, top, entropy = self.probabilities(ctx, token, k, index)
+        return p.ScoredToken(
+            token, self.piece(token).decode("utf-8", "replace"), logprob, top, entropy
+        )
 
     def tokenize_plain(self, text: str) -> list[int]:
         """A continuation's tokens: no BOS, special tokens written as text kept as tokens."""
@@ -508,20 +556,28 @@ class Worker:
 
     def probabilities(
         self, ctx: Any, token: int, k: int, index: int = -1
-    ) -> tuple[float, tuple[p.Alternative, ...]]:
+    ) -> tuple[float, tuple[p.Alternative, ...], float]:
         """The model's own distribution (before sampling settings) at this step: the chosen
-        token's log-probability and the top-k. From this step's logits only: no logits_all.
+        token's log-probability, the top-k, and the distribution's entropy in nats. From this
+        step's logits only: no logits_all.
 
         k repeated argmax passes over a copy beat one argpartition by ~10x on Gemma's 262,144
-        logits (0.3 ms against 2.9 ms a token), so this can stay on while generating."""
+        logits (0.3 ms against 2.9 ms a token), so this can stay on while generating. The
+        entropy reuses the exponentials of the normaliser: one dot product more."""
         logits = np.ctypeslib.as_array(
             _llama_cpp.llama_get_logits_ith(ctx, index), shape=(self.n_vocab,)
         )
         top_logit = float(logits.max())
-        log_z = top_logit + float(np.log(np.exp(logits - top_logit, dtype=np.float64).sum()))
+        shifted = logits - top_logit
+        weights = np.exp(shifted, dtype=np.float64)
+        total = float(weights.sum())
+        log_total = float(np.log(total))
+        log_z = top_logit + log_total
+        # H = -sum p log p with p = w / total and log p = shifted - log total.
+        entropy = max(0.0, log_total - float(np.dot(weights, shifted)) / total)
         chosen = float(logits[token]) - log_z
         if k <= 0:
-            return chosen, ()
+            return chosen, (), entropy
         work = logits.copy()
         top: list[p.Alternative] = []
         for _ in range(min(k, self.n_vocab)):
@@ -530,4 +586,4 @@ class Worker:
                 p.Alternative(i, self.piece(i).decode("utf-8", "replace"), float(logits[i]) - log_z)
             )
             work[i] = -np.inf
-        return chosen, tuple(top)
+        return chosen, tuple(top), entropy

@@ -112,7 +112,12 @@ class RemoteEngine:
         self.cancel()
 
     def score(
-        self, prompt: str, continuation: str = "", token_ids: tuple[int, ...] = (), top_k: int = 0
+        self,
+        prompt: str,
+        continuation: str = "",
+        token_ids: tuple[int, ...] = (),
+        top_k: int = 0,
+        batched: bool = False,
     ) -> p.Scored:
         raise Unsupported(
             f"The server {self.remote.name} cannot score a given text: pick a local model.",

@@ -1,0 +1,98 @@
+"""Token shift on the real starter pair: the instruct model's answer ranked by the base model,
+each label checked against the base model's own top choices at that position."""
+
+from __future__ import annotations
+
+import pytest
+
+from desktop.core.chat.sampling import SamplingParams
+from desktop.core.chat.tokens import TOP_K
+from desktop.core.compare.run import Column, Comparison, run_columns, score_with
+from desktop.core.compare.shift import MARGINAL_RANK, ShiftLabel
+from desktop.core.engine.local.client import EngineClient
+from tests.integration.test_compare import starter_columns
+
+pytestmark = pytest.mark.slow
+
+# Batched and one-token-at-a-time evaluation round differently on K-quants (up to 0.33 nats
+# measured): where two choices are closer than this, either order is the model's own.
+NEAR_TIE = 0.4
+
+
+def answered(instruct: EngineClient) -> tuple[Column, Column]:
+    """(base column, instruct column) with the instruct model's greedy answer."""
+    base, instruct_column = starter_columns(
+        "Give me three tips for sleeping well.", ("raw", "chat")
+    )
+    comparison = Comparison(
+        "Give me three tips for sleeping well.",
+        None,
+        SamplingParams(temperature=0.0, max_tokens=48, seed=1),
+        [instruct_column],
+    )
+    run_columns([instruct], comparison)
+    assert instruct_column.done is not None and instruct_column.text
+    return base, instruct_column
+
+
+def test_labels_match_the_scoring_models_own_choices(
+    base_engine: EngineClient, instruct_engine: EngineClient
+) -> None:
+    base, answer = answered(instruct_engine)
+    score_with(base_engine, answer, base)
+    shift = answer.shift
+    assert shift is not None and shift.scorer == base.model.id and shift.author == answer.model.id
+    # The reference: the base model's distribution at each position, one token at a time, the
+    # way it generates.
+    exact = base_engine.score(base.prompt.text, continuation=answer.text, top_k=TOP_K).tokens
+    assert [t.token_id for t in shift.tokens] == [t.token_id for t in exact]
+    # Labelled on the base model's own tokenization of the text.
+    assert "".join(t.piece for t in shift.tokens) == answer.text
+    disagreements = 0
+    for labelled, own in zip(shift.tokens, exact, strict=True):
+        ranked = [alt.token_id for alt in own.top]
+        rank = ranked.index(own.token_id) if own.token_id in ranked else None
+        expected = (
+            ShiftLabel.UNSHIFTED
+            if rank == 0
+            else ShiftLabel.MARGINAL
+            if rank is not None and rank < MARGINAL_RANK
+            else ShiftLabel.SHIFTED
+        )
+        if labelled.label is expected:
+            continue
+        # Only a near tie may be ranked otherwise by the batched pass.
+        disagreements += 1
+        boundary = own.top[0].logprob if labelled.label is ShiftLabel.UNSHIFTED else None
+        gaps = [abs(own.logprob - alt.logprob) for alt in own.top[: MARGINAL_RANK + 1]]
+        assert min(gaps + ([abs(boundary - own.logprob)] if boundary else [])) < NEAR_TIE, (
+            labelled,
+            own,
+        )
+    assert disagreements <= len(exact) // 10
+    # The hover data: the scoring model's top 5 with probabilities, best first.
+    for token in shift.tokens:
+        assert len(token.top) == TOP_K
+        assert [a.logprob for a in token.top] == sorted(
+            (a.logprob for a in token.top), reverse=True
+        )
+    # Every class is counted, and the shares add up.
+    assert abs(sum(shift.share(label) for label in ShiftLabel) - 1.0) < 1e-9
+    assert shift.count(ShiftLabel.SHIFTED) == len(shift.shifted)
+
+
+def test_scoring_after_generating_reuses_the_prompt_and_agrees_with_a_cold_cache(
+    base_engine: EngineClient, instruct_engine: EngineClient
+) -> None:
+    base, answer = answered(instruct_engine)
+    cold = base_engine.score(
+        base.prompt.text, continuation=answer.text, top_k=TOP_K, batched=True
+    ).tokens
+    # The base model's cache now holds this prompt: scoring again evaluates only the text.
+    warm = base_engine.score(
+        base.prompt.text, continuation=answer.text, top_k=TOP_K, batched=True
+    ).tokens
+    assert [t.token_id for t in warm] == [t.token_id for t in cold]
+    for a, b in zip(cold, warm, strict=True):
+        assert abs(a.logprob - b.logprob) < 0.2
+        assert a.entropy is not None and a.entropy >= 0.0
