@@ -37,9 +37,9 @@ def test_each_rank_has_its_label() -> None:
     assert shift.count(ShiftLabel.SHIFTED) == 3 and shift.share(ShiftLabel.UNSHIFTED) == 1 / 6
     assert [i for i, _ in shift.shifted] == [3, 4, 5]
     assert shift.tokens[4].instead == "<1>" and shift.tokens[5].instead == ""
-    assert "6 tokens of instruct, ranked by base: 17% unshifted, 33% marginal, 50% shifted" == (
+    assert (
         shift.summary()
-    )
+    ) == "6 tokens of instruct, ranked by base: 17% unshifted, 33% marginal, 50% shifted"
 
 
 def test_an_empty_text_has_no_shares() -> None:
