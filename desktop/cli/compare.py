@@ -1,5 +1,5 @@
 """`duet compare`: one input through two or three installed models at once, their outputs, the
-first divergence, and optionally each output scored by the other model."""
+first divergence, and optionally each output scored by the other model and its token shift."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     engines = [open_engine(model, config) for model in models]
     try:
         run_columns(engines, comparison)
-        if args.score:
+        if args.score or args.shift:
             for i, column in enumerate(columns):
                 other = (i + 1) % len(columns)
                 score_with(engines[other], column, columns[other])
@@ -53,7 +53,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         for engine in engines:
             engine.close()
     for column in columns:
-        _show(column)
+        _show(column, args.shift)
     divergence = comparison.divergence
     if divergence is None:
         print("The outputs are identical.")
@@ -91,7 +91,7 @@ def _modes(spec: str, count: int) -> list[Mode]:
     return modes
 
 
-def _show(column: Column) -> None:
+def _show(column: Column, shift: bool = False) -> None:
     print(f"=== {column.model.id} ({column.model.kind}, {column.mode}) ===")
     print(column.text.strip() if column.mode == "chat" else column.text)
     if column.error:
@@ -104,4 +104,8 @@ def _show(column: Column) -> None:
     if column.surprise:
         mean = sum(t.logprob or 0 for t in column.surprise) / len(column.surprise)
         print(f"[scored by {column.surprise_model}: mean log-probability {mean:.2f}]")
+    if shift and column.shift is not None:
+        from desktop.core.compare.shift import shift_lines
+
+        print("\n".join(shift_lines(column.shift)))
     print()

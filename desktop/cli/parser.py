@@ -153,6 +153,11 @@ def _compare(sub: Commands) -> None:
     )
     cmp.add_argument("--seed", type=int, default=0)
     cmp.add_argument("--score", action="store_true", help="score each output with the other model")
+    cmp.add_argument(
+        "--shift",
+        action="store_true",
+        help="token shift: which tokens of each output the other model would have chosen too",
+    )
     cmp.add_argument("--export", type=Path, metavar="FILE.md|FILE.json", help="save the comparison")
     cmp.add_argument("--ctx", type=int, default=0, help="context length in tokens (default 4096)")
 

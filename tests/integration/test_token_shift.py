@@ -3,6 +3,12 @@ each label checked against the base model's own top choices at that position."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from desktop.core.chat.sampling import SamplingParams
@@ -96,3 +102,35 @@ def test_scoring_after_generating_reuses_the_prompt_and_agrees_with_a_cold_cache
     for a, b in zip(cold, warm, strict=True):
         assert abs(a.logprob - b.logprob) < 0.2
         assert a.entropy is not None and a.entropy >= 0.0
+
+
+def test_cli_compare_shift_prints_and_exports_the_labels(
+    starter_paths: tuple[object, object], tmp_path: Path
+) -> None:
+    out = tmp_path / "shift.json"
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "desktop", "compare", "--mode", "raw,chat", "-n", "24"),
+            *("--shift", "--export", str(out), "Give me three tips for sleeping well."),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ.copy(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        "Token shift of smollm2-135m-instruct's text, ranked by gemma-3-270m on its own tokens:"
+        in result.stdout
+    )
+    assert "Token shift of gemma-3-270m's text, ranked by smollm2-135m-instruct" in result.stdout
+    data = json.loads(out.read_text())
+    shift = data["columns"][1]["shift"]
+    assert shift["author"] == "smollm2-135m-instruct" and shift["scorer"] == "gemma-3-270m"
+    assert sum(shift["counts"].values()) == len(shift["tokens"]) > 0
+    assert "".join(t["text"] for t in shift["tokens"]) == data["columns"][1]["output"]
+    assert {t["label"] for t in shift["tokens"]} <= {"unshifted", "marginal", "shifted"}
+    # The printed list names each shifted token with what the scorer would have said instead.
+    shifted = [t for t in shift["tokens"] if t["label"] == "shifted"]
+    if shifted:
+        assert f"{shifted[0]['text']!r} -> {shifted[0]['top'][0]['text']!r}" in result.stdout

@@ -10,6 +10,7 @@ from typing import Any
 
 from desktop import __version__
 from desktop.core.compare.run import Column, Comparison
+from desktop.core.compare.shift import shift_json, shift_lines
 from desktop.core.engine.factory import identity
 
 
@@ -60,6 +61,7 @@ def _column_json(column: Column) -> dict[str, Any]:
         ],
         "scored_by": column.surprise_model,
         "surprise": [{"text": t.piece, "logprob": t.logprob} for t in column.surprise or []],
+        "shift": shift_json(shift) if (shift := column.shift) else None,
     }
 
 
@@ -102,6 +104,8 @@ def to_markdown(comparison: Comparison) -> str:
                 f"Scored by {column.surprise_model}: mean log-probability {mean:.2f}; most "
                 f"surprising token {worst.piece!r} ({worst.logprob:.2f}).\n"
             )
+        if (shift := column.shift) is not None:
+            lines.append("\n".join(shift_lines(shift)) + "\n")
     return "\n".join(lines)
 
 

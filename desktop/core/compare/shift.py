@@ -13,6 +13,7 @@ tokenizers cut the same text differently, and a model can only rank its own toke
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -104,3 +105,50 @@ def token_shift(records: Sequence[TokenRecord], author: str, scorer: str) -> Tok
             )
         )
     return TokenShift(author, scorer, tuple(tokens))
+
+
+def describe_choices(token: ShiftedToken, count: int = 3) -> str:
+    """The scoring model's top choices here, as `'a' 41%, 'b' 12%`."""
+    return ", ".join(f"{alt.text!r} {math.exp(alt.logprob):.0%}" for alt in token.top[:count])
+
+
+def shift_lines(shift: TokenShift, limit: int = 40) -> list[str]:
+    """The shift in plain text: the shares, then each shifted token and what the scoring model
+    would have written instead (at most `limit` of them)."""
+    lines = [
+        f"Token shift of {shift.author}'s text, ranked by {shift.scorer} on its own tokens: "
+        + ", ".join(
+            f"{shift.count(label)} {label.value} ({shift.share(label):.0%})" for label in LABELS
+        )
+        + "."
+    ]
+    shifted = shift.shifted
+    if shifted:
+        lines.append(f"Shifted tokens, and what {shift.scorer} would have written instead:")
+    for index, token in shifted[:limit]:
+        lines.append(f"  #{index} {token.piece!r} -> {describe_choices(token)}")
+    if len(shifted) > limit:
+        lines.append(f"  ... and {len(shifted) - limit} more")
+    return lines
+
+
+def shift_json(shift: TokenShift) -> dict[str, object]:
+    """The shift as plain data for exports."""
+    return {
+        "author": shift.author,
+        "scorer": shift.scorer,
+        "tokenization": "the scorer's own",
+        "marginal_rank": MARGINAL_RANK,
+        "counts": {label.value: shift.count(label) for label in LABELS},
+        "tokens": [
+            {
+                "id": t.token_id,
+                "text": t.piece,
+                "label": t.label.value,
+                "rank": t.rank,
+                "logprob": t.logprob,
+                "top": [{"id": a.token_id, "text": a.text, "logprob": a.logprob} for a in t.top],
+            }
+            for t in shift.tokens
+        ],
+    }
