@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
 from urllib.parse import urlparse
 
 import httpx2
@@ -26,7 +25,12 @@ from desktop.core import errors as duet_errors
 from desktop.core.models.catalog import ModelKind
 from desktop.core.models.gguf_info import kv_bytes_per_token, read_metadata_prefix
 
-Fit = Literal["fits", "tight", "won't fit"]
+# The memory estimate lives with the models (Qt-free, Hub-free); these names stay importable
+# from here for the callers that read them as part of the Hub's answers.
+from desktop.core.models.memory import Fit as Fit
+from desktop.core.models.memory import RamEstimate as RamEstimate
+from desktop.core.models.memory import estimate_ram as estimate_ram
+from desktop.core.models.memory import machine_memory as machine_memory
 
 _QUANT = re.compile(
     r"(?<![A-Za-z0-9])(I?Q[1-8](?:_[0-9])?(?:_[A-Z]+)*|F16|BF16|F32|MXFP4)(?![A-Za-z0-9])", re.I
@@ -34,8 +38,6 @@ _QUANT = re.compile(
 _SPLIT = re.compile(r"^(?P<stem>.+)-(?P<part>\d{5})-of-(?P<total>\d{5})\.gguf$")
 _INSTRUCT = re.compile(r"(instruct|chat|(^|[-_./ ])it($|[-_./ ])|sft|dpo|rlhf)", re.I)
 _BASE = re.compile(r"(^|[-_./ ])(base|pretrained|pt)($|[-_./ ])", re.I)
-# Runtime beyond the weights and the KV cache: compute buffers, the engine process itself.
-_OVERHEAD_BYTES = 400 * 1024 * 1024
 # Architecture keys come before the tokenizer's arrays; half a megabyte holds them in every
 # converter's output seen (Gemma 3's first 100 KB do).
 _HEADER_PREFIX = 512 * 1024
@@ -75,20 +77,6 @@ class RepoFiles:
     files: tuple[HubFile, ...]
     refused: tuple[str, ...]  # names the Hub returned that Duet will not write (../, absolute)
     commit: str | None
-
-
-@dataclass(frozen=True)
-class RamEstimate:
-    weights: int
-    kv_cache: int
-    overhead: int
-    machine: int
-    fit: Fit
-    exact_kv: bool  # False when the KV cache was estimated without the file's header
-
-    @property
-    def total(self) -> int:
-        return self.weights + self.kv_cache + self.overhead
 
 
 def endpoint() -> str:
@@ -230,31 +218,7 @@ def _repo(info: object) -> HubRepo:
     )
 
 
-# Memory -----------------------------------------------------------------------------------------
-
-
-def machine_memory() -> int:
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):  # Windows
-        return 8 * 1024**3
-
-
-def estimate_ram(
-    file_size: int, n_ctx: int = 4096, kv_per_token: int | None = None, machine: int | None = None
-) -> RamEstimate:
-    """Weights + KV cache for `n_ctx` tokens + runtime overhead, against this machine's memory.
-
-    Without the file's header the KV cache is guessed at an eighth of the weights for 4k
-    context (grouped-query models need less, old full-attention ones more); with it, exact."""
-    exact = kv_per_token is not None
-    kv = kv_per_token * n_ctx if kv_per_token is not None else file_size // 8 * n_ctx // 4096
-    machine = machine or machine_memory()
-    total = file_size + kv + _OVERHEAD_BYTES
-    fit: Fit = (
-        "fits" if total <= 0.6 * machine else "tight" if total <= 0.85 * machine else "won't fit"
-    )
-    return RamEstimate(file_size, kv, _OVERHEAD_BYTES, machine, fit, exact)
+# The KV cache from a remote header ----------------------------------------------------------------
 
 
 def remote_kv_per_token(file: HubFile, revision: str | None = None) -> int | None:
