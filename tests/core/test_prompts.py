@@ -7,6 +7,7 @@ import pytest
 from desktop.core.chat.prompts import (
     FALLBACK_NOTE,
     FALLBACK_STOP,
+    SYSTEM_DROPPED_NOTE,
     SYSTEM_FOLDED_NOTE,
     ChatTemplate,
     Message,
@@ -80,8 +81,66 @@ def test_system_prompt_is_folded_into_first_user_turn_when_unsupported(
     template: ChatTemplate,
 ) -> None:
     rendered = render_chat(HI, NO_BOS, template, "Be brief.")
-    assert "Be brief.\n\nHi there" in rendered.text
+    # One newline between them, as llama.cpp joins them (see LLAMA_CPP_GEMMA below).
+    assert "Be brief.\nHi there" in rendered.text
+    assert "Be brief.\n\n" not in rendered.text
     assert rendered.notes == (SYSTEM_FOLDED_NOTE,)
+
+
+# llama.cpp's own expectation for a template without a system role: the "google/gemma-7b-it"
+# case of its tests/test-chat-template.cpp, template_str and expected_output_jinja verbatim
+# (ggml-org/llama.cpp; the Jinja path merges the system prompt in system_message_not_supported()).
+LLAMA_CPP_CONVERSATION = [
+    Message("system", "You are a helpful assistant"),
+    Message("user", "Hello"),
+    Message("assistant", "Hi there"),
+    Message("user", "Who are you"),
+    Message("assistant", "   I am an assistant   "),
+    Message("user", "Another question"),
+]
+LLAMA_CPP_GEMMA = ChatTemplate(
+    "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+    "{% endif %}{% for message in messages %}{% if (message['role'] == 'user') != "
+    "(loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate "
+    "user/assistant/user/assistant/...') }}{% endif %}{% if (message['role'] == 'assistant') %}"
+    "{% set role = 'model' %}{% else %}{% set role = message['role'] %}{% endif %}"
+    "{{ '<start_of_turn>' + role + '\\n' + message['content'] | trim + '<end_of_turn>\\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{'<start_of_turn>model\\n'}}{% endif %}",
+    "llama.cpp's gemma-7b-it test template",
+)
+LLAMA_CPP_GEMMA_EXPECTED = (
+    "<start_of_turn>user\nYou are a helpful assistant\nHello<end_of_turn>\n"
+    "<start_of_turn>model\nHi there<end_of_turn>\n"
+    "<start_of_turn>user\nWho are you<end_of_turn>\n"
+    "<start_of_turn>model\nI am an assistant<end_of_turn>\n"
+    "<start_of_turn>user\nAnother question<end_of_turn>\n"
+    "<start_of_turn>model\n"
+)
+
+
+def test_a_template_without_system_role_renders_as_llama_cpp_expects() -> None:
+    spec = TokenizerSpec(bos_token="", eos_token="", add_bos=False)
+    rendered = render_chat(LLAMA_CPP_CONVERSATION, spec, LLAMA_CPP_GEMMA)
+    assert rendered.text == LLAMA_CPP_GEMMA_EXPECTED
+    assert rendered.notes == (SYSTEM_FOLDED_NOTE,)
+    # The same through the `system` argument, as the window and `duet render -s` pass it.
+    system, *rest = LLAMA_CPP_CONVERSATION
+    assert render_chat(rest, spec, LLAMA_CPP_GEMMA, system.content).text == rendered.text
+
+
+def test_an_unsupported_system_prompt_goes_into_the_next_message_whatever_its_role() -> None:
+    # llama.cpp merges it into messages[1], not into the first user message further on.
+    turns = [Message("assistant", "Hello!"), Message("user", "Hi")]
+    rendered = render_chat(turns, NO_BOS, IGNORES_SYSTEM, "Be brief.")
+    assert rendered.text == "[assistant] Be brief.\nHello!\n[user] Hi\n[assistant]"
+    assert rendered.notes == (SYSTEM_FOLDED_NOTE,)
+
+
+def test_an_unsupported_system_prompt_with_nothing_after_it_is_left_out_and_said() -> None:
+    # llama.cpp drops it ("Removing system prompt due to template not supporting system role").
+    rendered = render_chat([], NO_BOS, IGNORES_SYSTEM, "Be brief.")
+    assert rendered.text == "[assistant]"
+    assert rendered.notes == (SYSTEM_DROPPED_NOTE,)
 
 
 def test_template_errors_name_the_template() -> None:

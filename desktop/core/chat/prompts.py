@@ -54,6 +54,10 @@ SYSTEM_FOLDED_NOTE = (
     "This template has no system role: the system prompt was put at the start of the first "
     "user message, as llama.cpp does."
 )
+SYSTEM_DROPPED_NOTE = (
+    "This template has no system role and no message follows the system prompt, so it was left "
+    "out, as llama.cpp does. Write a message to send it with."
+)
 _NEEDLE = "<duet system needle 7f3a>"
 
 
@@ -145,8 +149,8 @@ def render_chat(
         )
     notes: tuple[str, ...] = ()
     if turns and turns[0].role == "system" and not supports_system_role(template, spec):
+        notes = (SYSTEM_FOLDED_NOTE if len(turns) > 1 else SYSTEM_DROPPED_NOTE,)
         turns = _fold_system(turns)
-        notes = (SYSTEM_FOLDED_NOTE,)
     text = _render_template(template, turns, spec, add_generation_prompt)
     return RenderedPrompt(
         text=with_bos(text, spec), mode="chat", template_name=template.name, notes=notes
@@ -170,13 +174,14 @@ def _probe_system(source: str, bos: str, eos: str, name: str) -> bool:
     return _NEEDLE in rendered
 
 
-def _fold_system(turns: list[Message]) -> list[Message]:
-    system, rest = turns[0].content, turns[1:]
-    for i, message in enumerate(rest):
-        if message.role == "user":
-            rest[i] = Message("user", f"{system}\n\n{message.content}")
-            return rest
-    return [Message("user", system), *rest]
+def _fold_system(turns: Sequence[Message]) -> list[Message]:
+    """A leading system message, for a template without a system role, exactly as llama.cpp's
+    Jinja path does it (common/chat.cpp, workaround::system_message_not_supported): joined to
+    the next message, whatever its role, with one newline; dropped if nothing follows."""
+    system, rest = turns[0], list(turns[1:])
+    if rest:
+        rest[0] = Message(rest[0].role, f"{system.content}\n{rest[0].content}")
+    return rest
 
 
 def _render_fallback(turns: Iterable[Message], add_generation_prompt: bool = True) -> str:
