@@ -1,5 +1,5 @@
 """One column of the compare window: its model picker, Raw | Chat toggle and remove button, the
-tokens it wrote, the chart of how surprised another model is by them, and its stop reason and
+tokens it wrote, the chart of how surprised another model is by them and their token shift, and its stop reason and
 statistics in fixed rows (the same rows at the same height in every column).
 
 The column's data is a core `Column` (desktop.core.compare.run), the same one `duet compare`
@@ -29,6 +29,7 @@ from desktop.core.chat.tokens import TokenRecord
 from desktop.core.compare.run import Column
 from desktop.core.engine import events as p
 from desktop.core.engine.factory import Runnable, capabilities_of, describe
+from desktop.ui.compare.shift_panel import ShiftPanel
 from desktop.ui.icons import icon
 from desktop.ui.threads import TokenBatch
 from desktop.ui.views.charts import SurpriseChart
@@ -36,7 +37,10 @@ from desktop.ui.views.model_picker import ModelPicker
 from desktop.ui.views.tokens import TokenView
 from desktop.ui.views.widgets import ModeToggle
 
-SCORE_TIP = "How surprised the other column's model is by this text, token by token"
+SCORE_TIP = (
+    "Rank this text with the other column's model: how surprised it is, token by token, and "
+    "which tokens it would have written too (token shift)"
+)
 NO_SCORE_TIP = "A remote server cannot score a given text: pick a local model there"
 NOT_RUN_TIP = "The next column has not run: run the columns, then its model scores this text"
 REMOVE_TIP = "Remove this column and close its model, freeing its memory"
@@ -191,11 +195,12 @@ class CompareColumn(QFrame):
         self.close_button.setToolTip(REMOVE_TIP)
         self.view = TokenView(self)
         self.stats = StatsBlock(self)
-        self.score_button = QPushButton(icon("chart-column"), "Score with the other model")
+        self.score_button = QPushButton(icon("chart-column"), "Token shift vs the other model")
         self.score_button.setToolTip(SCORE_TIP)
-        self.score_button.setAccessibleName("Score with the other model")
+        self.score_button.setAccessibleName("Token shift against the other model")
         self.score_button.setEnabled(False)
         self.chart = SurpriseChart(self)
+        self.shift = ShiftPanel(self.view, self)
         # The model's name gets the column's whole width (it is what tells columns apart); the
         # mode and the template it renders with share the line below.
         top = QHBoxLayout()
@@ -211,6 +216,7 @@ class CompareColumn(QFrame):
         # The chart and the statistics' note sit above the rows: showing them shortens the
         # text, never moves the rows away from the other columns'.
         layout.addWidget(self.chart)
+        layout.addWidget(self.shift)
         layout.addWidget(self.stats)
         layout.addWidget(self.score_button)
         self.column: Column | None = None  # the last run's, once one started
@@ -252,6 +258,7 @@ class CompareColumn(QFrame):
         self.column = column
         self.view.clear_tokens()
         self.chart.set_tokens([], "")
+        self.shift.clear()
         self.score_button.setEnabled(False)
         self.stats.clear()
         self.template.setText(column.prompt.template_name or "raw text, no template")

@@ -367,6 +367,8 @@ class CompareWindow(QWidget):
 
         def done(tokens: list[TokenRecord]) -> None:
             view.chart.set_tokens(tokens, title)
+            if column.shift is not None:
+                view.shift.show_shift(column.shift)
             view.score_button.setEnabled(True)
 
         def failed(message: str) -> None:

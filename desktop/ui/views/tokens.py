@@ -118,6 +118,10 @@ class TokenView(QTextEdit):
         self.heat = False
         self.marked: int | None = None
         self.hover = TokenHover(self, self.tokens)
+        # Another model's tokenization shown over this text (a token shift), and this view's
+        # own tokens to come back to.
+        self.backgrounds: list[QColor] | None = None
+        self._own: tuple[list[TokenRecord], list[str]] | None = None
 
     def fit_to_text(self) -> None:
         """Be as tall as the text, at any width, instead of scrolling: for a token view inside
@@ -140,7 +144,30 @@ class TokenView(QTextEdit):
         self.tokens.clear()
         self.texts.clear()
         self.marked = None
+        self.backgrounds, self._own = None, None
         self.clear()
+
+    def overlay(self, records: Sequence[TokenRecord], backgrounds: Sequence[QColor]) -> None:
+        """Show the same text cut into another model's tokens, each on its own background,
+        hovering to that model's choices; `show_own` brings this view's tokens back."""
+        if self._own is None:
+            self._own = (list(self.tokens), list(self.texts))
+        # In place: the hover reads this very list.
+        self.tokens[:] = records
+        self.texts[:] = [r.piece for r in records]
+        self.backgrounds = list(backgrounds)
+        self._redraw()
+
+    def show_own(self) -> None:
+        if self._own is not None:
+            self.tokens[:], self.texts[:] = self._own
+            self._own = None
+        self.backgrounds = None
+        self._redraw()
+
+    @property
+    def overlaid(self) -> bool:
+        return self._own is not None
 
     def append_tokens(self, records: Sequence[TokenRecord], texts: Sequence[str]) -> None:
         cursor = QTextCursor(self.document())
@@ -167,13 +194,15 @@ class TokenView(QTextEdit):
         cursor = QTextCursor(self.document())
         for i, (record, text) in enumerate(zip(self.tokens, self.texts, strict=True)):
             fmt = token_format(i, QTextCharFormat(), record, self.heat)
-            if i == self.marked:
+            if self.backgrounds is not None:
+                fmt.setBackground(self.backgrounds[i])
+            elif i == self.marked:
                 fmt.setFontUnderline(True)
                 fmt.setUnderlineColor(theme.current().colour("warning"))
                 fmt.setBackground(theme.current().colour("warning", 0.35))
                 fmt.setToolTip("first token where the columns differ")
             cursor.insertText(text, fmt)
-        if self.marked is not None and self.marked >= len(self.tokens):
+        if self.backgrounds is None and self.marked is not None and self.marked >= len(self.tokens):
             end = QTextCharFormat()
             end.setForeground(theme.current().colour("warning"))
             cursor.insertText(" ⟂ (stopped here)", end)
