@@ -83,6 +83,11 @@ class InvalidExport(DuetError):
     """A file given to import that cannot be read as a Duet chat export: nothing was imported."""
 
 
+class SaveFailed(DuetError):
+    """A file Duet was asked to write could not be written (no such folder, no permission, a
+    full disk): a file already at that path is left as it was."""
+
+
 class EngineError(DuetError):
     """The engine worker reported a failure it survived."""
 

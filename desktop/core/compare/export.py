@@ -1,9 +1,13 @@
 """A comparison saved: Markdown to read, JSON with everything needed to run it again and get
-the same tokens (models by repo, file and sha256, prompts, sampling, seeds)."""
+the same tokens (models by repo, file and sha256, prompts, sampling, seeds). Every file is
+written atomically."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import secrets
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -12,6 +16,7 @@ from desktop import __version__
 from desktop.core.compare.run import Column, Comparison
 from desktop.core.compare.shift import shift_json, shift_lines
 from desktop.core.engine.factory import identity
+from desktop.core.errors import SaveFailed
 
 
 def to_json(comparison: Comparison) -> dict[str, Any]:
@@ -114,9 +119,34 @@ def _piece(column: Column, index: int) -> str:
 
 
 def save(comparison: Comparison, path: Path) -> None:
+    """Duet's own export: JSON for a .json path, else Markdown. Raises SaveFailed."""
     if path.suffix.lower() == ".json":
-        path.write_text(
-            json.dumps(to_json(comparison), indent=2, ensure_ascii=False), encoding="utf-8"
-        )
+        text = json.dumps(to_json(comparison), indent=2, ensure_ascii=False)
     else:
-        path.write_text(to_markdown(comparison), encoding="utf-8")
+        text = to_markdown(comparison)
+    write_atomically(path, text)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """`text` as UTF-8 in a new file beside `path`, then moved over it in one step: a full disk
+    or a crash mid-write leaves the file that was there whole, never half a file. A failure is a
+    SaveFailed saying what to do, never a traceback (the CLI prints DuetErrors as they are)."""
+    # A lone surrogate (half of a pasted emoji) has no UTF-8 form. Written as its escape \udXXX
+    # it is still valid JSON that reads back as the same string, and Markdown shows where it was.
+    data = text.encode("utf-8", errors="backslashreplace")
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+    try:
+        # 0o666 lets the umask set the mode, as for any other file the user saves.
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with open(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())  # on disk before the rename makes it the file
+        os.replace(partial, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # the folder may be gone or unwritable too
+            partial.unlink(missing_ok=True)
+        raise SaveFailed(
+            f"Could not save {path}: {exc.strerror or exc}. Free some space, or choose another "
+            "folder or name."
+        ) from exc
