@@ -172,7 +172,20 @@ def test_openai_style_messages() -> None:
     assert messages_from_json(data, "m.json") == [Message("system", "S"), Message("user", "ab")]
     with pytest.raises(DuetError, match=r"m\.json: message 1 needs a 'role'"):
         messages_from_json([{"content": "x"}], "m.json")
-    with pytest.raises(DuetError, match="role 'wizard'"):
-        messages_from_json([{"role": "wizard", "content": "x"}], "m.json")
+    # Any role a template may know passes through; only what cannot be a role is refused.
+    assert messages_from_json([{"role": "tool_response", "content": "x"}], "m.json") == [
+        Message("tool_response", "x")
+    ]
+    with pytest.raises(DuetError, match=r"message 1 has role 'a\\nb': a role is 1 to 64"):
+        messages_from_json([{"role": "a\nb", "content": "x"}], "m.json")
     with pytest.raises(DuetError, match="expected a JSON list"):
         messages_from_json({"role": "user"}, "m.json")
+
+
+def test_any_role_reaches_the_template_and_an_impossible_one_is_refused() -> None:
+    echo = ChatTemplate("{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}", "echo")
+    turns = [Message("user", "Hi"), Message("document", "D"), Message("ipython", "42")]
+    assert render_chat(turns, NO_BOS, echo).text == "<user>Hi<document>D<ipython>42"
+    for role in ("", " ", "x" * 65, "user\r"):
+        with pytest.raises(DuetError, match=r"Message 1 has role .*1 to 64 printable"):
+            render_chat([Message(role, "x")], NO_BOS, echo)

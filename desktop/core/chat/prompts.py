@@ -43,7 +43,9 @@ from desktop.core.models.gguf_info import ModelInfo
 
 Mode = Literal["raw", "chat"]
 MODES: tuple[Mode, ...] = ("raw", "chat")
-ROLES = ("system", "user", "assistant", "tool")
+# A role is whatever the template knows ("tool_response", "ipython", "document", ...): Duet
+# passes any through, as llama.cpp does, and refuses only what cannot be a role name.
+MAX_ROLE_CHARS = 64
 
 FALLBACK_TEMPLATE_NAME = "plain transcript (no chat template)"
 FALLBACK_STOP = ("\nUser:", "\nAssistant:")
@@ -131,11 +133,8 @@ def render_chat(
     """Render a conversation for generation: the template's own format, or the fallback.
     Without the generation prompt it is the conversation as it stands (for "open as raw")."""
     turns = list(messages)
-    for message in turns:
-        if message.role not in ROLES:
-            raise DuetError(
-                f"Unknown message role '{message.role}': use one of {', '.join(ROLES)}."
-            )
+    for i, message in enumerate(turns):
+        check_role(message.role, f"Message {i + 1}")
     if system:
         turns = [Message("system", system), *[m for m in turns if m.role != "system"]]
     if template is None:
@@ -154,6 +153,18 @@ def render_chat(
     text = _render_template(template, turns, spec, add_generation_prompt)
     return RenderedPrompt(
         text=with_bos(text, spec), mode="chat", template_name=template.name, notes=notes
+    )
+
+
+def check_role(role: str, what: str) -> None:
+    """Refuse a role that cannot be one: empty or blank, over MAX_ROLE_CHARS, or holding a
+    control character (a newline in a role would forge a turn in many templates)."""
+    if role.strip() and len(role) <= MAX_ROLE_CHARS and role.isprintable():
+        return
+    shown = repr(role if len(role) <= 20 else role[:20] + "…")  # one line, whatever it holds
+    raise DuetError(
+        f"{what} has role {shown}: a role is 1 to {MAX_ROLE_CHARS} printable characters, "
+        'like "user", "assistant" or "tool_response".'
     )
 
 
@@ -748,9 +759,6 @@ def messages_from_json(data: object, where: str) -> list[Message]:
             )
         if not isinstance(content, str) or not isinstance(item["role"], str):
             raise DuetError(f"{where}: message {i + 1} has a non-text role or content.")
-        if item["role"] not in ROLES:
-            raise DuetError(
-                f"{where}: message {i + 1} has role '{item['role']}'; use one of {', '.join(ROLES)}."
-            )
+        check_role(item["role"], f"{where}: message {i + 1}")
         messages.append(Message(item["role"], content))
     return messages
