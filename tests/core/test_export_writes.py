@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.compare.export import save
+from desktop.core.compare.export import save, write_comparator_json
 from desktop.core.errors import SaveFailed
 from tests.core.comparisons import comparison
 
@@ -22,19 +22,22 @@ _WRITE_UNDER_A_SIZE_LIMIT = """
 import resource, signal, sys
 from pathlib import Path
 from tests.core.comparisons import comparison
-from desktop.core.compare.export import save
+from desktop.core.compare.export import save, write_comparator_json
 from desktop.core.errors import SaveFailed
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
 resource.setrlimit(resource.RLIMIT_FSIZE, (256, 256))  # a disk that fills after 256 bytes
 path = Path(sys.argv[2])
 try:
-    save(comparison(), path)
+    if sys.argv[1] == "comparator":
+        write_comparator_json([comparison()], path)
+    else:
+        save(comparison(), path)
 except SaveFailed as error:
     print("SaveFailed:", error)
 """
 
 
-@pytest.mark.parametrize("how", ["save.json", "save.md"])
+@pytest.mark.parametrize("how", ["comparator", "save.json", "save.md"])
 def test_a_disk_filling_mid_write_leaves_the_old_file(tmp_path: Path, how: str) -> None:
     path = tmp_path / ("comparison.md" if how == "save.md" else "comparison.json")
     path.write_text("the comparison saved yesterday", encoding="utf-8")
@@ -52,11 +55,14 @@ def test_a_disk_filling_mid_write_leaves_the_old_file(tmp_path: Path, how: str) 
     assert sorted(f.name for f in tmp_path.iterdir()) == [path.name]  # no partial file left
 
 
-@pytest.mark.parametrize("name", ["comparison.json", "comparison.md"])
+@pytest.mark.parametrize("name", ["comparator.json", "comparison.json", "comparison.md"])
 def test_a_missing_folder_is_a_plain_message_not_a_traceback(tmp_path: Path, name: str) -> None:
     path = tmp_path / "no such folder" / name
     with pytest.raises(SaveFailed, match=r"Could not save .*no such folder.*choose another"):
-        save(comparison(), path)
+        if name == "comparator.json":
+            write_comparator_json([comparison()], path)
+        else:
+            save(comparison(), path)
 
 
 def test_save_keeps_a_lone_surrogate_instead_of_failing(tmp_path: Path) -> None:

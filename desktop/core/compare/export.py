@@ -1,6 +1,6 @@
 """A comparison saved: Markdown to read, JSON with everything needed to run it again and get
-the same tokens (models by repo, file and sha256, prompts, sampling, seeds). Every file is
-written atomically."""
+the same tokens (models by repo, file and sha256, prompts, sampling, seeds); and a set of
+comparisons as one file for Google PAIR's LLM Comparator. Every file is written atomically."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -150,3 +151,132 @@ def write_atomically(path: Path, text: str) -> None:
             f"Could not save {path}: {exc.strerror or exc}. Free some space, or choose another "
             "folder or name."
         ) from exc
+
+
+# LLM Comparator ------------------------------------------------------------------------------
+# Google PAIR's LLM Comparator (github.com/PAIR-code/llm-comparator) opens a set of side-by-side
+# examples from one JSON file: its README's "JSON Data Format" and client/lib/types.ts
+# (DataResponse, Example, CustomFieldSchema) define it. It compares exactly two outputs per
+# example ("Per-model fields must have exactly 2 values"), so a third column is left out.
+
+# Duet's data per example, as LLM Comparator's custom fields: (name, its FieldType). Every
+# example carries every one of them; the loader reads each field from each example.
+COMPARATOR_FIELDS: tuple[tuple[str, str], ...] = (
+    ("model", "per_model_category"),
+    ("model_kind", "per_model_category"),
+    ("mode", "per_model_category"),
+    ("stop_reason", "per_model_category"),
+    ("generated_tokens", "per_model_number"),
+    ("first_divergence_char", "number"),
+    ("error", "per_model_text"),
+    ("system_prompt", "text"),
+)
+
+_SCORE_NOTE = (
+    "Every score is null: Duet runs no rater, so it states no preference between the two "
+    "outputs. LLM Comparator shows a null score as 'Null' and counts the example as unknown in "
+    "its win rates; 0.0 would claim a tie."
+)
+_FIELDS_NOTE = (
+    "Custom fields from Duet: model and model_kind (base or instruct) of each column; mode (raw "
+    "or chat, also the tags); stop_reason (eos, stop, length, context or cancelled; error when "
+    "the column failed, its message in error); generated_tokens; first_divergence_char (the "
+    "first character where the two outputs differ, null when they are equal or a column did "
+    "not finish); system_prompt (null when none)."
+)
+
+
+def to_comparator(comparisons: Sequence[Comparison]) -> dict[str, Any]:
+    """A set of comparisons as one LLM Comparator file: each comparison one example, its first
+    two columns as A and B. Raises SaveFailed when there is nothing it can hold."""
+    if not comparisons:
+        raise SaveFailed("There is no comparison to export: run one first.")
+    for number, comparison in enumerate(comparisons, start=1):
+        if len(comparison.columns) < 2:
+            raise SaveFailed(
+                f"Comparison {number} has {len(comparison.columns)} column; LLM Comparator needs "
+                "two columns: add a model and run it again."
+            )
+    notes = [_SCORE_NOTE, _FIELDS_NOTE]
+    left_out = _third_columns_note(comparisons)
+    if left_out:
+        notes.append(left_out)
+    count = f"{len(comparisons)} comparison{'' if len(comparisons) == 1 else 's'}"
+    return {
+        "metadata": {
+            "source_path": f"Duet {__version__} compare export, {count}",
+            "custom_fields_schema": [{"name": n, "type": t} for n, t in COMPARATOR_FIELDS],
+            "duet_notes": notes,  # not read by LLM Comparator: its loader keeps and ignores it
+        },
+        "models": [{"name": name} for name in _comparator_names(comparisons)],
+        "examples": [_comparator_example(c) for c in comparisons],
+    }
+
+
+def write_comparator_json(comparisons: Sequence[Comparison], path: Path) -> None:
+    """Write `comparisons` to `path` as one LLM Comparator file, atomically. Raises SaveFailed."""
+    data = to_comparator(comparisons)
+    write_atomically(path, json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _comparator_example(comparison: Comparison) -> dict[str, Any]:
+    a, b = comparison.columns[0], comparison.columns[1]
+    divergence = comparison.divergence
+    values: dict[str, Any] = {
+        "model": [a.model.id, b.model.id],
+        "model_kind": [a.model.kind, b.model.kind],
+        "mode": [a.mode, b.mode],
+        "stop_reason": [_stop_reason(a), _stop_reason(b)],
+        "generated_tokens": [_generated(a), _generated(b)],
+        "first_divergence_char": divergence.char if divergence else None,
+        "error": [a.error, b.error],
+        "system_prompt": comparison.system or None,
+    }
+    return {
+        "input_text": comparison.input,
+        "tags": [f"A: {a.mode}", f"B: {b.mode}"],
+        "output_text_a": a.text,
+        "output_text_b": b.text,
+        "score": None,  # no rater: see _SCORE_NOTE
+        "individual_rater_scores": [],
+        "rationale_list": [],
+        "custom_fields": {name: values[name] for name, _ in COMPARATOR_FIELDS},
+    }
+
+
+def _stop_reason(column: Column) -> str | None:
+    if column.done is not None:
+        return column.done.reason.value
+    return "error" if column.error else None  # None: the column never ran
+
+
+def _generated(column: Column) -> int:
+    """The engine's count when the column finished; the tokens that arrived when it failed."""
+    return column.done.stats.generated_tokens if column.done else len(column.tokens)
+
+
+def _comparator_names(comparisons: Sequence[Comparison]) -> list[str]:
+    """Model A's and B's names: the column's model id when every comparison used the same one,
+    else the letter and how many models (each example's model field names its own)."""
+    names = []
+    for index, letter in enumerate("AB"):
+        ids = list(dict.fromkeys(c.columns[index].model.id for c in comparisons))
+        names.append(ids[0] if len(ids) == 1 else f"{letter} ({len(ids)} models)")
+    if names[0] == names[1]:  # one model in both columns (raw against chat): keep them apart
+        names = [f"{names[0]} (A)", f"{names[1]} (B)"]
+    return names
+
+
+def _third_columns_note(comparisons: Sequence[Comparison]) -> str | None:
+    extra = [
+        f"comparison {number} ({', '.join(c.model.id for c in comparison.columns[2:])})"
+        for number, comparison in enumerate(comparisons, start=1)
+        if len(comparison.columns) > 2
+    ]
+    if not extra:
+        return None
+    return (
+        "LLM Comparator compares two outputs, so the third column of "
+        + "; ".join(extra)
+        + " is left out here; Duet's own JSON export keeps every column."
+    )
