@@ -38,6 +38,7 @@ NAMES: tuple[str, ...] = (
     "file-text",
     "file-up",
     "folder-open",
+    "git-branch",
     "hard-drive",
     "history",
     "info",

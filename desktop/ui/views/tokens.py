@@ -7,7 +7,7 @@ import html
 import math
 from collections.abc import Sequence
 
-from PySide6.QtCore import QEvent, QObject, QPoint, QSizeF, Qt
+from PySide6.QtCore import QEvent, QObject, QPoint, QSizeF, Qt, Signal
 from PySide6.QtGui import QColor, QHelpEvent, QMouseEvent, QTextCharFormat, QTextCursor, QTextFormat
 from PySide6.QtWidgets import QFrame, QPlainTextEdit, QSizePolicy, QTextEdit, QToolTip, QWidget
 
@@ -59,7 +59,10 @@ def _show(piece: str) -> str:
 
 class TokenHover(QObject):
     """Tooltips for token-tagged text in any QTextEdit or QPlainTextEdit: each generated
-    fragment carries its token's index in its character format."""
+    fragment carries its token's index in its character format. A click on a token (not the
+    end of a text selection) emits `clicked` with its index: the alternatives panel's cue."""
+
+    clicked = Signal(int)
 
     def __init__(self, editor: QTextEdit | QPlainTextEdit, tokens: list[TokenRecord]) -> None:
         super().__init__(editor)
@@ -68,15 +71,19 @@ class TokenHover(QObject):
         editor.viewport().installEventFilter(self)
         editor.viewport().setMouseTracking(True)
 
-    def token_at(self, point: QPoint) -> TokenRecord | None:
+    def index_at(self, point: QPoint) -> int | None:
         cursor = self.editor.cursorForPosition(point)
         if cursor.atBlockEnd() and not cursor.atBlockStart():
             cursor.movePosition(QTextCursor.MoveOperation.Left)
         cursor.movePosition(QTextCursor.MoveOperation.Right, QTextCursor.MoveMode.KeepAnchor)
         index = cursor.charFormat().property(TOKEN_INDEX)
         if isinstance(index, int) and 0 <= index < len(self.tokens):
-            return self.tokens[index]
+            return index
         return None
+
+    def token_at(self, point: QPoint) -> TokenRecord | None:
+        index = self.index_at(point)
+        return self.tokens[index] if index is not None else None
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
@@ -87,11 +94,15 @@ class TokenHover(QObject):
                 QToolTip.hideText()
             return True
         if event.type() == QEvent.Type.MouseButtonRelease and isinstance(event, QMouseEvent):
-            token = self.token_at(event.position().toPoint())
-            if token is not None:
+            index = self.index_at(event.position().toPoint())
+            if index is not None:
                 QToolTip.showText(
-                    event.globalPosition().toPoint(), probability_chart(token), self.editor
+                    event.globalPosition().toPoint(),
+                    probability_chart(self.tokens[index]),
+                    self.editor,
                 )
+                if not self.editor.textCursor().hasSelection():
+                    self.clicked.emit(index)
         return False
 
 

@@ -1,0 +1,105 @@
+"""The alternatives panel: a clicked token's top choices, or text you type, to fork from.
+
+Any view of generated tokens (the raw notebook, a chat reply, a compare column) shows it for a
+clicked token; picking a choice asks the view's owner to continue from there.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.core.chat.fork import MAX_CHOICE_CHARS
+from desktop.core.chat.tokens import TokenRecord
+from desktop.ui.icons import icon
+
+CHOICE_TIP = "Replace this token with {choice} and let the model go on from there"
+
+
+def shown(piece: str) -> str:
+    """A token's text as a button shows it: quoted, with whitespace made visible."""
+    return repr(piece)
+
+
+class AlternativesPanel(QFrame):
+    """Hidden until `show_token`; emits `fork_requested(index, choice)`."""
+
+    fork_requested = Signal(int, str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setAccessibleName("Alternatives")
+        self.index = -1
+        self.title = QLabel("")
+        self.title.setTextFormat(Qt.TextFormat.PlainText)  # tokens are model-made text
+        self.title.setWordWrap(True)
+        self.close_button = QToolButton(self)
+        self.close_button.setIcon(icon("x"))
+        self.close_button.setAutoRaise(True)
+        self.close_button.setAccessibleName("Close the alternatives")
+        self.close_button.clicked.connect(self.hide)
+        self.choices = QHBoxLayout()
+        self.choices.setSpacing(4)
+        self.own = QLineEdit()
+        self.own.setPlaceholderText("…or type your own text")
+        self.own.setMaxLength(MAX_CHOICE_CHARS)
+        self.own.setAccessibleName("Your own text instead of this token")
+        self.own.returnPressed.connect(self._own_chosen)
+        self.go = QPushButton(icon("git-branch"), "Continue from here")
+        self.go.setToolTip("Replace the token with what you typed and go on from there")
+        self.go.clicked.connect(self._own_chosen)
+        head = QHBoxLayout()
+        head.addWidget(self.title, 1)
+        head.addWidget(self.close_button)
+        typed = QHBoxLayout()
+        typed.addWidget(self.own, 1)
+        typed.addWidget(self.go)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 6)
+        layout.addLayout(head)
+        layout.addLayout(self.choices)
+        layout.addLayout(typed)
+        self.buttons: list[QPushButton] = []
+        self.hide()
+
+    def show_token(self, index: int, token: TokenRecord, where: str = "") -> None:
+        """Offer token `index`'s alternatives (its own among them, marked)."""
+        self.index = index
+        self.title.setText(
+            f"Fork at token {index} {shown(token.piece)}{f' of {where}' if where else ''}: "
+            "continue with another choice"
+        )
+        for button in self.buttons:
+            self.choices.removeWidget(button)
+            button.deleteLater()
+        self.buttons = []
+        for alt in token.top:
+            label = f"{shown(alt.text)} {math.exp(alt.logprob):.0%}"
+            button = QPushButton(label + (" ✓" if alt.token_id == token.token_id else ""))
+            button.setToolTip(CHOICE_TIP.format(choice=shown(alt.text)))
+            button.setAccessibleName(f"Continue with {shown(alt.text)}")
+            button.clicked.connect(lambda _=False, text=alt.text: self._chosen(text))
+            self.choices.addWidget(button)
+            self.buttons.append(button)
+        self.own.clear()
+        self.show()
+
+    def _own_chosen(self) -> None:
+        if self.own.text():
+            self._chosen(self.own.text())
+
+    def _chosen(self, text: str) -> None:
+        self.hide()
+        self.fork_requested.emit(self.index, text)
