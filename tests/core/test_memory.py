@@ -6,11 +6,13 @@ from __future__ import annotations
 import pytest
 
 from desktop.core.hub import api as hub
+from desktop.core.models.catalog import load_default_catalog
 from desktop.core.models.memory import (
     OVERHEAD_BYTES,
     STANDARD_CONTEXTS,
     ModelNeed,
     estimate_ram,
+    needs_of,
     set_estimate,
 )
 
@@ -109,3 +111,19 @@ def test_nonsense_is_refused() -> None:
         set_estimate([], machine=MACHINE)
     with pytest.raises(ValueError, match="positive number of tokens"):
         set_estimate([ModelNeed("a", GB)], n_ctx=0, machine=MACHINE)
+
+
+def test_every_real_pair_and_ladder_has_a_plan() -> None:
+    catalog = load_default_catalog()
+    sets = [(p.id, (p.base, p.instruct)) for p in catalog.pairs]
+    sets += [(ladder.id, ladder.stages) for ladder in catalog.ladders]
+    assert any(len(members) > 2 for _, members in sets)  # at least one real ladder
+    for set_id, members in sets:
+        estimate = set_estimate(needs_of(members), n_ctx=4096, machine=MACHINE)
+        assert estimate.names == tuple(m.id for m in members), set_id
+        assert estimate.total == sum(
+            estimate_ram(m.size, 4096, None, MACHINE).total for m in members
+        )
+        assert estimate.sentence and estimate.plan != "too big", set_id
+    starter = catalog.starter_pair()
+    assert set_estimate(needs_of((starter.base, starter.instruct)), machine=MACHINE).at_once
