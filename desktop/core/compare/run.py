@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from desktop.core.chat.fork import Fork, forked_prompt
 from desktop.core.chat.prompts import Mode, RenderedPrompt
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.chat.tokens import TOP_K, TokenRecord
@@ -16,7 +17,7 @@ from desktop.core.compare.shift import TokenShift, token_shift
 from desktop.core.engine import events as p
 from desktop.core.engine.base import Engine
 from desktop.core.engine.config import EngineConfig, physical_cores
-from desktop.core.engine.factory import Runnable
+from desktop.core.engine.factory import Runnable, capabilities_of
 from desktop.core.engine.stream import follow
 from desktop.core.errors import DuetError, UnexpectedError
 
@@ -107,12 +108,24 @@ class Comparison:
     sampling: SamplingParams
     columns: list[Column]
     created: float = field(default_factory=time.time)
+    fork: Fork | None = None  # every column went on from this text, chosen at one token
 
     @property
     def divergence(self) -> Divergence | None:
         if len(self.columns) < 2 or not all(c.done for c in self.columns[:2]):
             return None
         return first_divergence(self.columns[0].pieces, self.columns[1].pieces)
+
+
+def forked(comparison: Comparison, fork: Fork) -> Comparison:
+    """A comparison whose every column goes on from the same text, chosen at one token of
+    one column: how each model continues from the point where they parted. Raises Unsupported
+    when a column's engine is sent chat messages and cannot continue a text."""
+    columns = [
+        Column(c.model, c.mode, forked_prompt(c.prompt, fork, capabilities_of(c.model)))
+        for c in comparison.columns
+    ]
+    return Comparison(comparison.input, comparison.system, comparison.sampling, columns, fork=fork)
 
 
 def run_columns(

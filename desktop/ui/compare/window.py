@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.chat.fork import fork_at
 from desktop.core.chat.prompts import Mode
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.chat.tokens import TOP_K, TokenRecord
@@ -36,6 +37,7 @@ from desktop.core.compare.run import (
     Comparison,
     compare_config,
     first_divergence,
+    forked,
     score_with,
 )
 from desktop.core.engine import events as p
@@ -48,12 +50,14 @@ from desktop.core.engine.factory import (
     render_input,
     weights_bytes,
 )
+from desktop.core.errors import DuetError
 from desktop.core.hub import api as hub
 from desktop.core.settings import AppSettings
 from desktop.ui.compare.column import CompareColumn
 from desktop.ui.engine_slot import EngineOpener
 from desktop.ui.icons import icon
 from desktop.ui.threads import GenerationThread, Threads
+from desktop.ui.views.alternatives import AlternativesPanel
 from desktop.ui.views.charts import HeatLegend
 
 MAX_COLUMNS = 3
@@ -127,6 +131,10 @@ class CompareWindow(QWidget):
         self.divergence.setWordWrap(True)
         self.divergence.setAccessibleName("Divergence")
         self.heat_legend = HeatLegend(self)
+        # A clicked token's choices: every column goes on from the one picked.
+        self.alternatives = AlternativesPanel(self)
+        self.alternatives.fork_requested.connect(self._fork_chosen)
+        self._fork_from: CompareColumn | None = None
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setChildrenCollapsible(False)  # a column dragged small stays usable
         layout = QVBoxLayout(self)
@@ -135,6 +143,7 @@ class CompareWindow(QWidget):
         layout.addWidget(self.toolbar)
         layout.addWidget(self.divergence)
         layout.addWidget(self.heat_legend)
+        layout.addWidget(self.alternatives)
         layout.addWidget(self.splitter, 1)
         self.columns: list[CompareColumn] = []
         for model_id in defaults:
@@ -166,6 +175,7 @@ class CompareWindow(QWidget):
         # By the column, not its place: a column removed before it moves it to the left.
         column.score_button.clicked.connect(lambda: self.score(self.columns.index(column)))
         column.close_button.clicked.connect(lambda: self.remove_column(self.columns.index(column)))
+        column.view.hover.clicked.connect(lambda index: self.offer_fork(column, index))
         column.view.set_heat(self.heat.isChecked())
         self.columns.append(column)
         self.splitter.addWidget(column)
@@ -274,14 +284,18 @@ class CompareWindow(QWidget):
         if not self._rendering:  # stopped or closed while the prompts rendered
             return
         self._rendering = False
-        self.comparison = Comparison(text, system, sampling, columns)
+        self._start(Comparison(text, system, sampling, columns))
+
+    def _start(self, comparison: Comparison) -> None:
+        self.comparison = comparison
+        self.alternatives.hide()
         engines = self._engines()
         self.divergence.setText("Generating…")
         for i, (view, column, engine) in enumerate(
-            zip(self.columns, columns, engines, strict=True)
+            zip(self.columns, comparison.columns, engines, strict=True)
         ):
             view.start(column)
-            thread = GenerationThread(engine, column.prompt, sampling, TOP_K, self)
+            thread = GenerationThread(engine, column.prompt, comparison.sampling, TOP_K, self)
             thread.batch.connect(view.add_batch)
             thread.done.connect(lambda done, i=i: self._finished(i, done, None))
             thread.failed.connect(lambda message, i=i: self._finished(i, None, message))
@@ -289,6 +303,42 @@ class CompareWindow(QWidget):
             self.running[i] = thread
             self.threads.start(thread)
         self._set_busy(True)
+
+    # Forking -----------------------------------------------------------------------------------
+
+    def offer_fork(self, view: CompareColumn, index: int) -> None:
+        """A token of a finished column was clicked: offer its alternatives. Not during a run,
+        and not on another model's tokens (the token shift view): a fork is of this text."""
+        if self.busy or view.column is None or view.column.done is None or view.view.overlaid:
+            return
+        self._fork_from = view
+        self.alternatives.show_token(index, view.view.tokens[index], view.column.model.id)
+
+    def _fork_chosen(self, index: int, choice: str) -> None:
+        """Every column goes on from the clicked column's text up to that token, the choice in
+        its place. Each engine still holds its own prompt (and the clicked column's, its text)
+        in its KV cache, so only the new tokens are evaluated."""
+        view, comparison = self._fork_from, self.comparison
+        if self.busy or view is None or view.column is None or comparison is None:
+            return
+        if any(v.column is None or v.model.id != v.column.model.id for v in self.columns):
+            self.divergence.setText(
+                "A column's model changed since the run: run the columns again, then fork."
+            )
+            return
+        try:
+            fork = fork_at(view.view.texts, index, choice)
+            again = forked(comparison, fork)
+        except DuetError as exc:
+            self.divergence.setText(str(exc))
+            return
+        self._set_busy(True)
+        self._start(again)
+        tail = fork.text[-80:]
+        self.divergence.setText(
+            f"Every column goes on from token {index} of {view.column.model.id}, {fork.choice!r} "
+            f"in its place: “{'…' if len(fork.text) > 80 else ''}{tail}”"
+        )
 
     def _finished(self, index: int, done: p.Done | None, error: str | None) -> None:
         self.running.pop(index, None)
@@ -305,18 +355,21 @@ class CompareWindow(QWidget):
         """The first two columns' divergence, marked and named, and scoring offered to every
         column that ran (by the next column's model)."""
         views = self.columns
+        fork = self.comparison.fork if self.comparison is not None else None
+        after = f"After the fork ({fork.describe()}): " if fork is not None else ""
         for view in views:
             if view.view.marked is not None:  # a removed column's partner: marked no more
                 view.view.mark(None)
         if views[0].column is None or views[1].column is None:
             self.divergence.setText("Run the columns to see where the models part ways.")
         elif (divergence := first_divergence(views[0].view.texts, views[1].view.texts)) is None:
-            self.divergence.setText("The first two columns wrote exactly the same text.")
+            self.divergence.setText(after + "The first two columns wrote exactly the same text.")
         else:
             views[0].view.mark(divergence.token_a)
             views[1].view.mark(divergence.token_b)
             self.divergence.setText(
-                f"The columns part ways at character {divergence.char}: token {divergence.token_a} "
+                after
+                + f"The columns part ways at character {divergence.char}: token {divergence.token_a} "
                 f"{views[0].piece(divergence.token_a)} against token {divergence.token_b} "
                 f"{views[1].piece(divergence.token_b)} (marked in orange). Hover any token for its "
                 "alternatives."
