@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from desktop.core.chat.prompts import RenderedPrompt
+from desktop.core.chat.tokens import TokenRecord
 from desktop.core.engine.base import Capabilities
 from desktop.core.errors import InvalidPrompt, Unsupported
 
 MAX_CHOICE_CHARS = 2_000  # typed text put in a token's place: a phrase, not a document
+TYPED = -1  # the token id of text the user typed in a token's place: no token of the model's
 
 
 @dataclass(frozen=True)
@@ -38,14 +40,28 @@ def fork_at(texts: Sequence[str], index: int, choice: str) -> Fork:
     """Token `index` of a text made of `texts` (what each token added), replaced by `choice`."""
     if not 0 <= index < len(texts):
         raise InvalidPrompt(f"There is no token {index} to fork at: the text has {len(texts)}.")
+    check_choice(choice)
+    return Fork(index, "".join(texts[:index]), choice)
+
+
+def check_choice(choice: str) -> None:
+    """Refuse what cannot take a token's place: nothing, or more than a phrase."""
     if not choice:
         raise InvalidPrompt("Pick an alternative or type some text to continue from.")
     if len(choice) > MAX_CHOICE_CHARS:
         raise InvalidPrompt(
             f"The text to fork with is {len(choice):,} characters; at most "
-            f"{MAX_CHOICE_CHARS:,} take a token's place."
+            f"{MAX_CHOICE_CHARS:,} take a token's place: shorten it."
         )
-    return Fork(index, "".join(texts[:index]), choice)
+
+
+def choice_record(token: TokenRecord, choice: str) -> TokenRecord:
+    """The record of what takes `token`'s place: the model's alternative with that text (its
+    probability, among the same alternatives), else text the user typed (no id, no probability)."""
+    for alt in token.top:
+        if alt.text == choice:
+            return TokenRecord(alt.token_id, alt.text, alt.logprob, token.top, token.entropy)
+    return TokenRecord(TYPED, choice, None)
 
 
 def can_fork(capabilities: Capabilities, prompt: RenderedPrompt) -> bool:

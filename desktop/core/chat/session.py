@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from psygnal import Signal, SignalGroup
 
 from desktop.core.chat.conversation import Conversation, Overflow
+from desktop.core.chat.fork import Fork, choice_record, fork_at, forked_prompt
 from desktop.core.chat.history import History
 from desktop.core.chat.prompts import FALLBACK_TEMPLATE_NAME, RenderedPrompt, template_of
 from desktop.core.chat.sampling import SamplingParams
@@ -26,7 +27,7 @@ from desktop.core.chat.tokens import TokenRecord
 from desktop.core.engine import events as p
 from desktop.core.engine.base import Engine
 from desktop.core.engine.factory import Runnable, file_info, identity, render_messages
-from desktop.core.errors import DuetError
+from desktop.core.errors import DuetError, InvalidPrompt, Unsupported
 
 
 class ChatEvents(SignalGroup):
@@ -63,6 +64,18 @@ class ReplyJob:
 class Fitted:
     prompt: RenderedPrompt
     dropped: int  # how many of the first messages the model does not see
+
+
+@dataclass(frozen=True)
+class Prefill:
+    """The start a new reply is given: reply `message` forked at one of its tokens. The new
+    reply is another branch of that one; its token records begin with `tokens` (the
+    original's before the fork, then the choice's)."""
+
+    message: int  # the shown reply forked, by its index in the chat
+    message_id: int  # and by its stored id: the chat must still show it when the reply starts
+    fork: Fork
+    tokens: ReplyTokens
 
 
 @dataclass(frozen=True)
@@ -120,9 +133,47 @@ class ChatSession:
         """The reply under way's info: when it began and the model writing it."""
         return self._reply.info if self._reply else MessageInfo()
 
-    def start_reply(self, model: Runnable, engine: Engine, settings: ReplySettings) -> ReplyJob:
+    def fork_reply(self, index: int, token: int, choice: str) -> Prefill:
+        """The start of a new branch of shown reply `index`: its text before token `token`,
+        then `choice`. Nothing changes until it is handed to `start_reply`; a fork that cannot
+        be raises InvalidPrompt, saying why."""
+        if self._reply is not None:
+            raise InvalidPrompt("The model is writing: stop it or wait before forking a reply.")
+        if self.editing is not None:
+            raise InvalidPrompt("A message is being edited: send or cancel the edit first.")
+        conversation = self.conversation
+        if not (
+            0 <= index < len(conversation.messages)
+            and conversation.messages[index].role == "assistant"
+        ):
+            raise InvalidPrompt("Only a model's reply can be forked: click a token of one.")
+        kept = self.tokens(index)
+        message_id = conversation.ids[index]
+        if kept is None or message_id is None:
+            raise InvalidPrompt(
+                "This reply's tokens were not kept, so it cannot be forked at one: "
+                "regenerate it, then fork the new reply."
+            )
+        fork = fork_at(kept.texts, token, choice)
+        tokens = ReplyTokens(
+            (*kept.records[:token], choice_record(kept.records[token], choice)),
+            (*kept.texts[:token], choice),
+        )
+        return Prefill(index, message_id, fork, tokens)
+
+    def start_reply(
+        self,
+        model: Runnable,
+        engine: Engine,
+        settings: ReplySettings,
+        prefill: Prefill | None = None,
+    ) -> ReplyJob:
         """Begin the reply to the last message: an empty, incomplete reply is saved now and
-        filled in while it streams."""
+        filled in while it streams. With `prefill` (see `fork_reply`) it is a new branch of the
+        reply forked, already begun: the model goes on after its text (llama.cpp's assistant
+        prefill), so a local engine reuses its cache for all of it."""
+        if prefill is not None:
+            self._branch_for(prefill, engine)
         conversation = self.conversation
         if engine.capabilities.renders_template:
             # A server: the messages go as they are, its template renders them.
@@ -137,13 +188,17 @@ class ChatSession:
             chat = Conversation(system=conversation.system, messages=list(conversation.messages))
 
             def prepare() -> Fitted:
+                # A reply already begun takes room in the context too.
+                begun = len(engine.tokenize(prefill.fork.text).ids) if prefill else 0
                 prompt = chat.fit(
                     info,
                     lambda text: len(engine.tokenize(text).ids),
                     engine.load().n_ctx,
-                    settings.sampling.max_tokens,
+                    settings.sampling.max_tokens + begun,
                     settings.overflow,
                 )
+                if prefill is not None:
+                    prompt = forked_prompt(prompt, prefill.fork, engine.capabilities)
                 return Fitted(prompt, chat.dropped)
 
             # Until it is fitted, the inspector names the template and shows no text.
@@ -151,8 +206,33 @@ class ChatSession:
         self.history.begin_reply(conversation)
         writer = MessageInfo(created=time.time(), model_id=model.id, model_kind=model.kind)
         self._reply = _Reply(model, settings, job.prompt, writer)
+        if prefill is not None:
+            # Shown as a fresh reply would be: without the space a transcript's turn starts with.
+            self._reply.text = prefill.fork.text.lstrip()
+            self._reply.tokens = list(prefill.tokens.records)
+            self._reply.texts = list(prefill.tokens.texts)
         self.events.reply_started.emit(job.prompt)
         return job
+
+    def _branch_for(self, prefill: Prefill, engine: Engine) -> None:
+        """Take the forked reply (and what follows it) out of the chat shown, as regenerate
+        does: the new reply becomes its sibling. Checked first, so a refusal changes nothing."""
+        if not engine.capabilities.can_raw or engine.capabilities.renders_template:
+            raise Unsupported(
+                "This model is sent chat messages, not text: it cannot go on from a chosen "
+                "token. Forking a reply needs a local model.",
+                capability="can_raw",
+            )
+        if self._reply is not None or self.editing is not None:
+            raise InvalidPrompt("Stop the reply or finish the edit before forking a reply.")
+        conversation = self.conversation
+        index = prefill.message
+        if not (
+            0 <= index < len(conversation.ids) and conversation.ids[index] == prefill.message_id
+        ):
+            raise InvalidPrompt("The chat changed since the token was clicked: click it again.")
+        conversation.truncate(index)
+        self.events.changed.emit()
 
     def prepared(self, fitted: Fitted) -> None:
         """The prompt as fitted to the context; the first `dropped` messages are left out."""
