@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import secrets
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from typing import Any
 
 from desktop import __version__
 from desktop.core.compare.run import Column, Comparison
+from desktop.core.compare.samples import Sample, SampleColumn, SampleRun
 from desktop.core.compare.shift import shift_json, shift_lines
 from desktop.core.engine.factory import identity
 from desktop.core.errors import SaveFailed
@@ -280,3 +282,78 @@ def _third_columns_note(comparisons: Sequence[Comparison]) -> str | None:
         + "; ".join(extra)
         + " is left out here; Duet's own JSON export keeps every column."
     )
+
+
+# Many samples --------------------------------------------------------------------------------
+
+
+def samples_to_json(run: SampleRun) -> dict[str, Any]:
+    """A many-samples run: the input, the sampling settings and seeds (the same for every
+    column), and per column its model, prompt, statistics and every sample with its tokens (id,
+    text, log-probability, entropy in nats). A value that is not a finite number is null."""
+    return {
+        "duet_version": __version__,
+        "kind": "samples",
+        "created": run.created,
+        "input": run.plan.input,
+        "system": run.plan.system,
+        "sampling": run.plan.sampling.to_dict(),
+        "samples_per_column": run.plan.count,
+        "seeds": list(run.seeds),
+        "cancelled": run.cancelled,
+        "seconds": run.seconds,
+        "columns": [_samples_column_json(c) for c in run.columns],
+    }
+
+
+def save_samples(run: SampleRun, path: Path) -> None:
+    """A many-samples run as JSON at `path`, atomically. Raises SaveFailed."""
+    data = samples_to_json(run)
+    write_atomically(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False))
+
+
+def _samples_column_json(column: SampleColumn) -> dict[str, Any]:
+    model = identity(column.model, hash_file=True)
+    stats = column.stats
+    return {
+        "model": asdict(model),
+        "mode": column.mode,
+        "template": column.prompt.template_name,
+        "prompt": column.prompt.text,
+        "stop": list(column.prompt.stop),
+        "error": column.error,
+        "stats": {
+            "samples": stats.samples,  # cancelled samples are left out of the statistics
+            "distinct_1": stats.distinct_1,
+            "distinct_2": stats.distinct_2,
+            "mean_tokens": stats.mean_tokens,
+            "ended_by_itself": stats.ended_by_itself,
+            "entropy_mean": [_finite(m) for m in stats.entropy.mean],
+            "entropy_samples": list(stats.entropy.samples),
+        },
+        "samples": [_sample_json(s) for s in column.samples],
+    }
+
+
+def _sample_json(sample: Sample) -> dict[str, Any]:
+    return {
+        "seed": sample.seed,
+        "output": sample.text,
+        "stop_reason": sample.reason.value if sample.reason else None,
+        "error": sample.error,
+        "generated_tokens": sample.stats.generated_tokens if sample.stats else len(sample.tokens),
+        "tokens": [
+            {
+                "id": t.token_id,
+                "text": t.piece,
+                "logprob": _finite(t.logprob),
+                "entropy": _finite(t.entropy),
+            }
+            for t in sample.tokens
+        ],
+    }
+
+
+def _finite(value: float | None) -> float | None:
+    """JSON has no NaN or infinity: an unreadable value is null."""
+    return value if value is not None and math.isfinite(value) else None
