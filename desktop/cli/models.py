@@ -1,15 +1,19 @@
 """`duet models`, `search`, `pull` and `rm`: the installed models, the Hub's GGUF repositories,
-a download with its progress bar, and deleting a download."""
+a download with its progress bar (or one after the other for a catalog pair or ladder), and
+deleting a download."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from desktop.cli.output import ProgressBar, fail
 from desktop.core.errors import DuetError, HubError
+from desktop.core.models.catalog import CatalogModel
 from desktop.core.models.library import Library
+from desktop.core.models.memory import ModelNeed, set_estimate
 
 if TYPE_CHECKING:  # the Hub's modules load huggingface_hub: only the Hub commands import them
     from desktop.core.hub.pending import PullTarget
@@ -51,6 +55,9 @@ def cmd_pull(args: argparse.Namespace) -> int:
     from desktop.core.hub.pull import pull, resolve
 
     library = Library()
+    members = library.catalog.members(args.spec.strip())
+    if members is not None and len(members) > 1:
+        return _pull_group(args.spec.strip(), members, library, args.allow_unverified)
     target = resolve(args.spec, library.catalog)
     ram = estimate_ram(target.size, n_ctx=4096, kv_per_token=_kv_per_token(target))
     parts = f" in {len(target.parts)} parts" if len(target.parts) > 1 else ""
@@ -73,6 +80,54 @@ def cmd_pull(args: argparse.Namespace) -> int:
     how = "already downloaded" if fetched == 0 else f"downloaded {fetched / 1e6:,.0f} MB"
     checked = "sha256 verified where the Hub publishes one" if args.allow_unverified else ""
     print(f"{name}: {how}, {checked or 'sha256 verified'} · {path}", file=sys.stderr)
+    return 0
+
+
+def _pull_group(
+    group_id: str, members: Sequence[CatalogModel], library: Library, allow_unverified: bool
+) -> int:
+    """A catalog pair or ladder: whether its models fit in memory at once, then each one in
+    turn. A stop or a failure says how far it got; the same command goes on from there (the
+    models already downloaded are found, the one cut short resumes)."""
+    from desktop.core.hub import pull as hub_pull
+    from desktop.core.hub.pending import PullTarget
+
+    targets = [PullTarget(m.repo_id, (m.filename,), m.size, m.quant) for m in members]
+    needs = [
+        ModelNeed(m.id, t.size, _kv_per_token(t)) for m, t in zip(members, targets, strict=True)
+    ]
+    total = sum(t.size for t in targets)
+    estimate = set_estimate(needs, n_ctx=4096)
+    print(
+        f"{group_id}: {len(members)} models, {total / 1e6:,.0f} MB in all. {estimate.sentence}",
+        file=sys.stderr,
+    )
+    for number, (model, target) in enumerate(zip(members, targets, strict=True), start=1):
+        where = f"{model.id} ({number} of {len(members)})"
+        print(
+            f"[{number}/{len(members)}] {model.id}: {target.repo_id} · {target.filename} · "
+            f"{target.quant} · {target.size / 1e6:,.0f} MB",
+            file=sys.stderr,
+        )
+        bar = ProgressBar()
+        try:
+            path, fetched = hub_pull.pull(
+                target, progress=bar.update, allow_unverified=allow_unverified
+            )
+        except KeyboardInterrupt:
+            bar.end()
+            fail(f"stopped at {where}. Run the same command again to continue where it stopped.")
+            return 130
+        except DuetError as exc:
+            bar.end()
+            raise type(exc)(
+                f"{where}: {exc} {number - 1} of {len(members)} downloaded; "
+                "run the same command again once that is fixed."
+            ) from None
+        bar.end()
+        how = "already downloaded" if fetched == 0 else f"downloaded {fetched / 1e6:,.0f} MB"
+        checked = "sha256 verified where the Hub publishes one" if allow_unverified else ""
+        print(f"{model.id}: {how}, {checked or 'sha256 verified'} · {path}", file=sys.stderr)
     return 0
 
 
