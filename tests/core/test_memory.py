@@ -127,3 +127,16 @@ def test_every_real_pair_and_ladder_has_a_plan() -> None:
         assert estimate.sentence and estimate.plan != "too big", set_id
     starter = catalog.starter_pair()
     assert set_estimate(needs_of((starter.base, starter.instruct)), machine=MACHINE).at_once
+
+
+def test_installed_models_bring_their_exact_kv_cache(starter_paths: object) -> None:
+    from desktop.core.models.library import Library
+    from desktop.core.models.memory import needs_of_installed
+
+    installed = sorted(Library().models(), key=lambda m: m.id)[:2]
+    needs = needs_of_installed(installed)
+    assert [n.name for n in needs] == [m.id for m in installed]
+    assert [n.file_size for n in needs] == [m.info.file_size for m in installed]
+    assert all(n.kv_per_token and n.kv_per_token > 0 for n in needs)
+    estimate = set_estimate(needs, n_ctx=2048, machine=MACHINE)
+    assert estimate.exact_kv and estimate.plan == "at once"

@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from desktop.core.models.catalog import CatalogModel
+
+if TYPE_CHECKING:
+    from desktop.core.models.library import InstalledModel
 
 Fit = Literal["fits", "tight", "won't fit"]
 Plan = Literal["at once", "smaller context", "one after the other", "too big"]
@@ -167,6 +170,12 @@ def needs_of(entries: Sequence[CatalogModel]) -> tuple[ModelNeed, ...]:
     """Catalog models as a set to estimate: their listed sizes, the KV cache estimated (the
     catalog has no headers; a downloaded file's own header gives the exact figure)."""
     return tuple(ModelNeed(entry.id, entry.size) for entry in entries)
+
+
+def needs_of_installed(models: Sequence[InstalledModel]) -> tuple[ModelNeed, ...]:
+    """Installed models as a set to estimate, each with the exact KV cache of its header: what
+    the compare view asks before it loads its columns."""
+    return tuple(ModelNeed(m.id, m.info.file_size, m.info.kv_bytes_per_token()) for m in models)
 
 
 def _each(models: Sequence[ModelNeed], n_ctx: int, machine: int) -> tuple[RamEstimate, ...]:
