@@ -189,3 +189,15 @@ def test_any_role_reaches_the_template_and_an_impossible_one_is_refused() -> Non
     for role in ("", " ", "x" * 65, "user\r"):
         with pytest.raises(DuetError, match=r"Message 1 has role .*1 to 64 printable"):
             render_chat([Message(role, "x")], NO_BOS, echo)
+
+
+def test_generation_blocks_render_their_text_as_llama_cpp_does() -> None:
+    # transformers' {% generation %} marks an assistant turn for training masks (SmolLM3's
+    # template uses it); llama.cpp ignores the tags and renders what is inside.
+    marked = ChatTemplate(
+        "{% for m in messages %}{% if m.role == 'assistant' %}{% generation %}"
+        "[{{ m.content }}]{% endgeneration %}{% else %}{{ m.content }}{% endif %}{% endfor %}",
+        "marking template",
+    )
+    turns = [Message("user", "Hi"), Message("assistant", "Hello")]
+    assert render_chat(turns, NO_BOS, marked).text == "Hi[Hello]"

@@ -30,11 +30,13 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 import jinja2
+import jinja2.ext
 import jinja2.sandbox
 from jinja2 import nodes
 from jinja2.exceptions import SecurityError
 from jinja2.filters import make_attrgetter
 from jinja2.nodes import EvalContext
+from jinja2.parser import Parser
 from jinja2.runtime import Context
 from jinja2.utils import Namespace, generate_lorem_ipsum, pass_eval_context
 
@@ -636,6 +638,18 @@ def _strftime_now(fmt: str) -> str:
     return datetime.now().strftime(fmt)
 
 
+class _GenerationBlocks(jinja2.ext.Extension):
+    """transformers' `{% generation %}...{% endgeneration %}`, which marks an assistant turn for
+    training masks (SmolLM3's template uses it): the text inside, rendered where it stands, as
+    llama.cpp does (common/jinja/parser.cpp ignores the two tags)."""
+
+    tags = {"generation"}  # noqa: RUF012 - Jinja reads it as a plain set attribute
+
+    def parse(self, parser: Parser) -> list[nodes.Node]:
+        next(parser.stream)  # the `generation` name
+        return parser.parse_statements(("name:endgeneration",), drop_needle=True)
+
+
 @lru_cache(maxsize=1)
 def _environment() -> _BoundedEnvironment:
     # The same environment as transformers' apply_chat_template, so templates render as their
@@ -643,7 +657,7 @@ def _environment() -> _BoundedEnvironment:
     env = _BoundedEnvironment(
         trim_blocks=True,
         lstrip_blocks=True,
-        extensions=["jinja2.ext.loopcontrols"],
+        extensions=["jinja2.ext.loopcontrols", _GenerationBlocks],
         finalize=_finalize,
         optimized=False,  # no constant folding: it would run template code while compiling
     )
