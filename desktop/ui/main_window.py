@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.chat.conversation import Conversation, Document
+from desktop.core.chat.fork import check_choice
 from desktop.core.chat.hints import context_text, mode_hint, mode_label
 from desktop.core.chat.history import History, missing_models
 from desktop.core.chat.prompts import (
@@ -250,6 +251,7 @@ class MainWindow(QMainWindow):
         self.chat_view.system.textChanged.connect(self._system_changed)
         self.chat_view.system.editingFinished.connect(self._save_system)
         self.raw_view.continue_requested.connect(self.continue_raw)
+        self.raw_view.fork_requested.connect(self.fork_raw)
         self.raw_view.scaffold_inserted.connect(lambda s: self.sampling.add_stops(s.stop))
         layout = QVBoxLayout(self.workspace)
         layout.setContentsMargins(8, 8, 8, 8)
@@ -610,6 +612,26 @@ class MainWindow(QMainWindow):
             return
         prompt = render_input(self.model, "raw", self.document.text)
         self.raw_view.begin_continuation()
+        self._generate(prompt, "raw", retry=self.continue_raw)
+
+    def fork_raw(self, index: int, choice: str) -> None:
+        """Token `index` of the notebook replaced by `choice`, the text after it cut, and the
+        model goes on at once; the prompt is the text up to the choice, which the engine's KV
+        cache holds all but the choice of."""
+        if self.busy or self.model is None:
+            return  # no fork is offered while the model writes; a late click changes nothing
+        try:
+            check_choice(choice)
+        except DuetError as exc:
+            self._show_mode_error("raw", str(exc))
+            return
+        if not self.raw_view.fork(index, choice):
+            self._show_mode_error(
+                "raw", "That token is no longer in the text: click a token the model wrote."
+            )
+            return
+        self.document.text = self.raw_view.text
+        prompt = render_input(self.model, "raw", self.document.text)
         self._generate(prompt, "raw", retry=self.continue_raw)
 
     def _reply(self) -> None:

@@ -20,8 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.chat.fork import MAX_CHOICE_CHARS
+from desktop.core.chat.fork import check_choice
 from desktop.core.chat.tokens import TokenRecord
+from desktop.core.errors import InvalidPrompt
 from desktop.ui.icons import icon
 
 CHOICE_TIP = "Replace this token with {choice} and let the model go on from there"
@@ -54,12 +55,19 @@ class AlternativesPanel(QFrame):
         self.choices.setSpacing(4)
         self.own = QLineEdit()
         self.own.setPlaceholderText("…or type your own text")
-        self.own.setMaxLength(MAX_CHOICE_CHARS)
+        # No max length: a paste cut short without a word would fork with text never chosen.
+        # Too long is refused with a note instead (_own_chosen).
         self.own.setAccessibleName("Your own text instead of this token")
         self.own.returnPressed.connect(self._own_chosen)
         self.go = QPushButton(icon("git-branch"), "Continue from here")
         self.go.setToolTip("Replace the token with what you typed and go on from there")
         self.go.clicked.connect(self._own_chosen)
+        self.note = QLabel("")
+        self.note.setObjectName("alternatives-note")
+        self.note.setWordWrap(True)
+        self.note.setAccessibleName("Why the text was refused")
+        self.note.hide()
+        self.own.textEdited.connect(lambda _text: self.note.hide())  # shortened: ask again
         head = QHBoxLayout()
         head.addWidget(self.title, 1)
         head.addWidget(self.close_button)
@@ -71,6 +79,7 @@ class AlternativesPanel(QFrame):
         layout.addLayout(head)
         layout.addLayout(self.choices)
         layout.addLayout(typed)
+        layout.addWidget(self.note)
         self.buttons: list[QPushButton] = []
         self.hide()
 
@@ -94,11 +103,20 @@ class AlternativesPanel(QFrame):
             self.choices.addWidget(button)
             self.buttons.append(button)
         self.own.clear()
+        self.note.hide()
         self.show()
 
     def _own_chosen(self) -> None:
-        if self.own.text():
-            self._chosen(self.own.text())
+        text = self.own.text()
+        if not text:
+            return
+        try:
+            check_choice(text)
+        except InvalidPrompt as exc:  # kept in the box, to be shortened
+            self.note.setText(str(exc))
+            self.note.show()
+            return
+        self._chosen(text)
 
     def _chosen(self, text: str) -> None:
         self.hide()

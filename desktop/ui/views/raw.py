@@ -1,5 +1,7 @@
 """Raw mode: a notebook. You write, Continue appends the model's text inline in another colour,
-you edit anything, and continue again. The last continuation can be undone.
+you edit anything, and continue again. The last continuation can be undone. Click a token the
+model wrote to fork there: the alternatives panel offers its other choices (or your own text),
+and the text is cut at that token, the choice put in its place and continued, as one undo step.
 
 Text you type is always in the normal colour, even when typed inside generated text: the
 colour marks what the model wrote, nothing else.
@@ -34,11 +36,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.chat.fork import TYPED, choice_record
 from desktop.core.chat.scaffolds import SCAFFOLDS, Scaffold, set_apart
 from desktop.core.chat.tokens import TokenRecord
 from desktop.core.engine import events as p
 from desktop.ui.theme import GENERATED
-from desktop.ui.views.tokens import TokenHover, token_format
+from desktop.ui.views.alternatives import AlternativesPanel
+from desktop.ui.views.tokens import TOKEN_INDEX, TokenHover, token_format
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class NotebookEditor(QPlainTextEdit):
 class RawView(QWidget):
     continue_requested = Signal()
     scaffold_inserted = Signal(object)  # the Scaffold: the window adds its stop strings
+    fork_requested = Signal(int, str)  # a token's index and what takes its place: see `fork`
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -113,16 +118,24 @@ class RawView(QWidget):
         row.addStretch(1)
         row.addWidget(self.undo_button)
         row.addWidget(self.continue_button)
+        self.alternatives = AlternativesPanel(self)
+        self.alternatives.fork_requested.connect(self.fork_requested)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.editor, 1)
+        layout.addWidget(self.alternatives)
         layout.addLayout(row)
 
         self._plain = self.editor.plain_format
         self._generated = QTextCharFormat()
         self.tokens: list[TokenRecord] = []
         self.hover = TokenHover(self.editor, self.tokens)
+        self.hover.clicked.connect(self._token_clicked)
+        self._busy = False
         self._continuation: tuple[int, str] | None = None  # (start, text) of the last one
+        # While a fork's continuation streams: the undo steps there were after the fork, so
+        # its text joins the fork's step (None: each token is a step, as in any continuation).
+        self._joining: int | None = None
         # Which stored document the text belongs to, along the undo history (see document_id).
         self._first_document: int | None = None
         self._switches: list[_Switch] = []
@@ -208,14 +221,76 @@ class RawView(QWidget):
 
     def begin_continuation(self) -> None:
         self._continuation = (len(self.text), "")
+        self._joining = None
         self.undo_button.setEnabled(False)
+
+    # Fork at a token ------------------------------------------------------------------------------
+
+    def _token_clicked(self, index: int) -> None:
+        """A click on a token the model wrote offers its alternatives; not while the model
+        writes, as the text is still growing where a fork would cut it."""
+        if not self._busy and self.token_start(index) is not None:
+            self.alternatives.show_token(index, self.tokens[index], "the text")
+
+    def token_start(self, index: int) -> int | None:
+        """Where token `index`'s text begins in the notebook (Qt's position), or None when
+        none of it is there any more (edited away, or undone)."""
+        block = self.editor.document().begin()
+        while block.isValid():
+            it = block.begin()
+            while not it.atEnd():
+                fragment = it.fragment()
+                if fragment.charFormat().property(TOKEN_INDEX) == index:
+                    return fragment.position()
+                it += 1
+            block = block.next()
+        return None
+
+    def fork(self, index: int, choice: str) -> bool:
+        """Cut the text at token `index` (it and all after it go), put `choice` in its place
+        and begin a continuation after it, all one undo step: Ctrl+Z brings back the text as
+        it was before the fork. A model alternative goes in the generated colour with its
+        record (hover shows its odds); typed text in the plain colour, as all typing. False
+        when the token is no longer in the text."""
+        start = self.token_start(index)
+        if start is None or not choice:
+            return False
+        document = self.editor.document()
+        cursor = QTextCursor(document)
+        cursor.beginEditBlock()
+        cursor.setPosition(start)
+        cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+        cursor.removeSelectedText()
+        record = choice_record(self.tokens[index], choice)
+        if record.token_id == TYPED:
+            cursor.insertText(choice, self._plain)
+        else:
+            self.tokens.append(record)
+            cursor.insertText(
+                choice, token_format(len(self.tokens) - 1, self._generated, record, False)
+            )
+        cursor.setBlockFormat(cursor.blockFormat())  # typing next is its own step (set_text)
+        cursor.endEditBlock()
+        self.alternatives.hide()
+        self.begin_continuation()
+        self._joining = document.availableUndoSteps()
+        self.editor.moveCursor(QTextCursor.MoveOperation.End)
+        return True
 
     def append_generated(self, text: str, tokens: Sequence[p.Token] = ()) -> None:
         """Append generated text; each token's stretch remembers the token, for the hover chart."""
         if not text or self._continuation is None:
             return
-        cursor = QTextCursor(self.editor.document())
+        document = self.editor.document()
+        cursor = QTextCursor(document)
         cursor.movePosition(QTextCursor.MoveOperation.End)
+        # A fork's continuation is part of the fork's undo step, unless the person has made a
+        # step of their own since (typed, or undid): then it is one, as any continuation.
+        joining = self._joining is not None and document.availableUndoSteps() == self._joining
+        if joining:
+            cursor.joinPreviousEditBlock()
+        else:
+            self._joining = None
         pieces = [t for t in tokens if t.text]
         if pieces and "".join(t.text for t in pieces) == text:
             for token in pieces:
@@ -228,11 +303,15 @@ class RawView(QWidget):
                 )
         else:
             cursor.insertText(text, self._generated)
+        if joining:
+            cursor.endEditBlock()
+            self._joining = document.availableUndoSteps()  # it counts the commands joined
         start, so_far = self._continuation
         self._continuation = (start, so_far + text)
         self.editor.ensureCursorVisible()
 
     def end_continuation(self) -> None:
+        self._joining = None
         self.undo_button.setEnabled(bool(self._continuation and self._continuation[1]))
 
     def undo_continuation(self) -> bool:
@@ -287,6 +366,9 @@ class RawView(QWidget):
         return ranges
 
     def set_busy(self, busy: bool) -> None:
+        self._busy = busy
+        if busy:
+            self.alternatives.hide()  # no fork while the text grows: see _token_clicked
         self.continue_button.setEnabled(not busy)
         self.scaffolds.setEnabled(not busy)  # the continuation is appended where it began
         if busy:
