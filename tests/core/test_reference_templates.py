@@ -26,6 +26,7 @@ from desktop.core.chat.prompts import (
     supports_system_role,
 )
 from desktop.core.errors import TemplateError
+from desktop.core.models.gguf_info import read_model_info
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -144,3 +145,14 @@ def test_the_system_fold_is_llama_cpps_on_a_real_template() -> None:
         "<start_of_turn>user\nA haiku about\nnew lines\tand tabs, please.<end_of_turn>\n"
         "<start_of_turn>model\n"
     )
+
+
+def test_the_starter_fixture_and_tokens_are_read_from_the_starter_gguf_files(
+    base_path: Path, instruct_path: Path
+) -> None:
+    instruct = read_model_info(instruct_path)
+    fixture = TEMPLATES / "HuggingFaceTB-SmolLM2-135M-Instruct.jinja"
+    assert instruct.chat_template == fixture.read_text(encoding="utf-8")
+    assert (instruct.bos_token, instruct.eos_token) == TOKENS[fixture.stem]
+    base = read_model_info(base_path)  # Gemma 3's tokenizer, the same in its instruct models
+    assert (base.bos_token, base.eos_token) == GEMMA
