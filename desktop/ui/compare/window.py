@@ -54,6 +54,7 @@ from desktop.core.errors import DuetError
 from desktop.core.hub import api as hub
 from desktop.core.settings import AppSettings
 from desktop.ui.compare.column import CompareColumn
+from desktop.ui.compare.samples_view import SamplesView
 from desktop.ui.engine_slot import EngineOpener
 from desktop.ui.icons import icon
 from desktop.ui.threads import GenerationThread, Threads
@@ -107,6 +108,18 @@ class CompareWindow(QWidget):
         self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.run_action = self._action("play", "Run", "Run every column at once (Ctrl+Enter)")
         self.run_action.triggered.connect(self.run)
+        self.samples_action = self._action(
+            "chart-column",
+            "Samples…",
+            "Run every column N times with the same seeds: how varied each model is, how long "
+            "it writes, how often it ends by itself and how sure it is at each position",
+        )
+        self.samples_action.triggered.connect(self.open_samples)
+        # Offered whenever Run is: not during a run.
+        self.run_action.changed.connect(
+            lambda: self.samples_action.setEnabled(self.run_action.isEnabled())
+        )
+        self.samples_view: SamplesView | None = None
         self.stop_action = self._action("square", "Stop", "Stop every column (Esc)")
         self.stop_action.setEnabled(False)
         self.stop_action.triggered.connect(self.stop)
@@ -402,6 +415,27 @@ class CompareWindow(QWidget):
         for view in self.columns:
             view.view.set_heat(on)
         self.heat_legend.setVisible(on)
+
+    def open_samples(self) -> None:
+        """The input, columns, modes and sampling as they are now, run N times in the samples
+        view: modal over this window, since it runs on these columns' engines."""
+        text = self.input.toPlainText()
+        if self.busy:
+            return
+        if not text.strip():
+            self.divergence.setText(
+                "Write an input first: Samples runs it several times in every column."
+            )
+            return
+        if self.samples_view is not None:  # the last one, closed: a new run gets a new view
+            self.samples_view.close()
+            self.samples_view.deleteLater()
+        picked = [(view.model, view.mode.mode) for view in self.columns]
+        system = self.system.text() or None
+        sampling = self.settings.sampling
+        self.samples_view = SamplesView(text, system, picked, sampling, self._engines(), self)
+        self.samples_view.show()
+        self.samples_view.run()
 
     # Scoring and export ---------------------------------------------------------------------------
 

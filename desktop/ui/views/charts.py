@@ -1,13 +1,24 @@
 """Charts of token probabilities: the per-token surprise chart (how unlikely one model finds
 each token of another model's text, -log p, teacher-forced; tall bars are where the two models
-disagree) and the heat view's legend (what its token colours mean)."""
+disagree), the entropy chart of many samples (how sure each model is at each position) and the
+heat view's legend (what its token colours mean)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFontMetrics, QHelpEvent, QPainter, QPaintEvent, QPalette
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import (
+    QColor,
+    QFontMetrics,
+    QHelpEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPen,
+)
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from desktop.core.chat.tokens import TokenRecord
@@ -97,6 +108,170 @@ class SurpriseChart(QWidget):
                     + probability_chart(token)
                 )
                 QToolTip.showText(event.globalPos(), text, self)
+            return True
+        return super().event(event)
+
+
+# The entropy chart ---------------------------------------------------------------------------
+
+ENTROPY_TITLE = "Mean entropy at each position (nats): higher is less sure of the next token"
+ENTROPY_STYLES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine)
+FAINTEST = 0.25  # the opacity of a stretch that rests on a single sample among many
+
+
+@dataclass(frozen=True)
+class EntropyLine:
+    """One model's curve: its label, colour, mean entropy at each position (None where no
+    sample had a known value) and how many samples each mean rests on."""
+
+    label: str
+    colour: QColor
+    mean: tuple[float | None, ...]
+    samples: tuple[int, ...]
+
+
+class EntropyChart(QWidget):
+    """The mean entropy at each position of many samples, one labelled line per model. A stretch
+    that few samples reach is drawn fainter: its mean rests on them alone. Hover a position for
+    each model's figure there."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.lines: list[EntropyLine] = []
+        self.setMinimumHeight(150)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAccessibleName("Entropy chart")
+        self.setToolTip("")
+
+    def set_lines(self, lines: Sequence[EntropyLine]) -> None:
+        self.lines = list(lines)
+        self.setAccessibleDescription(
+            "; ".join(f"{line.label}: {len(line.mean)} positions" for line in self.lines)
+        )
+        self.update()
+
+    @property
+    def labels(self) -> list[str]:
+        return [line.label for line in self.lines]
+
+    @property
+    def length(self) -> int:
+        return max((len(line.mean) for line in self.lines), default=0)
+
+    @property
+    def ceiling(self) -> float:
+        """The top of the scale: the highest mean, up to the next half nat (1 at least)."""
+        values = [v for line in self.lines for v in line.mean if v is not None and math.isfinite(v)]
+        return max(1.0, math.ceil(max(values, default=0.0) * 2) / 2)
+
+    def pen_style(self, index: int) -> Qt.PenStyle:
+        """Lines of the same colour (two base models) differ by their dashes."""
+        same = sum(1 for line in self.lines[:index] if line.colour == self.lines[index].colour)
+        return ENTROPY_STYLES[same % len(ENTROPY_STYLES)]
+
+    def plot(self) -> QRectF:
+        """Where the curves go: under the title and the legend, right of the scale."""
+        metrics = self.fontMetrics()
+        left = metrics.horizontalAdvance(f"{self.ceiling:.1f}") + 8
+        top = 2 * metrics.height() + 8
+        return QRectF(
+            left,
+            top,
+            max(1.0, self.width() - left - 8),
+            max(1.0, self.height() - top - metrics.height() - 4),
+        )
+
+    def point(self, line: int, position: int) -> QPointF | None:
+        value = self.lines[line].mean[position]
+        if value is None or not math.isfinite(value):
+            return None
+        area = self.plot()
+        x = area.left() + area.width() * (position + 0.5) / max(1, self.length)
+        return QPointF(x, area.bottom() - area.height() * min(value, self.ceiling) / self.ceiling)
+
+    def position_at(self, x: float) -> int | None:
+        area = self.plot()
+        if not self.length or not area.left() <= x <= area.right():
+            return None
+        return min(self.length - 1, int((x - area.left()) / area.width() * self.length))
+
+    def describe(self, position: int) -> str:
+        """Each model's mean entropy at this position and how many samples it rests on."""
+        rows = [f"position {position + 1}"]
+        for line in self.lines:
+            if position < len(line.mean) and line.mean[position] is not None:
+                rows.append(
+                    f"{line.label}: {line.mean[position]:.2f} nats "
+                    f"({line.samples[position]} sample{'' if line.samples[position] == 1 else 's'})"
+                )
+            else:
+                rows.append(f"{line.label}: no sample reaches it")
+        return "\n".join(rows)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        text = self.palette().color(QPalette.ColorRole.WindowText)
+        metrics = self.fontMetrics()
+        room = self.width() - 8
+        painter.setPen(text)
+        painter.drawText(
+            4,
+            metrics.ascent() + 2,
+            metrics.elidedText(ENTROPY_TITLE, Qt.TextElideMode.ElideRight, room),
+        )
+        self._legend(painter, metrics.height() + metrics.ascent() + 4)
+        area = self.plot()
+        axis = QColor(text)
+        axis.setAlphaF(0.35)
+        painter.setPen(axis)
+        painter.drawLine(area.bottomLeft(), area.bottomRight())
+        painter.drawLine(area.bottomLeft(), area.topLeft())
+        painter.setPen(text)
+        painter.drawText(2, int(area.top()) + metrics.ascent() // 2, f"{self.ceiling:.1f}")
+        painter.drawText(2, int(area.bottom()), "0")
+        if not self.length:
+            painter.drawText(area, Qt.AlignmentFlag.AlignCenter, "No samples yet")
+            painter.end()
+            return
+        below = int(area.bottom()) + metrics.ascent() + 2
+        painter.drawText(int(area.left()), below, "1")
+        last = str(self.length)
+        painter.drawText(int(area.right()) - metrics.horizontalAdvance(last), below, last)
+        for index, line in enumerate(self.lines):
+            most = max(line.samples, default=0)
+            for position in range(len(line.mean) - 1):
+                start, end = self.point(index, position), self.point(index, position + 1)
+                if start is None or end is None:
+                    continue
+                colour = QColor(line.colour)
+                share = line.samples[position + 1] / most if most else 0.0
+                colour.setAlphaF(FAINTEST + (1 - FAINTEST) * share)
+                painter.setPen(QPen(colour, 2, self.pen_style(index)))
+                painter.drawLine(start, end)
+            if len(line.mean) == 1 and (only := self.point(index, 0)) is not None:
+                painter.setPen(QPen(line.colour, 4))
+                painter.drawPoint(only)
+        painter.end()
+
+    def _legend(self, painter: QPainter, baseline: int) -> None:
+        metrics = self.fontMetrics()
+        x = 4
+        for index, line in enumerate(self.lines):
+            painter.setPen(QPen(line.colour, 2, self.pen_style(index)))
+            middle = baseline - metrics.ascent() // 3
+            painter.drawLine(x, middle, x + 22, middle)
+            painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
+            painter.drawText(x + 28, baseline, line.label)
+            x += 28 + metrics.horizontalAdvance(line.label) + 16
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
+            position = self.position_at(event.pos().x())
+            if position is not None:
+                QToolTip.showText(event.globalPos(), self.describe(position), self)
+            else:
+                QToolTip.hideText()
             return True
         return super().event(event)
 
