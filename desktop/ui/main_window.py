@@ -242,6 +242,7 @@ class MainWindow(QMainWindow):
         self.chat_view.tokens_wanted.connect(
             lambda index: self.chat_view.show_tokens(index, self.session.tokens(index))
         )
+        self.chat_view.fork_requested.connect(self.fork_reply)
         self._document_timer = QTimer(self)
         self._document_timer.setSingleShot(True)
         self._document_timer.setInterval(1000)
@@ -386,6 +387,12 @@ class MainWindow(QMainWindow):
         # A server renders chat with its own template, which Duet cannot show as raw text.
         self.open_raw_action.setEnabled(
             self.mode_toggle.mode == "chat" and not capabilities_of(self.model).renders_template
+        )
+        self.chat_view.set_fork_blocked(
+            "This model's server renders the chat with its own template: Duet cannot hand it "
+            "the start of a reply, so a reply cannot be forked at a token (a local model can)"
+            if capabilities_of(self.model).renders_template
+            else ""
         )
         self._model_status(f"Loading {self.model.id}…")
         self.error_bar.hide()
@@ -590,6 +597,27 @@ class MainWindow(QMainWindow):
         if not self.busy and self.session.regenerate():
             self._reply()
 
+    def fork_reply(self, index: int, token: int, choice: str) -> None:
+        """Reply `index` forked at `token`: a new branch of it that begins with its text
+        before that token and `choice`, which the model goes on from."""
+        if self.busy or self.engine is None or self.model is None:
+            return  # no fork is offered while a reply streams; a late click changes nothing
+        self._ensure_engine_config()  # before the session is handed the engine
+        assert self.engine is not None
+        settings = ReplySettings(self.settings.sampling, self.settings.overflow)
+        try:
+            prefill = self.session.fork_reply(index, token, choice)
+            job = self.session.start_reply(self.model, self.engine, settings, prefill=prefill)
+        except DuetError as exc:
+            self._show_mode_error("chat", str(exc))
+            return
+        self._generate(
+            job.prompt,
+            "chat",
+            retry=lambda: self.fork_reply(index, token, choice),
+            prepare=job.prepare,
+        )
+
     def edit_message(self, index: int) -> None:
         """Edit message `index` and resend: it and everything after it leave the chat until
         Send (the edit becomes a new branch) or Cancel (the chat comes back as it was); its
@@ -645,6 +673,8 @@ class MainWindow(QMainWindow):
 
     def _reply_started(self, prompt: RenderedPrompt) -> None:
         self.chat_view.begin_reply(self.session.reply_info)
+        if self.session.reply_text:  # a fork: it begins with the text before the token
+            self.chat_view.append_reply(self.session.reply_text)
 
     def _prompt_ready(self, prompt: RenderedPrompt, dropped: int) -> None:
         """The prompt as fitted to the context: show it, and grey the turns left out."""

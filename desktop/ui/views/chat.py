@@ -7,6 +7,10 @@ token records when first opened, so a reopened chat reads them only if they are 
 While a reply streams it is plain text, appended to; markdown is rendered once, when the
 reply is done. Re-rendering markdown on every token is quadratic in the reply's length.
 
+A click on a token in a reply's token view opens the alternatives panel under the
+conversation: a choice there forks that reply into a new branch that begins with the text
+before the token and the choice (the window starts it; see ChatSession.fork_reply).
+
 The keyboard stays in the input: a button that is disabled while it has the focus (Send and
 Regenerate while a reply streams) would hand it to the next widget in the window, the History
 search box, and the next words typed would filter the history instead.
@@ -38,10 +42,13 @@ from desktop.core.chat.store import MessageInfo, ReplyTokens
 from desktop.core.chat.tokens import TokenRecord
 from desktop.core.models.catalog import ModelKind
 from desktop.ui.icons import icon
+from desktop.ui.views.alternatives import AlternativesPanel
 from desktop.ui.views.tokens import TokenView
 from desktop.ui.views.widgets import kind_icon
 
 WHO = {"user": "You", "assistant": "Model", "system": "System"}
+TOKENS_TIP = "Show the reply token by token: hover a token for its alternatives"
+FORK_TIP = ", click one to fork the reply there"
 
 
 def written(created: float) -> str:
@@ -76,6 +83,7 @@ class Bubble(QFrame):
     edit = Signal(int)
     branch = Signal(int, int)  # message index, -1 or +1
     tokens_wanted = Signal(int)  # message index: its token records are asked for
+    token_clicked = Signal(int, int)  # message index, token index: fork there?
 
     def __init__(
         self,
@@ -124,9 +132,7 @@ class Bubble(QFrame):
         self.tokens_button.setIcon(icon("chart-column"))
         self.tokens_button.setAutoRaise(True)
         self.tokens_button.setCheckable(True)
-        self.tokens_button.setToolTip(
-            "Show the reply token by token: hover a token for its alternatives"
-        )
+        self.tokens_button.setToolTip(TOKENS_TIP + FORK_TIP)
         self.tokens_button.setAccessibleName("Show token probabilities")
         self.tokens_button.toggled.connect(self._show_tokens)
         self.tokens_button.hide()
@@ -204,6 +210,10 @@ class Bubble(QFrame):
         self.dropped_label.setVisible(dropped)
         self.setEnabled(not dropped)
 
+    def set_fork_note(self, blocked: str) -> None:
+        """The Tokens tooltip: a click on a token forks the reply, or why it cannot."""
+        self.tokens_button.setToolTip(TOKENS_TIP + (f". {blocked}" if blocked else FORK_TIP))
+
     def set_tokens(self, records: list[TokenRecord], texts: list[str]) -> None:
         self.records, self.record_texts = records, texts
         self.tokens_button.setVisible(bool(records))
@@ -219,6 +229,9 @@ class Bubble(QFrame):
             self.token_view = TokenView(self)
             self.token_view.fit_to_text()  # as tall as the reply: no box with its own scroll
             self.token_view.append_tokens(self.records, self.record_texts)
+            self.token_view.hover.clicked.connect(
+                lambda token: self.token_clicked.emit(self.index, token)
+            )
             self.box.addWidget(self.token_view)
         if self.token_view is not None:
             self.token_view.setVisible(on)
@@ -272,6 +285,7 @@ class ChatView(QWidget):
     cancel_edit = Signal()
     branch = Signal(int, int)
     tokens_wanted = Signal(int)  # a bubble's Tokens was opened: answer with show_tokens
+    fork_requested = Signal(int, int, str)  # message index, token index, what takes its place
     SHOWN = 40  # bubbles built at once; older ones wait behind "Show earlier messages"
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -327,6 +341,12 @@ class ChatView(QWidget):
         self.regen_button.clicked.connect(self.regenerate)
         self.editing_bar = EditingBar(self)
         self.editing_bar.cancel.connect(self.cancel_edit)
+        self._forking = -1  # the message whose token the panel shows
+        self.alternatives = AlternativesPanel(self)
+        self.alternatives.fork_requested.connect(
+            lambda token, choice: self.fork_requested.emit(self._forking, token, choice)
+        )
+        self.fork_blocked = ""  # why no reply can be forked with this model ("" when it can)
         self.editing: int | None = None  # the message being edited
         self._draft = ""  # what the input held before the edit began
         self._busy = False
@@ -341,6 +361,7 @@ class ChatView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.system)
         layout.addWidget(self.area, 1)
+        layout.addWidget(self.alternatives)
         layout.addWidget(self.editing_bar)
         layout.addLayout(row)
         self.bubbles: list[Bubble] = []
@@ -366,6 +387,7 @@ class ChatView(QWidget):
             bubble.deleteLater()
         self.bubbles = []
         self.streaming = None
+        self.alternatives.hide()  # its message may be gone, or at another place
         self.conversation = conversation
         self.branches = branches or {}
         total = len(conversation.messages)
@@ -415,12 +437,34 @@ class ChatView(QWidget):
         bubble.edit.connect(self.edit)
         bubble.branch.connect(self.branch)
         bubble.tokens_wanted.connect(self.tokens_wanted)
+        bubble.token_clicked.connect(self._token_clicked)
+        bubble.set_fork_note(self.fork_blocked)
         self.column.insertWidget(self.column.count() - 1, bubble)
         self.bubbles.append(bubble)
         self.placeholder.hide()
         if scroll:
             self._scroll_to_end()
         return bubble
+
+    def set_fork_blocked(self, reason: str) -> None:
+        """Whether a reply can be forked with the model chosen: "" when it can, else why not
+        (said in each reply's Tokens tooltip)."""
+        self.fork_blocked = reason
+        if reason:
+            self.alternatives.hide()
+        for bubble in self.bubbles:
+            bubble.set_fork_note(reason)
+
+    def _token_clicked(self, index: int, token: int) -> None:
+        """A token of reply `index` was clicked: offer its alternatives. Not while a reply
+        streams or a message is edited (as Regenerate), nor with a model that cannot fork."""
+        if self._busy or self.editing is not None or self.fork_blocked:
+            return
+        bubble = next((b for b in self.bubbles if b.index == index), None)
+        if bubble is None or not 0 <= token < len(bubble.records):
+            return
+        self._forking = index
+        self.alternatives.show_token(token, bubble.records[token], f"message {index + 1}")
 
     def show_tokens(self, index: int, tokens: ReplyTokens | None) -> None:
         """The token records of message `index`, asked for by its bubble (None: not kept)."""
@@ -462,6 +506,8 @@ class ChatView(QWidget):
         if focus is None or focus in (self.send_button, self.regen_button):
             self.input.setFocus()  # before the button is disabled and passes the focus on
         self._busy = busy
+        if busy:
+            self.alternatives.hide()  # see _token_clicked
         self.send_button.setEnabled(not busy)
         self.regen_button.setEnabled(not busy and self.editing is None)
 
@@ -472,6 +518,7 @@ class ChatView(QWidget):
             self._draft = self.input.toPlainText()
         self.editing = index
         self.editing_bar.show_index(index)
+        self.alternatives.hide()  # see _token_clicked
         self.placeholder.hide()  # "Ask something" is not what the empty space above means now
         self.regen_button.setEnabled(False)  # it would regenerate a reply above the edit
         self.replace_input(text)
