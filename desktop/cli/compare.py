@@ -1,10 +1,12 @@
 """`duet compare`: one input through two or three installed models at once, their outputs, the
-first divergence, and optionally each output scored by the other model and its token shift."""
+first divergence, and optionally each output scored by the other model and its token shift; or,
+with --samples N, N samples of each model and what they say about it."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from desktop.cli.inputs import read_text, starter
@@ -16,6 +18,7 @@ from desktop.core.models.library import InstalledModel, Library
 
 if TYPE_CHECKING:  # loaded when a comparison runs, not for every command
     from desktop.core.compare.run import Column
+    from desktop.core.compare.samples import SampleColumn, SampleRun
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -33,8 +36,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise InvalidPrompt("The text is empty: give the models something to continue or answer.")
     models = _models(args.models)
     modes = _modes(args.mode, len(models))
+    if args.samples is not None:
+        return _cmd_samples(args, text, models, modes)
+    temperature = 0.0 if args.temperature is None else args.temperature
     sampling = SamplingParams(
-        temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed
+        temperature=temperature, max_tokens=args.max_tokens, seed=args.seed
     ).validated()
     columns = [
         Column(model, mode, render_input(model, mode, text, args.system))
@@ -109,3 +115,102 @@ def _show(column: Column, shift: bool = False) -> None:
 
         print("\n".join(shift_lines(column.shift)))
     print()
+
+
+# Many samples --------------------------------------------------------------------------------
+
+
+def _cmd_samples(
+    args: argparse.Namespace, text: str, models: list[InstalledModel], modes: list[Mode]
+) -> int:
+    """N samples of each model with the same seeds, then each model's figures."""
+    from desktop.core.compare.export import save_samples
+    from desktop.core.compare.run import compare_config
+    from desktop.core.compare.samples import SamplesJob, check_count, greedy_note, plan_samples
+
+    check_count(args.samples)
+    if args.score or args.shift:
+        raise DuetError(
+            "--score and --shift work on one output per model, --samples on many: drop one."
+        )
+    if args.export is not None and args.export.suffix.lower() != ".json":
+        raise DuetError(f"--samples saves JSON: give a FILE.json to --export, not {args.export}.")
+    temperature = SamplingParams().temperature if args.temperature is None else args.temperature
+    sampling = SamplingParams(temperature=temperature, max_tokens=args.max_tokens, seed=args.seed)
+    columns = [
+        (model, mode, render_input(model, mode, text, args.system))
+        for model, mode in zip(models, modes, strict=True)
+    ]
+    plan = plan_samples(text, args.system, columns, sampling, args.samples)
+    if (note := greedy_note(plan.sampling)) is not None:
+        print(f"warning: {note}", file=sys.stderr)
+    config = compare_config(len(columns), n_ctx=local_config(args.ctx).n_ctx)
+    engines = [open_engine(model, config) for model in models]
+    job = SamplesJob(engines, _progress(args.samples) if sys.stderr.isatty() else None)
+    try:
+        run = job.run(plan)
+    finally:
+        for engine in engines:
+            engine.close()
+    _show_run(run)
+    if args.export:
+        save_samples(run, args.export)
+        print(f"Saved {args.export}", file=sys.stderr)
+    return 1 if any(c.error for c in run.columns) else 0
+
+
+def _progress(count: int) -> Callable[[int, int, object], None]:
+    def tell(column: int, number: int, _sample: object) -> None:
+        print(f"column {column + 1}: sample {number + 1}/{count}", file=sys.stderr)
+
+    return tell
+
+
+def _show_run(run: SampleRun) -> None:
+    seeds = run.seeds
+    for column in run.columns:
+        print(
+            f"=== {column.model.id} ({column.model.kind}, {column.mode}) · "
+            f"{run.plan.count} samples, seeds {seeds[0]}..{seeds[-1]} ==="
+        )
+        for number, sample in enumerate(column.samples, start=1):
+            preview = " ".join(sample.text.split())
+            preview = preview[:60] + "…" if len(preview) > 60 else preview
+            print(
+                f"  #{number} seed {sample.seed} · {len(sample.tokens)} tokens · "
+                f"{sample.describe()} · {preview!r}"
+            )
+        if column.error:
+            print(f"[error: {column.error}]")
+        print("\n".join(sample_lines(column)))
+        print()
+    if run.cancelled:
+        print("Stopped: the figures are of the samples that finished.")
+
+
+def sample_lines(column: SampleColumn) -> list[str]:
+    """A column's figures in three lines: diversity, length and endings, then the entropy."""
+    from desktop.core.compare.samples import HEAD, entropy_split, sparkline
+
+    stats = column.stats
+    if not stats.samples:
+        return ["No sample finished."]
+    ended = stats.ended_by_itself or 0.0
+    head, rest = entropy_split(stats.entropy)
+    length = len(stats.entropy.mean)
+    lines = [
+        f"distinct-1 {_figure(stats.distinct_1)} · distinct-2 {_figure(stats.distinct_2)} · "
+        f"mean length {_figure(stats.mean_tokens, '.1f')} tokens · ended by itself "
+        f"{round(ended * stats.samples)}/{stats.samples} ({ended:.0%})"
+    ]
+    if head is None:
+        lines.append("entropy: not reported by this engine")
+        return lines
+    after = f" · positions {HEAD + 1}-{length} {rest:.2f}" if rest is not None else ""
+    lines.append(f"mean entropy (nats): positions 1-{min(HEAD, length)} {head:.2f}{after}")
+    lines.append(f"entropy by position: {sparkline(stats.entropy)}")
+    return lines
+
+
+def _figure(value: float | None, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)

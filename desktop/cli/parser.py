@@ -148,17 +148,31 @@ def _compare(sub: Commands) -> None:
         "--temperature",
         "-t",
         type=float,
-        default=0.0,
-        help="default 0: greedy, so differences are the models'",
+        default=None,
+        help="default 0: greedy, so differences are the models'; with --samples, 0.8",
     )
-    cmp.add_argument("--seed", type=int, default=0)
+    cmp.add_argument(
+        "--seed", type=int, default=0, help="with --samples, the first seed: N samples use s..s+N-1"
+    )
+    cmp.add_argument(
+        "--samples",
+        type=int,
+        metavar="N",
+        help="N samples per model (1 to 64, e.g. 8), the same seeds for each: how diverse each "
+        "model is, how long it writes, how often it ends by itself, and its entropy",
+    )
     cmp.add_argument("--score", action="store_true", help="score each output with the other model")
     cmp.add_argument(
         "--shift",
         action="store_true",
         help="token shift: which tokens of each output the other model would have chosen too",
     )
-    cmp.add_argument("--export", type=Path, metavar="FILE.md|FILE.json", help="save the comparison")
+    cmp.add_argument(
+        "--export",
+        type=Path,
+        metavar="FILE.md|FILE.json",
+        help="save the comparison (with --samples: FILE.json)",
+    )
     cmp.add_argument("--ctx", type=int, default=0, help="context length in tokens (default 4096)")
 
 
