@@ -189,3 +189,29 @@ def test_no_fork_is_offered_while_the_model_writes(fake_window: MainWindow, qtbo
     idle(window, qtbot, 10_000)
     click_char(qtbot, view, first)
     assert view.alternatives.isVisible()
+
+
+def test_undo_continuation_after_an_emoji_takes_back_only_the_models_text(
+    fake_window: MainWindow, qtbot
+) -> None:
+    """Qt counts positions in UTF-16 units, an emoji two of them: the continuation's start,
+    counted in characters, once cut the person's last letter and left the model's last."""
+    window = fake_window
+    window.fake_engines.replies = [" swim fast.", " dart away."]
+    window.set_mode("raw")
+    window.raw_view.set_text("Fish 🐟 can")
+    window.continue_raw()
+    idle(window, qtbot, 10_000)
+    view = window.raw_view
+    assert view.text == "Fish 🐟 can swim fast."
+    qtbot.mouseClick(view.undo_button, Qt.MouseButton.LeftButton)
+    assert view.text == "Fish 🐟 can"
+    # And after a fork: the choice stays, what the model wrote after it goes.
+    window.fake_engines.replies = [" swim fast.", " dart away."]
+    window.continue_raw()
+    idle(window, qtbot, 10_000)
+    window.fork_raw(len(view.tokens) - 1, " slowly")
+    idle(window, qtbot, 10_000)
+    assert view.text == "Fish 🐟 can swim slowly dart away."
+    qtbot.mouseClick(view.undo_button, Qt.MouseButton.LeftButton)
+    assert view.text == "Fish 🐟 can swim slowly"

@@ -53,6 +53,11 @@ class _Switch:
     document_id: int | None
 
 
+def _units(text: str) -> int:
+    """The length of `text` as Qt counts positions: in UTF-16 code units."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
 class NotebookEditor(QPlainTextEdit):
     """Whatever the user types or pastes goes in the plain colour, set just before Qt inserts
     it: the format of the text left of the cursor would otherwise carry on."""
@@ -322,9 +327,11 @@ class RawView(QWidget):
         if self.text[start : start + len(text)] != text:
             self.undo_button.setEnabled(False)
             return False
+        # Qt counts positions in UTF-16 units (an emoji is two), the text here in characters.
+        before = _units(self.text[:start])
         cursor = QTextCursor(self.editor.document())
-        cursor.setPosition(start)
-        cursor.setPosition(start + len(text), QTextCursor.MoveMode.KeepAnchor)
+        cursor.setPosition(before)
+        cursor.setPosition(before + _units(text), QTextCursor.MoveMode.KeepAnchor)
         cursor.removeSelectedText()
         self._continuation = None
         self.undo_button.setEnabled(False)
