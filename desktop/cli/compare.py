@@ -168,6 +168,8 @@ def _progress(count: int) -> Callable[[int, int, object], None]:
 
 def _show_run(run: SampleRun) -> None:
     seeds = run.seeds
+    # One scale for every model's sparkline, so their heights compare.
+    top = max((m for c in run.columns for m in c.stats.entropy.mean if m is not None), default=0.0)
     for column in run.columns:
         print(
             f"=== {column.model.id} ({column.model.kind}, {column.mode}) · "
@@ -182,14 +184,15 @@ def _show_run(run: SampleRun) -> None:
             )
         if column.error:
             print(f"[error: {column.error}]")
-        print("\n".join(sample_lines(column)))
+        print("\n".join(sample_lines(column, top or None)))
         print()
     if run.cancelled:
         print("Stopped: the figures are of the samples that finished.")
 
 
-def sample_lines(column: SampleColumn) -> list[str]:
-    """A column's figures in three lines: diversity, length and endings, then the entropy."""
+def sample_lines(column: SampleColumn, top: float | None = None) -> list[str]:
+    """A column's figures in three lines: diversity, length and endings, then the entropy (its
+    sparkline from 0 to `top` nats, by default the column's own highest)."""
     from desktop.core.compare.samples import HEAD, entropy_split, sparkline
 
     stats = column.stats
@@ -208,7 +211,7 @@ def sample_lines(column: SampleColumn) -> list[str]:
         return lines
     after = f" · positions {HEAD + 1}-{length} {rest:.2f}" if rest is not None else ""
     lines.append(f"mean entropy (nats): positions 1-{min(HEAD, length)} {head:.2f}{after}")
-    lines.append(f"entropy by position: {sparkline(stats.entropy)}")
+    lines.append(f"entropy by position: {sparkline(stats.entropy, top=top)}")
     return lines
 
 

@@ -265,6 +265,8 @@ def test_entropy_summary_pools_every_known_value() -> None:
     assert entropy_split(EntropyCurve((), ())) == (None, None)
     assert sparkline(EntropyCurve((0.0, 4.0, None, 2.0), (1, 1, 0, 1))) == "▁█ ▅"
     assert len(sparkline(EntropyCurve(tuple(float(i) for i in range(100)), (1,) * 100))) == 32
+    # A shared top puts two models' lines on one scale.
+    assert sparkline(EntropyCurve((0.0, 4.0), (1, 1)), top=8.0) == "▁▅"
 
 
 def test_column_stats_without_entropy_has_an_empty_curve() -> None:

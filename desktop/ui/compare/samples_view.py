@@ -157,8 +157,10 @@ class SamplesView(QWidget):
             header = QTableWidgetItem(name)
             header.setToolTip(tip)
             self.table.setHorizontalHeaderItem(index, header)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        sections = self.table.horizontalHeader()
+        sections.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        sections.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.chart = EntropyChart(self)
 
         self.lists: list[QListWidget] = []
@@ -351,6 +353,10 @@ class SamplesView(QWidget):
                 )
             )
         self.table.resizeRowsToContents()
+        # As tall as its rows: the room below goes to the chart and the samples.
+        rows = sum(self.table.rowHeight(row) for row in range(self.table.rowCount()))
+        frame = 2 * self.table.frameWidth()
+        self.table.setFixedHeight(self.table.horizontalHeader().sizeHint().height() + rows + frame)
         self.chart.set_lines(lines)
 
     def open_sample(self, column: int, row: int) -> None:
