@@ -3,6 +3,8 @@ alternative, and every column goes on from the same text, each engine reusing it
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from PySide6.QtCore import Qt
 
@@ -36,9 +38,7 @@ def test_every_column_goes_on_from_the_chosen_token(compare, qtbot) -> None:
     # Click the ninth token of the base model's text: its alternatives are offered.
     index = 8
     char = len("".join(left.view.texts[:index]))
-    qtbot.mouseClick(
-        left.view.viewport(), Qt.MouseButton.LeftButton, pos=point_of(left.view, char)
-    )
+    qtbot.mouseClick(left.view.viewport(), Qt.MouseButton.LeftButton, pos=point_of(left.view, char))
     panel = compare.alternatives
     assert panel.isVisible() and panel.index == index
     assert len(panel.buttons) == 5 and "✓" in panel.buttons[0].text()
@@ -86,3 +86,17 @@ def test_typed_text_and_refusals(compare, qtbot) -> None:
     compare.offer_fork(right, 0)
     compare.alternatives.buttons[0].click()
     assert "model changed since the run" in compare.divergence.text() and not compare.busy
+
+
+def test_export_for_llm_comparator_and_a_failed_save(compare, qtbot, tmp_path) -> None:
+    compare.input.setPlainText("Name a colour.")
+    compare.run()
+    qtbot.waitUntil(lambda: compare.busy, timeout=5_000)
+    qtbot.waitUntil(lambda: not compare.busy, timeout=120_000)
+    compare.export(tmp_path / "pair.json", comparator=True)
+    data = json.loads((tmp_path / "pair.json").read_text())
+    assert [m["name"] for m in data["models"]] == ["gemma-3-270m", "smollm2-135m-instruct"]
+    assert data["examples"][0]["input_text"] == "Name a colour."
+    assert compare.divergence.text() == f"Saved {tmp_path / 'pair.json'}."
+    compare.export(tmp_path / "missing" / "c.md")
+    assert "Could not save" in compare.divergence.text()

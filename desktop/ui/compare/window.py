@@ -31,7 +31,7 @@ from desktop.core.chat.fork import fork_at
 from desktop.core.chat.prompts import Mode
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.chat.tokens import TOP_K, TokenRecord
-from desktop.core.compare.export import save
+from desktop.core.compare.export import save, write_comparator_json
 from desktop.core.compare.run import (
     Column,
     Comparison,
@@ -67,6 +67,8 @@ MAX_COLUMNS = 3
 MIN_COLUMNS = 2
 KEEP_TWO_TIP = "A comparison needs two columns: pick another model here instead"
 RUNNING_TIP = "Stop the run first (Esc) to remove a column"
+COMPARATOR_FORMAT = "LLM Comparator JSON (*.json)"  # Google PAIR's viewer of side-by-side outputs
+EXPORT_FORMATS = ("Markdown (*.md)", "JSON (*.json)", COMPARATOR_FORMAT)
 
 
 class CompareWindow(QWidget):
@@ -131,7 +133,9 @@ class CompareWindow(QWidget):
         self.heat.setCheckable(True)
         self.heat.toggled.connect(self._set_heat)
         self.export_action = self._action(
-            "file-down", "Export…", "Save the comparison as Markdown or JSON"
+            "file-down",
+            "Export…",
+            "Save the comparison as Markdown, JSON, or JSON for Google PAIR's LLM Comparator",
         )
         self.export_action.setEnabled(False)
         self.export_action.triggered.connect(self.export_dialog)
@@ -467,18 +471,27 @@ class CompareWindow(QWidget):
     def export_dialog(self) -> None:
         if self.comparison is None:
             return
-        path, _ = QFileDialog.getSaveFileName(
+        path, chosen = QFileDialog.getSaveFileName(
             self,
             "Export comparison",
             str(Path.home() / "comparison.md"),
-            "Markdown (*.md);;JSON (*.json)",
+            ";;".join(EXPORT_FORMATS),
         )
         if path:
-            self.export(Path(path))
+            self.export(Path(path), comparator=chosen == COMPARATOR_FORMAT)
 
-    def export(self, path: Path) -> None:
+    def export(self, path: Path, comparator: bool = False) -> None:
+        """Save the comparison: Markdown or Duet's JSON by the file's suffix, or LLM
+        Comparator's JSON. A failed save is said in the window; the file that was there stays."""
         assert self.comparison is not None
-        save(self.comparison, path)
+        try:
+            if comparator:
+                write_comparator_json([self.comparison], path)
+            else:
+                save(self.comparison, path)
+        except DuetError as exc:
+            self.divergence.setText(str(exc))
+            return
         self.divergence.setText(f"Saved {path}.")
 
     def closeEvent(self, event: QCloseEvent) -> None:
