@@ -7,7 +7,8 @@ DUET_HOME that is removed afterwards, so nothing of the user's shows or changes.
 sample with a fixed seed, so the pictures are the same each time.
 
 Files: {main,compare}-{light,dark}-{1280x800,1024x640}.png. The light main window shows a short
-chat; the dark one the raw notebook after a continuation (both are in History).
+chat; the dark one the raw notebook after a continuation (both are in History). And
+{shift,fork}-light-1280x800.png: a token shift, and a token's alternatives offered to fork from.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ CHAT = "Give me three tips for a good night's sleep."
 RAW = "A simple tomato soup\n\nIngredients:\n1."
 COMPARE = "The three primary colours are"
 BASE = "gemma-3-270m"
+SHIFT = "Give me three tips for sleeping well."
 
 
 def main() -> int:
@@ -81,7 +83,9 @@ def _wait(app: object, done: Callable[[], bool], seconds: float, what: str) -> N
         time.sleep(0.01)
 
 
-def _shoot(app: object, name: str, scheme: str, widget: object) -> None:
+def _shoot(
+    app: object, name: str, scheme: str, widget: object, sizes: tuple[tuple[int, int], ...] = SIZES
+) -> None:
     """`widget` in the `scheme` theme at each size, into resources/screenshots/."""
     from PySide6.QtWidgets import QWidget
 
@@ -90,12 +94,32 @@ def _shoot(app: object, name: str, scheme: str, widget: object) -> None:
     assert isinstance(widget, QWidget)
     apply_theme(app, scheme)  # type: ignore[arg-type]  # the QApplication
     OUT.mkdir(parents=True, exist_ok=True)
-    for width, height in SIZES:
+    for width, height in sizes:
         widget.resize(width, height)
         _wait(app, lambda: True, 5, "the layout")
         path = OUT / f"{name}-{scheme}-{width}x{height}.png"
         widget.grab().save(str(path))
         print(path.relative_to(ROOT), file=sys.stderr)
+
+
+def _why(app: object, compare: object) -> None:
+    """The token shift of the instruct model's answer ranked by the base model, then the
+    alternatives of a token of the base model's text, offered to fork from."""
+    from desktop.ui.compare.window import CompareWindow
+
+    assert isinstance(compare, CompareWindow)
+    compare.heat.setChecked(False)
+    left, right = compare.columns
+    left.mode.set_mode("raw")
+    compare.input.setPlainText(SHIFT)
+    compare.run()
+    _wait(app, lambda: not compare.busy, 180, "the compare run")
+    compare.score(1)
+    _wait(app, right.shift.isVisible, 120, "the token shift")
+    _shoot(app, "shift", "light", compare, SIZES[:1])
+    right.shift.colour.setChecked(False)
+    compare.offer_fork(left, min(6, len(left.view.tokens) - 1))
+    _shoot(app, "fork", "light", compare, SIZES[:1])
 
 
 def _take() -> int:
@@ -140,6 +164,7 @@ def _take() -> int:
     _wait(app, lambda: not compare.busy, 180, "the compare run")
     for scheme in ("light", "dark"):
         _shoot(app, "compare", scheme, compare)
+    _why(app, compare)
     compare.close()
     window.close()
     return 0
