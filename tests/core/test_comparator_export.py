@@ -17,19 +17,19 @@ The schema below is transcribed from PAIR-code/llm-comparator at commit
   2 values."; a null `score` renders as "Null" and counts as "unknown" in the win rates
   (metrics_by_slice.ts), never as a win or a tie.
 
-`jsonschema` is not installed in the project's environment, so `check` below walks the subset
-of JSON Schema this schema uses; test_the_checker_* show that it rejects what it should.
+The schema is checked with `jsonschema` (the reference validator), and `check` below walks the
+subset of JSON Schema it uses to name every problem at once; test_the_checker_* show that it
+rejects what it should.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import math
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from desktop.core.compare.export import to_comparator, write_comparator_json
@@ -297,13 +297,12 @@ def test_the_loader_check_rejects_a_missing_or_one_sided_field(tmp_path: Path) -
     ]
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("jsonschema") is None,
-    reason="jsonschema is not installed; check() walks the schema instead",
-)
-def test_the_schema_with_jsonschema_when_installed(tmp_path: Path) -> None:
-    jsonschema = importlib.import_module("jsonschema")
+def test_the_schema_with_jsonschema(tmp_path: Path) -> None:
+    """The same schema through the reference validator, on one comparison and on several."""
     jsonschema.validate(written(tmp_path, [comparison()]), SCHEMA)
+    jsonschema.validate(written(tmp_path, [comparison("a"), comparison("b")]), SCHEMA)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"models": [], "examples": [{}]}, SCHEMA)
 
 
 # What goes in -------------------------------------------------------------------------------
