@@ -37,6 +37,9 @@ class AppSettings:
     theme: ThemeChoice = "system"  # the look: the platform's colour scheme, or always light or dark
     open_chat: int = 0  # the chat open when Duet closed, opened again at start; 0: none
     open_document: int = 0  # the raw document open when Duet closed; 0: none
+    # A base model in chat mode is aligned by examples: the chat after example exchanges
+    # (desktop/core/chat/aligned.py) instead of the plain transcript or its template.
+    aligned: bool = False
 
     def validated(self) -> AppSettings:
         self.sampling.validated()
@@ -56,6 +59,8 @@ class AppSettings:
                 raise InvalidSettings("a chat or document id is a positive number, or 0 for none.")
         if self.theme not in THEMES:
             raise InvalidSettings(f"theme must be one of {', '.join(THEMES)}, not {self.theme!r}.")
+        if type(self.aligned) is not bool:
+            raise InvalidSettings("aligned is true or false.")
         if self.mode not in MODES:
             raise InvalidSettings(f"mode must be raw or chat, not {self.mode!r}.")
         return self

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from desktop.core.chat.aligned import Preamble, render_aligned_chat
 from desktop.core.chat.prompts import (
     Message,
     RenderedPrompt,
@@ -82,12 +83,25 @@ class Conversation:
         return bool(self.messages) and self.messages[-1].role == "user"
 
     def render(
-        self, info: ModelInfo, add_generation_prompt: bool | None = None, start: int = 0
+        self,
+        info: ModelInfo,
+        add_generation_prompt: bool | None = None,
+        start: int = 0,
+        aligned: Preamble | None = None,
     ) -> RenderedPrompt:
         """The prompt for the next reply; or, with the last reply in place, the whole chat as
         the model would see it (what "open as raw" shows). `start` leaves out the first
-        messages (the system prompt always stays)."""
+        messages (the system prompt always stays). `aligned`: rendered after these examples
+        instead of through the model's template (Aligned by examples)."""
         gen = self.awaiting_reply if add_generation_prompt is None else add_generation_prompt
+        if aligned is not None:
+            return render_aligned_chat(
+                self.messages[start:],
+                TokenizerSpec.from_info(info),
+                aligned,
+                self.system or None,
+                add_generation_prompt=gen,
+            )
         return render_chat(
             self.messages[start:],
             TokenizerSpec.from_info(info),
@@ -103,6 +117,7 @@ class Conversation:
         n_ctx: int,
         reserve: int,
         policy: Overflow,
+        aligned: Preamble | None = None,
     ) -> RenderedPrompt:
         """The prompt for the next reply, made to fit the context with room for `reserve`
         tokens of reply: as it is, or (drop_oldest) without the oldest turns. Sets `dropped`."""
@@ -117,7 +132,7 @@ class Conversation:
         budget = n_ctx - reserve
         start = 0
         while True:
-            prompt = self.render(info, start=start)
+            prompt = self.render(info, start=start, aligned=aligned)
             used = count_tokens(prompt.text)
             if used <= budget:
                 self.dropped = start

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from psygnal import Signal, SignalGroup
 
+from desktop.core.chat.aligned import ALIGNED_TEMPLATE_NAME, load_preamble
 from desktop.core.chat.conversation import Conversation, Overflow
 from desktop.core.chat.fork import Fork, choice_record, fork_at, forked_prompt
 from desktop.core.chat.history import History
@@ -26,7 +27,13 @@ from desktop.core.chat.store import MessageInfo, MessageMeta, ReplyTokens
 from desktop.core.chat.tokens import TokenRecord
 from desktop.core.engine import events as p
 from desktop.core.engine.base import Engine
-from desktop.core.engine.factory import Runnable, file_info, identity, render_messages
+from desktop.core.engine.factory import (
+    Runnable,
+    aligns_by_examples,
+    file_info,
+    identity,
+    render_messages,
+)
 from desktop.core.errors import DuetError, InvalidPrompt, Unsupported
 
 
@@ -48,6 +55,7 @@ class ReplySettings:
 
     sampling: SamplingParams
     overflow: Overflow
+    aligned: bool = False  # a base model chats after example exchanges (Aligned by examples)
 
 
 @dataclass(frozen=True)
@@ -184,6 +192,9 @@ class ChatSession:
             info = file_info(model)
             template = template_of(info)
             name = template.name if template is not None else FALLBACK_TEMPLATE_NAME
+            aligned = settings.aligned and aligns_by_examples(model)
+            if aligned:
+                name = ALIGNED_TEMPLATE_NAME
             # A copy: fitting runs in another thread, and the shown chat must not change there.
             chat = Conversation(system=conversation.system, messages=list(conversation.messages))
 
@@ -196,6 +207,7 @@ class ChatSession:
                     engine.load().n_ctx,
                     settings.sampling.max_tokens + begun,
                     settings.overflow,
+                    aligned=load_preamble() if aligned else None,  # a file: off the UI thread
                 )
                 if prefill is not None:
                     prompt = forked_prompt(prompt, prefill.fork, engine.capabilities)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from desktop.core.chat.aligned import load_preamble, render_aligned_chat
 from desktop.core.chat.prompts import (
     Message,
     Mode,
@@ -100,12 +101,30 @@ def local_config(
 
 
 def render_input(
-    model: Runnable, mode: Mode, text: str, system: str | None = None
+    model: Runnable, mode: Mode, text: str, system: str | None = None, aligned: bool = False
 ) -> RenderedPrompt:
-    """The prompt one user input becomes for this model in this mode."""
+    """The prompt one user input becomes for this model in this mode. `aligned`: a base model
+    in chat mode is aligned by examples (see `aligns_by_examples`); other models ignore it."""
     if mode == "raw":
         return render_raw(text, _spec(model))
+    if aligned and aligns_by_examples(model):
+        return render_aligned(model, text, system)
     return render_messages(model, [Message("user", text)], system)
+
+
+def aligns_by_examples(model: Runnable) -> bool:
+    """Whether "Aligned by examples" applies to this model in chat mode: a base model, or one
+    without a chat template, whose prompt Duet renders (a server renders its own template)."""
+    if isinstance(model, ServerModel):
+        return False
+    return model.kind == "base" or not model.info.has_chat_template
+
+
+def render_aligned(model: Runnable, text: str, system: str | None = None) -> RenderedPrompt:
+    """One user input as a chat aligned by examples: after the user's preamble (the default
+    if the user's file cannot be used, said in the prompt's notes), with its stop strings.
+    Reads the preamble file (at most 64 KB)."""
+    return render_aligned_chat([Message("user", text)], _spec(model), load_preamble(), system)
 
 
 def render_messages(
