@@ -10,8 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QCoreApplication, Qt, QTimer, QUrl
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent
+from PySide6.QtCore import QCoreApplication, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -26,16 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.chat.aligned import (
-    ALIGNED_HINT,
-    ALIGNED_STATUS,
-    ensure_preamble_file,
-    load_preamble,
-    preamble_path,
-)
 from desktop.core.chat.conversation import Conversation, Document
 from desktop.core.chat.fork import check_choice
-from desktop.core.chat.hints import context_text, mode_hint, mode_label
+from desktop.core.chat.hints import context_text, explains_difference, mode_hint, mode_label
 from desktop.core.chat.history import History, missing_models
 from desktop.core.chat.prompts import (
     FALLBACK_NOTE,
@@ -49,7 +42,6 @@ from desktop.core.engine import events as p
 from desktop.core.engine.base import Engine
 from desktop.core.engine.factory import (
     Runnable,
-    aligns_by_examples,
     capabilities_of,
     file_info,
     identity,
@@ -57,11 +49,19 @@ from desktop.core.engine.factory import (
     render_input,
 )
 from desktop.core.errors import DuetError
+from desktop.core.experiments import experiment_named
 from desktop.core.models.catalog import Catalog, load_default_catalog
 from desktop.core.models.library import Library
 from desktop.core.settings import AppSettings, ThemeChoice, load_settings, save_settings
 from desktop.ui.chat_files import export_chat
 from desktop.ui.engine_slot import EngineOpener, EngineSlot
+from desktop.ui.experiments import (
+    DIFFERENCE_LINK,
+    ExperimentBar,
+    ExperimentRun,
+    run_experiment,
+    show_difference,
+)
 from desktop.ui.icons import icon
 from desktop.ui.menus import build_menus
 from desktop.ui.models.downloads import DownloadQueue
@@ -230,7 +230,18 @@ class MainWindow(QMainWindow):
         self.empty_page.open_models.connect(self.open_models)
         # The workspace: hints and errors above the two views.
         self.workspace = QWidget()
+        self.experiment_bar = ExperimentBar(self.workspace)  # a guided experiment's note
         self.banner = Banner(self.workspace)
+        # Hints about base and instruct models lead to the page that explains them.
+        self.difference_link = QLabel(
+            f"<a href='{DIFFERENCE_LINK}'>What is the difference?</a>", self.banner
+        )
+        self.difference_link.setAccessibleName("What is the difference?")
+        self.difference_link.linkActivated.connect(lambda _link: self.show_difference())
+        self.difference_link.hide()
+        banner_row = self.banner.layout()
+        if banner_row is not None:
+            banner_row.addWidget(self.difference_link)
         self.error_bar = ErrorBar(self.workspace)
         self.error_bar.retry.connect(self._retry)
         self.prompt_progress = QProgressBar(self.workspace)
@@ -264,6 +275,7 @@ class MainWindow(QMainWindow):
         self.raw_view.scaffold_inserted.connect(lambda s: self.sampling.add_stops(s.stop))
         layout = QVBoxLayout(self.workspace)
         layout.setContentsMargins(8, 8, 8, 8)
+        layout.addWidget(self.experiment_bar)
         layout.addWidget(self.banner)
         layout.addWidget(self.error_bar)
         layout.addWidget(self.prompt_progress)
@@ -292,7 +304,6 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, inspector_dock)
         self.sampling = SamplingPanel(self.settings, self)
         self.sampling.changed.connect(self._settings_changed)
-        self.sampling.edit_examples.connect(self.edit_examples)
         sampling_dock = QDockWidget("Sampling", self)
         sampling_dock.setObjectName("sampling")
         sampling_dock.setWidget(self.sampling)
@@ -418,6 +429,15 @@ class MainWindow(QMainWindow):
         self.retry_action = self.load_model
         self.error_bar.show_error(message)
 
+    def try_experiment(self, experiment_id: str) -> ExperimentRun:
+        """Set up and run a guided experiment (the Try this menu); its note says what to look
+        for, and everything stays editable."""
+        return run_experiment(self, experiment_named(experiment_id))
+
+    def show_difference(self) -> None:
+        """The "What is the difference?" page (Help menu, and the links of the mode hints)."""
+        show_difference(self)
+
     def open_models(self) -> None:
         from desktop.ui.models.window import ModelsDialog  # loads the Hub client: not at start
 
@@ -513,38 +533,8 @@ class MainWindow(QMainWindow):
 
     def _update_hints(self) -> None:
         self.banner.show_text(mode_hint(self.model, self.mode_toggle.mode))
+        self.difference_link.setVisible(explains_difference(self.model, self.mode_toggle.mode))
         self.status_mode.setText(mode_label(self.model, self.mode_toggle.mode))
-        if self._aligned():
-            self.banner.show_text(ALIGNED_HINT)
-            self.status_mode.setText(ALIGNED_STATUS)
-
-    def _aligned(self) -> bool:
-        """Whether the chat shown is aligned by examples: the option is on, and the model in
-        use, a base model whose prompt Duet renders, is one it applies to."""
-        return (
-            self.settings.aligned
-            and self.mode_toggle.mode == "chat"
-            and self.model is not None
-            and aligns_by_examples(self.model)
-        )
-
-    def edit_examples(self) -> None:
-        """The examples file of Aligned by examples, in the user's text editor (made from the
-        default first). Used from the next reply; a broken file is said then."""
-        try:
-            path = ensure_preamble_file()
-        except OSError as exc:
-            self.error_bar.show_error(
-                f"Could not make the examples file {preamble_path()}: {exc.strerror or exc}.",
-                can_retry=False,
-            )
-            return
-        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
-            self.error_bar.show_error(
-                f"No program opens text files here: edit {path} in a text editor. "
-                "Duet reads it for every aligned reply.",
-                can_retry=False,
-            )
 
     def _model_status(self, text: str) -> None:
         """What the status bar says of the engine, kept to say again after a model scan."""
@@ -559,10 +549,7 @@ class MainWindow(QMainWindow):
             return
         info, shown = file_info(self.model), self.conversation
         chat = Conversation(system=shown.system, messages=list(shown.messages))
-        aligned = self._aligned()
-        thread = CallThread(
-            lambda: chat.render(info, aligned=load_preamble() if aligned else None), self
-        )
+        thread = CallThread(lambda: chat.render(info), self)
         thread.done.connect(self._show_as_raw)
         thread.failed.connect(lambda message: self.error_bar.show_error(message, can_retry=False))
         self.threads.start(thread)
@@ -647,9 +634,7 @@ class MainWindow(QMainWindow):
             return  # no fork is offered while a reply streams; a late click changes nothing
         self._ensure_engine_config()  # before the session is handed the engine
         assert self.engine is not None
-        settings = ReplySettings(
-            self.settings.sampling, self.settings.overflow, aligned=self.settings.aligned
-        )
+        settings = ReplySettings(self.settings.sampling, self.settings.overflow)
         try:
             prefill = self.session.fork_reply(index, token, choice)
             job = self.session.start_reply(self.model, self.engine, settings, prefill=prefill)
@@ -712,9 +697,7 @@ class MainWindow(QMainWindow):
             return
         self._ensure_engine_config()  # before the session is handed the engine
         assert self.engine is not None
-        settings = ReplySettings(
-            self.settings.sampling, self.settings.overflow, aligned=self.settings.aligned
-        )
+        settings = ReplySettings(self.settings.sampling, self.settings.overflow)
         job = self.session.start_reply(self.model, self.engine, settings)
         self._generate(job.prompt, "chat", retry=self.regenerate, prepare=job.prepare)
 
@@ -1018,7 +1001,6 @@ class MainWindow(QMainWindow):
 
     def _settings_changed(self, settings: AppSettings) -> None:
         self._save(replace(settings, mode=self.settings.mode, model_id=self.settings.model_id))
-        self._update_hints()  # Aligned by examples changes what the chat's hint and status say
 
     def _system_changed(self, text: str) -> None:
         self.session.set_system(text)

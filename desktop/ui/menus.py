@@ -1,5 +1,5 @@
-"""The main window's menu bar: File, Edit, View, Model, Help, where every action and its shortcut
-can be found.
+"""The main window's menu bar: File, Edit, View, Model, Try this, Help, where every action and
+its shortcut can be found.
 
 Each shortcut lives on exactly one QAction here. A QShortcut on the same keys as a menu action
 makes Qt call both ambiguous and fire neither, so the window binds no keys of its own.
@@ -16,6 +16,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox, QWidget
 
 from desktop import __version__
+from desktop.core.experiments import EXPERIMENTS
 from desktop.core.settings import THEMES, ThemeChoice
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ def build_menus(window: MainWindow) -> Menus:
     view = bar.addMenu("&View")
     _view_menu(window, view)
     choose_model = _model_menu(window, bar.addMenu("&Model"))
+    _try_menu(window, bar.addMenu("&Try this"))
     _help_menu(window, bar.addMenu("&Help"))
     return Menus(export=export, regenerate=regenerate, choose_model=choose_model, view=view)
 
@@ -197,8 +199,36 @@ def _model_menu(window: MainWindow, menu: QMenu) -> QAction:
     return choose
 
 
+def _try_menu(window: MainWindow, menu: QMenu) -> None:
+    """The guided experiments: each sets up the windows, runs, and says what to look for."""
+    for experiment in EXPERIMENTS:
+        menu.addAction(
+            _action(
+                window,
+                experiment.title,
+                _experiment_starter(window, experiment.id),
+                tip=experiment.look_for,
+            )
+        )
+
+
+def _experiment_starter(window: MainWindow, experiment_id: str) -> Callable[[], None]:
+    def start() -> None:
+        window.try_experiment(experiment_id)
+
+    return start
+
+
 def _help_menu(window: MainWindow, menu: QMenu) -> None:
     menu.addAction(_action(window, "Keyboard shortcuts", lambda: show_shortcuts(window), "F1"))
+    menu.addAction(
+        _action(
+            window,
+            "What is the difference?",
+            window.show_difference,
+            tip="Base and instruct models, in a page: how each is trained and when to use which",
+        )
+    )
     menu.addAction(_action(window, "About Duet", lambda: show_about(window)))
 
 

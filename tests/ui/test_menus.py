@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMenu
 
-MENUS = ["&File", "&Edit", "&View", "&Model", "&Help"]
+MENUS = ["&File", "&Edit", "&View", "&Model", "&Try this", "&Help"]
 
 
 def _menus(window: object) -> dict[str, QMenu]:

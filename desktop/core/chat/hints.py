@@ -31,6 +31,12 @@ def mode_hint(model: Runnable | None, mode: Mode) -> str:
     return ""
 
 
+def explains_difference(model: Runnable | None, mode: Mode) -> bool:
+    """Whether this model and mode's hint is about what base and instruct models are for, so
+    the window links it to the "What is the difference?" page."""
+    return mode_hint(model, mode) in (FALLBACK_NOTE, INSTRUCT_RAW_HINT)
+
+
 def mode_label(model: Runnable | None, mode: Mode) -> str:
     """The status bar's word for how the prompt is made, true to the model in use: a base
     model without a template chats through the labelled fallback, not a chat template."""

@@ -1,7 +1,8 @@
-"""The page shown when no model is installed. Three ways to a first model, none needing pip:
-download the starter pair from the Hugging Face Hub (sizes shown), import a .gguf file already
-on disk, or point at a folder of GGUFs (another tool's Hugging Face cache, a USB stick). With
-the Hub unreachable the page says so in one line and the other two ways stay."""
+"""The welcome page, shown when no model is installed. Three ways to a first model, none
+needing pip: download the starter pair from the Hugging Face Hub (sizes shown), import a .gguf
+file already on disk, or point at a folder of GGUFs (another tool's Hugging Face cache, a USB
+stick). With the Hub unreachable the page says so in one line and the other two ways stay.
+Below them, the guided experiments the pair is for, found afterwards in the Try this menu."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import contextlib
 import os
 import sys
 import threading
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.errors import DuetError, UnexpectedError
+from desktop.core.experiments import EXPERIMENTS
 from desktop.core.models.starter import FolderImport, import_folder, starter_downloads
 
 if TYPE_CHECKING:
@@ -58,11 +61,12 @@ class FirstRunPage(QWidget):
         self.hub_reachable: bool | None = None  # None: not checked yet
         total = sum(target.size for _, target in self.starter)
 
-        title = QLabel("<h2>No models installed yet</h2>")
+        title = QLabel("<h2>Welcome to Duet</h2>")
         body = QLabel(
-            "Duet runs GGUF models on this machine, offline once they are here. Start with the "
-            "starter pair, a base and an instruct model small enough for any laptop, or use "
-            "GGUF files you already have."
+            "Duet shows what instruction tuning does to a language model, running a base and "
+            "an instruct model side by side on this machine, offline once they are here. No "
+            "models are installed yet: start with the starter pair, a base and an instruct "
+            "model small enough for any laptop, or use GGUF files you already have."
         )
         body.setWordWrap(True)
 
@@ -121,6 +125,18 @@ class FirstRunPage(QWidget):
         browse.clicked.connect(self.open_models)
         self.again_button = QPushButton("Check again")
         self.again_button.clicked.connect(self._again)
+        # What the pair is for: each experiment runs in one click from the Try this menu.
+        self.experiments = QLabel(
+            "<b>Then try this</b> (each in one click from the <i>Try this</i> menu, and "
+            "<i>Help › What is the difference?</i> explains what you see):<ul>"
+            + "".join(f"<li>{escape(e.title)}</li>" for e in EXPERIMENTS)
+            + "</ul>"
+        )
+        self.experiments.setTextFormat(Qt.TextFormat.RichText)
+        self.experiments.setWordWrap(True)
+        self.experiments.setAccessibleName("Guided experiments")
+        self.experiments.setToolTip("\n\n".join(f"{e.title}: {e.look_for}" for e in EXPERIMENTS))
+
         more = QHBoxLayout()
         more.addWidget(browse)
         more.addWidget(self.again_button)
@@ -137,6 +153,8 @@ class FirstRunPage(QWidget):
         column.addWidget(self.status)
         column.addSpacing(8)
         column.addLayout(more)
+        column.addSpacing(8)
+        column.addWidget(self.experiments)
         column.addStretch(1)
 
         self._hub_checked.connect(self._show_hub)
