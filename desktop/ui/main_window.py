@@ -10,8 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QCoreApplication, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -26,6 +26,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.chat.aligned import (
+    ALIGNED_HINT,
+    ALIGNED_STATUS,
+    ensure_preamble_file,
+    load_preamble,
+    preamble_path,
+)
 from desktop.core.chat.conversation import Conversation, Document
 from desktop.core.chat.fork import check_choice
 from desktop.core.chat.hints import context_text, explains_difference, mode_hint, mode_label
@@ -42,6 +49,7 @@ from desktop.core.engine import events as p
 from desktop.core.engine.base import Engine
 from desktop.core.engine.factory import (
     Runnable,
+    aligns_by_examples,
     capabilities_of,
     file_info,
     identity,
@@ -304,6 +312,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, inspector_dock)
         self.sampling = SamplingPanel(self.settings, self)
         self.sampling.changed.connect(self._settings_changed)
+        self.sampling.edit_examples.connect(self.edit_examples)
         sampling_dock = QDockWidget("Sampling", self)
         sampling_dock.setObjectName("sampling")
         sampling_dock.setWidget(self.sampling)
@@ -535,6 +544,37 @@ class MainWindow(QMainWindow):
         self.banner.show_text(mode_hint(self.model, self.mode_toggle.mode))
         self.difference_link.setVisible(explains_difference(self.model, self.mode_toggle.mode))
         self.status_mode.setText(mode_label(self.model, self.mode_toggle.mode))
+        if self._aligned():
+            self.banner.show_text(ALIGNED_HINT)
+            self.status_mode.setText(ALIGNED_STATUS)
+
+    def _aligned(self) -> bool:
+        """Whether the chat shown is aligned by examples: the option is on, and the model in
+        use, a base model whose prompt Duet renders, is one it applies to."""
+        return (
+            self.settings.aligned
+            and self.mode_toggle.mode == "chat"
+            and self.model is not None
+            and aligns_by_examples(self.model)
+        )
+
+    def edit_examples(self) -> None:
+        """The examples file of Aligned by examples, in the user's text editor (made from the
+        default first). Used from the next reply; a broken file is said then."""
+        try:
+            path = ensure_preamble_file()
+        except OSError as exc:
+            self.error_bar.show_error(
+                f"Could not make the examples file {preamble_path()}: {exc.strerror or exc}.",
+                can_retry=False,
+            )
+            return
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+            self.error_bar.show_error(
+                f"No program opens text files here: edit {path} in a text editor. "
+                "Duet reads it for every aligned reply.",
+                can_retry=False,
+            )
 
     def _model_status(self, text: str) -> None:
         """What the status bar says of the engine, kept to say again after a model scan."""
@@ -549,7 +589,10 @@ class MainWindow(QMainWindow):
             return
         info, shown = file_info(self.model), self.conversation
         chat = Conversation(system=shown.system, messages=list(shown.messages))
-        thread = CallThread(lambda: chat.render(info), self)
+        aligned = self._aligned()
+        thread = CallThread(
+            lambda: chat.render(info, aligned=load_preamble() if aligned else None), self
+        )
         thread.done.connect(self._show_as_raw)
         thread.failed.connect(lambda message: self.error_bar.show_error(message, can_retry=False))
         self.threads.start(thread)
@@ -634,7 +677,9 @@ class MainWindow(QMainWindow):
             return  # no fork is offered while a reply streams; a late click changes nothing
         self._ensure_engine_config()  # before the session is handed the engine
         assert self.engine is not None
-        settings = ReplySettings(self.settings.sampling, self.settings.overflow)
+        settings = ReplySettings(
+            self.settings.sampling, self.settings.overflow, aligned=self.settings.aligned
+        )
         try:
             prefill = self.session.fork_reply(index, token, choice)
             job = self.session.start_reply(self.model, self.engine, settings, prefill=prefill)
@@ -697,7 +742,9 @@ class MainWindow(QMainWindow):
             return
         self._ensure_engine_config()  # before the session is handed the engine
         assert self.engine is not None
-        settings = ReplySettings(self.settings.sampling, self.settings.overflow)
+        settings = ReplySettings(
+            self.settings.sampling, self.settings.overflow, aligned=self.settings.aligned
+        )
         job = self.session.start_reply(self.model, self.engine, settings)
         self._generate(job.prompt, "chat", retry=self.regenerate, prepare=job.prepare)
 
@@ -1001,6 +1048,7 @@ class MainWindow(QMainWindow):
 
     def _settings_changed(self, settings: AppSettings) -> None:
         self._save(replace(settings, mode=self.settings.mode, model_id=self.settings.model_id))
+        self._update_hints()  # Aligned by examples changes what the chat's hint and status say
 
     def _system_changed(self, text: str) -> None:
         self.session.set_system(text)

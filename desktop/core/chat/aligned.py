@@ -29,6 +29,13 @@ ALIGNED_TEMPLATE_NAME = "aligned by examples (URIAL-style preamble)"
 ALIGNED_STOP = (f"\n{QUERY}", f"\n{ANSWER}")
 MAX_PREAMBLE_BYTES = 64 * 1024  # the default is under 2 KB; a preamble is read on every reply
 DEFAULT_SOURCE = "Duet's default examples"
+# What the window says while the option applies: the status bar's mode, the hint above the chat.
+ALIGNED_STATUS = "chat: aligned by examples"
+ALIGNED_HINT = (
+    "Aligned by examples: this base model's chat is written after a few example exchanges, "
+    "which it imitates; it was never tuned to chat. Edit the examples, or turn this off, in "
+    "the Sampling panel."
+)
 _MARKER_LINE = re.compile(rf"^(?:{re.escape(QUERY)}|{re.escape(ANSWER)})", re.MULTILINE)
 
 

@@ -9,12 +9,14 @@ from dataclasses import replace
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QFrame,
     QLabel,
     QLineEdit,
+    QPushButton,
     QScrollArea,
     QSpinBox,
     QWidget,
@@ -82,6 +84,7 @@ class SamplingPanel(QScrollArea):
     """The controls scroll: on a laptop screen the panel is shorter than its form."""
 
     changed = Signal(object)  # AppSettings
+    edit_examples = Signal()  # open the examples file of Aligned by examples
 
     def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -185,6 +188,23 @@ class SamplingPanel(QScrollArea):
         )
         self.overflow.currentIndexChanged.connect(self._edited)
         form.addRow("When the context is full", self.overflow)
+        self.aligned = QCheckBox("Aligned by examples", self)
+        self.aligned.setAccessibleName("Aligned by examples")
+        self.aligned.setToolTip(
+            "For a base model in chat mode: the chat is written after a few example exchanges "
+            "(# Query: / # Answer:) and the reply ends at the next one, so the model answers "
+            "without any tuning (Lin et al. 2023, URIAL). Instruct models keep their template."
+        )
+        self.aligned.toggled.connect(self._edited)
+        form.addRow("Base models in chat", self.aligned)
+        self.edit_examples_button = QPushButton("Edit examples…", self)
+        self.edit_examples_button.setAccessibleName("Edit examples")
+        self.edit_examples_button.setToolTip(
+            "Open the example exchanges in a text editor: add your own, each a '# Query:' line "
+            "and the question, then a '# Answer:' line and the answer. Used from the next reply."
+        )
+        self.edit_examples_button.clicked.connect(self.edit_examples)
+        form.addRow(self.edit_examples_button)
         note = QLabel("Context and threads apply when the model is next loaded.")
         note.setWordWrap(True)
         note.setEnabled(False)
@@ -205,6 +225,7 @@ class SamplingPanel(QScrollArea):
         self.context.setValue(settings.n_ctx)
         self.threads.setValue(settings.n_threads)
         self.overflow.setCurrentIndex(max(0, self.overflow.findData(settings.overflow)))
+        self.aligned.setChecked(settings.aligned)
         self._match_preset()
         self._loading = False
 
@@ -228,6 +249,7 @@ class SamplingPanel(QScrollArea):
             n_ctx=self.context.value(),
             n_threads=self.threads.value(),
             overflow=self._overflow(),
+            aligned=self.aligned.isChecked(),
         ).validated()
 
     def _context_corrected(self, typed: str, value: int) -> None:
