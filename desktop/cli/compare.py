@@ -17,16 +17,18 @@ from desktop.core.errors import DuetError, InvalidPrompt
 from desktop.core.models.library import InstalledModel, Library
 
 if TYPE_CHECKING:  # loaded when a comparison runs, not for every command
+    from desktop.core.chat.fork import Fork
     from desktop.core.compare.run import Column
     from desktop.core.compare.samples import SampleColumn, SampleRun
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from desktop.core.compare.export import save
+    from desktop.core.compare.export import save, write_comparator_json
     from desktop.core.compare.run import (
         Column,
         Comparison,
         compare_config,
+        forked,
         run_columns,
         score_with,
     )
@@ -55,6 +57,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
             for i, column in enumerate(columns):
                 other = (i + 1) % len(columns)
                 score_with(engines[other], column, columns[other])
+        after = None
+        if args.fork_at is not None:
+            after = forked(comparison, _fork(columns[0], args.fork_at, args.fork_with))
+            run_columns(engines, after)
     finally:
         for engine in engines:
             engine.close()
@@ -69,10 +75,41 @@ def cmd_compare(args: argparse.Namespace) -> int:
             f"First divergence: character {divergence.char}, token {divergence.token_a} of {a.model.id} "
             f"and token {divergence.token_b} of {b.model.id}."
         )
+    if after is not None and after.fork is not None:
+        fork = after.fork
+        print(
+            f"\n--- {fork.describe()} of {columns[0].model.id}: every column goes on from "
+            f"{fork.text[-80:]!r} ---\n"
+        )
+        for column in after.columns:
+            _show(column)
     if args.export:
-        save(comparison, args.export)
+        save(after or comparison, args.export)
         print(f"Saved {args.export}", file=sys.stderr)
-    return 1 if any(c.error for c in columns) else 0
+    if args.comparator:
+        write_comparator_json([c for c in (comparison, after) if c is not None], args.comparator)
+        print(f"Saved {args.comparator} (LLM Comparator)", file=sys.stderr)
+    return 1 if any(c.error for c in [*columns, *(after.columns if after else [])]) else 0
+
+
+def _fork(column: Column, index: int, choice: str | None) -> Fork:
+    """Token `index` of the first column's output, replaced by `choice` (by default its
+    model's second choice there)."""
+    from desktop.core.chat.fork import fork_at
+
+    if choice is None:
+        if not 0 <= index < len(column.tokens):
+            raise InvalidPrompt(
+                f"There is no token {index} to fork at: {column.model.id} wrote "
+                f"{len(column.tokens)}."
+            )
+        others = [
+            a.text for a in column.tokens[index].top if a.token_id != column.tokens[index].token_id
+        ]
+        if not others:
+            raise InvalidPrompt(f"Token {index} has no other choice recorded: give --fork-with.")
+        choice = others[0]
+    return fork_at(column.pieces, index, choice)
 
 
 def _models(names: str) -> list[InstalledModel]:

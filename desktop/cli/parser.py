@@ -168,6 +168,24 @@ def _compare(sub: Commands) -> None:
         help="token shift: which tokens of each output the other model would have chosen too",
     )
     cmp.add_argument(
+        "--fork-at",
+        type=int,
+        metavar="N",
+        help="then fork: every column goes on from the first column's text up to its token N "
+        "(from 0), with --fork-with in its place",
+    )
+    cmp.add_argument(
+        "--fork-with",
+        metavar="TEXT",
+        help="what replaces token N (default: the first model's second choice there)",
+    )
+    cmp.add_argument(
+        "--comparator",
+        type=Path,
+        metavar="FILE.json",
+        help="also save the comparison (and the fork's) for Google PAIR's LLM Comparator",
+    )
+    cmp.add_argument(
         "--export",
         type=Path,
         metavar="FILE.md|FILE.json",

@@ -134,3 +134,35 @@ def test_cli_compare_shift_prints_and_exports_the_labels(
     shifted = [t for t in shift["tokens"] if t["label"] == "shifted"]
     if shifted:
         assert f"{shifted[0]['text']!r} -> {shifted[0]['top'][0]['text']!r}" in result.stdout
+
+
+def test_cli_compare_forks_every_column_and_saves_for_llm_comparator(
+    starter_paths: tuple[object, object], tmp_path: Path
+) -> None:
+    out = tmp_path / "comparator.json"
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "desktop", "compare", "--mode", "raw,chat", "-n", "12"),
+            *("--fork-at", "3", "--comparator", str(out), "The best way to learn a language is"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ.copy(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--- forked at token 3 with" in result.stdout
+    assert "of gemma-3-270m: every column goes on from" in result.stdout
+    assert result.stdout.count("=== gemma-3-270m (base, raw) ===") == 2
+    data = json.loads(out.read_text())
+    assert len(data["examples"]) == 2  # the comparison and its fork
+    assert data["examples"][0]["input_text"] == "The best way to learn a language is"
+    bad = subprocess.run(
+        [sys.executable, "-m", "desktop", "compare", "-n", "4", "--fork-at", "99", "Hi"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ.copy(),
+    )
+    assert bad.returncode == 1 and "no token 99 to fork at" in bad.stderr
+    assert "Traceback" not in bad.stderr
