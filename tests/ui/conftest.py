@@ -85,3 +85,15 @@ def queue(qtbot: object) -> Iterator[object]:
     yield downloads
     downloads.pause_all()  # no download thread outlives the test
     save_pending([])  # and no later window resumes these
+
+
+def open_compare(win: object, qtbot: object, max_tokens: int = 24) -> object:
+    """The real window's compare window, greedy with a fixed seed and `max_tokens`."""
+    from desktop.core.chat.sampling import SamplingParams
+
+    sampling = SamplingParams(max_tokens=max_tokens, seed=4, temperature=0.0)
+    win._settings_changed(win.settings.__class__(sampling=sampling))  # type: ignore[attr-defined]
+    win.open_compare()  # type: ignore[attr-defined]
+    view = win.compare_window  # type: ignore[attr-defined]
+    qtbot.addWidget(view)  # type: ignore[attr-defined]
+    return view

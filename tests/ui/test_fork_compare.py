@@ -8,8 +8,8 @@ import json
 import pytest
 from PySide6.QtCore import Qt
 
-from desktop.core.chat.sampling import SamplingParams
 from desktop.ui.main_window import MainWindow
+from tests.ui.conftest import open_compare
 from tests.ui.test_compare_window import point_of
 
 pytestmark = pytest.mark.slow
@@ -17,13 +17,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def compare(window: MainWindow, qtbot):
-    window._settings_changed(
-        window.settings.__class__(sampling=SamplingParams(max_tokens=24, seed=4, temperature=0.0))
-    )
-    window.open_compare()
-    view = window.compare_window
-    qtbot.addWidget(view)
-    return view
+    return open_compare(window, qtbot, max_tokens=24)
 
 
 def test_every_column_goes_on_from_the_chosen_token(compare, qtbot) -> None:
@@ -41,7 +35,8 @@ def test_every_column_goes_on_from_the_chosen_token(compare, qtbot) -> None:
     qtbot.mouseClick(left.view.viewport(), Qt.MouseButton.LeftButton, pos=point_of(left.view, char))
     panel = compare.alternatives
     assert panel.isVisible() and panel.index == index
-    assert len(panel.buttons) == 5 and "✓" in panel.buttons[0].text()
+    assert len(panel.buttons) == 5 and not panel.buttons[0].icon().isNull()
+    assert all(b.icon().isNull() for b in panel.buttons[1:])
     second = left.view.tokens[index].top[1].text
     prefix = "".join(left.view.texts[:index])
     panel.buttons[1].click()

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from desktop.core.chat.sampling import SamplingParams
 from desktop.core.compare.shift import ShiftLabel
 from desktop.ui.compare.shift_panel import label_colour
 from desktop.ui.main_window import MainWindow
+from tests.ui.conftest import open_compare
 from tests.ui.test_compare_window import point_of
 
 pytestmark = pytest.mark.slow
@@ -17,13 +17,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def compare(window: MainWindow, qtbot):
-    window._settings_changed(
-        window.settings.__class__(sampling=SamplingParams(max_tokens=40, seed=4, temperature=0.0))
-    )
-    window.open_compare()
-    view = window.compare_window
-    qtbot.addWidget(view)
-    return view
+    return open_compare(window, qtbot, max_tokens=40)
 
 
 def test_the_instructs_answer_coloured_by_what_the_base_model_would_have_written(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -26,6 +27,7 @@ from desktop.core.errors import InvalidPrompt
 from desktop.ui.icons import icon
 
 CHOICE_TIP = "Replace this token with {choice} and let the model go on from there"
+WRITTEN_TIP = "What the model wrote here (ticked): choose it to go on again from this point"
 
 
 def shown(piece: str) -> str:
@@ -96,8 +98,9 @@ class AlternativesPanel(QFrame):
         self.buttons = []
         for alt in token.top:
             label = f"{shown(alt.text)} {math.exp(alt.logprob):.0%}"
-            button = QPushButton(label + (" ✓" if alt.token_id == token.token_id else ""))
-            button.setToolTip(CHOICE_TIP.format(choice=shown(alt.text)))
+            written = alt.token_id == token.token_id
+            button = QPushButton(icon("check") if written else QIcon(), label)
+            button.setToolTip(WRITTEN_TIP if written else CHOICE_TIP.format(choice=shown(alt.text)))
             button.setAccessibleName(f"Continue with {shown(alt.text)}")
             button.clicked.connect(lambda _=False, text=alt.text: self._chosen(text))
             self.choices.addWidget(button)

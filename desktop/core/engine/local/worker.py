@@ -407,13 +407,7 @@ class Worker:
                 if self.cancelled():
                     return False
                 chunk = prompt[pos : pos + n_batch]
-                for i, token in enumerate(chunk):
-                    batch.token[i] = token
-                    batch.pos[i] = pos + i
-                    batch.n_seq_id[i] = 1
-                    batch.seq_id[i][0] = 0
-                    batch.logits[i] = pos + i == total - 1
-                batch.n_tokens = len(chunk)
+                self.fill_batch(chunk, pos, logits_from=total - 1)
                 rc = lib.llama_decode(ctx, batch)
                 if rc != 0:
                     # Aborted or failed mid-batch: the cache may hold part of it. Drop it.
@@ -428,6 +422,18 @@ class Worker:
             return True
         finally:
             lib.llama_set_abort_callback(ctx, lib.ggml_abort_callback(), None)
+
+    def fill_batch(self, chunk: list[int], pos: int, logits_from: int) -> None:
+        """Put `chunk` in the shared batch at positions pos.., sequence 0, asking for logits
+        at every position from `logits_from` on."""
+        batch = self.batch
+        for i, token in enumerate(chunk):
+            batch.token[i] = token
+            batch.pos[i] = pos + i
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = 0
+            batch.logits[i] = pos + i >= logits_from
+        batch.n_tokens = len(chunk)
 
     def score(self, req: rq.Score) -> None:
         """Teacher forcing: the log-probability this model gives each token of a continuation,
@@ -503,13 +509,7 @@ class Worker:
             if self.cancelled():
                 raise InvalidPrompt("Scoring was cancelled.")
             chunk = tokens[pos : pos + n_batch]
-            for i, token in enumerate(chunk):
-                batch.token[i] = token
-                batch.pos[i] = pos + i
-                batch.n_seq_id[i] = 1
-                batch.seq_id[i][0] = 0
-                batch.logits[i] = pos + i >= first
-            batch.n_tokens = len(chunk)
+            self.fill_batch(chunk, pos, logits_from=first)
             if lib.llama_decode(ctx, batch) != 0:
                 lib.llama_memory_seq_rm(lib.llama_get_memory(ctx), 0, pos, -1)
                 raise PromptTooLong("llama.cpp could not evaluate the text to score.")
