@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from desktop.cli.inputs import read_text, starter
+from desktop.cli.output import fail
 from desktop.core.chat.prompts import MODES, Mode
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.engine.factory import local_config, open_engine, render_input
@@ -49,6 +50,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         for model, mode in zip(models, modes, strict=True)
     ]
     comparison = Comparison(text, args.system, sampling, columns)
+    if args.fork_at is not None and args.fork_at < 0:
+        raise InvalidPrompt(f"--fork-at counts tokens from 0: {args.fork_at} is not one.")
+    fork_error = ""
     config = compare_config(len(columns), n_ctx=local_config(args.ctx).n_ctx)
     engines = [open_engine(model, config) for model in models]
     try:
@@ -56,11 +60,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if args.score or args.shift:
             for i, column in enumerate(columns):
                 other = (i + 1) % len(columns)
-                score_with(engines[other], column, columns[other])
+                # A column that failed or wrote nothing has nothing to score.
+                if column.text and not column.error and not columns[other].error:
+                    score_with(engines[other], column, columns[other])
         after = None
         if args.fork_at is not None:
-            after = forked(comparison, _fork(columns[0], args.fork_at, args.fork_with))
-            run_columns(engines, after)
+            try:
+                after = forked(comparison, _fork(columns[0], args.fork_at, args.fork_with))
+            except DuetError as exc:  # the outputs above are still worth printing
+                fork_error = str(exc)
+            else:
+                run_columns(engines, after)
     finally:
         for engine in engines:
             engine.close()
@@ -75,6 +85,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             f"First divergence: character {divergence.char}, token {divergence.token_a} of {a.model.id} "
             f"and token {divergence.token_b} of {b.model.id}."
         )
+    if fork_error:
+        fail(fork_error)
     if after is not None and after.fork is not None:
         fork = after.fork
         print(
@@ -89,7 +101,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.comparator:
         write_comparator_json([c for c in (comparison, after) if c is not None], args.comparator)
         print(f"Saved {args.comparator} (LLM Comparator)", file=sys.stderr)
-    return 1 if any(c.error for c in [*columns, *(after.columns if after else [])]) else 0
+    failed = fork_error or any(c.error for c in [*columns, *(after.columns if after else [])])
+    return 1 if failed else 0
 
 
 def _fork(column: Column, index: int, choice: str | None) -> Fork:
@@ -166,9 +179,10 @@ def _cmd_samples(
     from desktop.core.compare.samples import SamplesJob, check_count, greedy_note, plan_samples
 
     check_count(args.samples)
-    if args.score or args.shift:
+    if args.score or args.shift or args.fork_at is not None or args.comparator:
         raise DuetError(
-            "--score and --shift work on one output per model, --samples on many: drop one."
+            "--score, --shift, --fork-at and --comparator work on one output per model, "
+            "--samples on many: drop one."
         )
     if args.export is not None and args.export.suffix.lower() != ".json":
         raise DuetError(f"--samples saves JSON: give a FILE.json to --export, not {args.export}.")

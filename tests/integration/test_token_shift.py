@@ -166,3 +166,13 @@ def test_cli_compare_forks_every_column_and_saves_for_llm_comparator(
     )
     assert bad.returncode == 1 and "no token 99 to fork at" in bad.stderr
     assert "Traceback" not in bad.stderr
+    # What was generated before the failed fork is still printed.
+    assert "=== gemma-3-270m (base, chat) ===" in bad.stdout
+    negative = subprocess.run(
+        [sys.executable, "-m", "desktop", "compare", "--fork-at", "-1", "Hi"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ.copy(),
+    )
+    assert negative.returncode == 1 and "counts tokens from 0" in negative.stderr

@@ -95,3 +95,25 @@ def test_export_for_llm_comparator_and_a_failed_save(compare, qtbot, tmp_path) -
     assert compare.divergence.text() == f"Saved {tmp_path / 'pair.json'}."
     compare.export(tmp_path / "missing" / "c.md")
     assert "Could not save" in compare.divergence.text()
+
+
+def test_scoring_holds_the_window_and_a_fork_keeps_the_columns_own_tokens(compare, qtbot) -> None:
+    right = compare.columns[1]
+    compare.input.setPlainText("Name a colour.")
+    compare.run()
+    qtbot.waitUntil(lambda: compare.busy, timeout=5_000)
+    qtbot.waitUntil(lambda: not compare.busy, timeout=120_000)
+    own = list(right.view.texts)
+    compare.score(1)
+    # No run, fork or removal while a model scores: its engine is in use.
+    assert compare.busy and not compare.run_action.isEnabled()
+    qtbot.waitUntil(right.shift.isVisible, timeout=60_000)
+    assert not compare.busy and compare.run_action.isEnabled()
+    # A token clicked on the column's own text, then the shift's tokens shown: the fork is of
+    # the text that was clicked.
+    right.shift.colour.setChecked(False)
+    compare.offer_fork(right, 1)
+    right.shift.colour.setChecked(True)
+    compare.alternatives.buttons[1].click()
+    qtbot.waitUntil(lambda: not compare.busy, timeout=120_000)
+    assert compare.comparison.fork.prefix == own[0]

@@ -152,6 +152,8 @@ class CompareWindow(QWidget):
         self.alternatives = AlternativesPanel(self)
         self.alternatives.fork_requested.connect(self._fork_chosen)
         self._fork_from: CompareColumn | None = None
+        self._fork_texts: list[str] = []  # the clicked column's own texts when it was clicked
+        self._scoring = 0  # scoring runs under way: a run, fork or removal waits for them
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setChildrenCollapsible(False)  # a column dragged small stays usable
         layout = QVBoxLayout(self)
@@ -205,6 +207,8 @@ class CompareWindow(QWidget):
         if self.busy or len(self.columns) <= MIN_COLUMNS or not 0 <= index < len(self.columns):
             return
         column = self.columns.pop(index)
+        self.alternatives.hide()
+        self._fork_from = None
         if index < len(self.engines):  # engines line up with the columns they ran
             self.engines.pop(index).close()
             del self._engine_keys[index]
@@ -254,7 +258,7 @@ class CompareWindow(QWidget):
     @property
     def busy(self) -> bool:
         """Rendering the prompts or generating: a run is under way."""
-        return self._rendering or bool(self.running)
+        return self._rendering or bool(self.running) or self._scoring > 0
 
     def _engines(self) -> list[Engine]:
         """One engine per column, with the compare thread split; reused while models stay."""
@@ -329,6 +333,8 @@ class CompareWindow(QWidget):
         if self.busy or view.column is None or view.column.done is None or view.view.overlaid:
             return
         self._fork_from = view
+        # Kept now: a token shift finishing later shows the scorer's tokens in this view.
+        self._fork_texts = list(view.view.texts)
         self.alternatives.show_token(index, view.view.tokens[index], view.column.model.id)
 
     def _fork_chosen(self, index: int, choice: str) -> None:
@@ -344,7 +350,7 @@ class CompareWindow(QWidget):
             )
             return
         try:
-            fork = fork_at(view.view.texts, index, choice)
+            fork = fork_at(self._fork_texts, index, choice)
             again = forked(comparison, fork)
         except DuetError as exc:
             self.divergence.setText(str(exc))
@@ -455,14 +461,27 @@ class CompareWindow(QWidget):
         title = f"surprise of {scoring.model.id} at this text (-log p)"
         view.score_button.setEnabled(False)
         view.chart.set_tokens([], "")
+        self.alternatives.hide()
+        self._scoring += 1
+        self._set_busy(True)
+
+        def ended() -> bool:
+            """Scoring is over: True when its column is still shown as it was scored."""
+            self._scoring -= 1
+            self._set_busy(self.busy)
+            return view in self.columns and view.column is column
 
         def done(tokens: list[TokenRecord]) -> None:
+            if not ended():
+                return
             view.chart.set_tokens(tokens, title)
             if column.shift is not None:
                 view.shift.show_shift(column.shift)
             view.score_button.setEnabled(True)
 
         def failed(message: str) -> None:
+            if not ended():
+                return
             view.stats.show_note(message)
             view.score_button.setEnabled(True)
 

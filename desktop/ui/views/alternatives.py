@@ -97,7 +97,8 @@ class AlternativesPanel(QFrame):
             button.deleteLater()
         self.buttons = []
         for alt in token.top:
-            label = f"{shown(alt.text)} {math.exp(alt.logprob):.0%}"
+            # "&" would be taken for a mnemonic marker and vanish.
+            label = f"{shown(alt.text)} {math.exp(alt.logprob):.0%}".replace("&", "&&")
             written = alt.token_id == token.token_id
             button = QPushButton(icon("check") if written else QIcon(), label)
             button.setToolTip(WRITTEN_TIP if written else CHOICE_TIP.format(choice=shown(alt.text)))
