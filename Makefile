@@ -36,6 +36,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ttft
 	$(BIN)/python -m bench.ui
 	$(BIN)/python -m bench.compare
+	$(BIN)/python -m bench.shift
+	$(BIN)/python -m bench.fork
 	$(BIN)/python -m bench.history
 	$(BIN)/python -m bench.download
 	$(BIN)/python -m bench.remote
