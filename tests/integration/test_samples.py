@@ -139,7 +139,9 @@ def test_cli_compare_samples(starter_paths: tuple[Path, Path], tmp_path: Path) -
         (["--samples", "0"], 1, "between 1 and 64, not 0"),
         (["--samples", "65"], 1, "between 1 and 64, not 65"),
         (["--samples", "2", "--export", "x.md"], 1, "give a FILE.json to --export"),
-        (["--samples", "2", "--shift"], 1, "drop one"),
+        (["--samples", "2", "--shift"], 1, "--samples on many: drop one"),
+        (["--samples", "2", "--fork-at", "3"], 1, "--samples on many: drop one"),
+        (["--samples", "2", "--comparator", "x.json"], 1, "--samples on many: drop one"),
         (["--samples", "two"], 2, "invalid int value"),
     ],
 )
