@@ -21,7 +21,10 @@ def test_an_aligned_chat_reply_stops_on_its_stop_string_on_the_base_model(
     base_engine: object,
 ) -> None:
     spec = TokenizerSpec.from_info(read_model_info(base_engine.info.path))  # type: ignore[attr-defined]
-    chat = [Message("user", "What is the capital of France?")]
+    # A question the base model answers in one line on every llama.cpp build tried (a native
+    # one and the GGML_NATIVE=OFF wheel): greedy decoding of a 270M model can tip at a near tie,
+    # and "the capital of France" ran to Max tokens on one build.
+    chat = [Message("user", "Name three primary colours.")]
     prompt = render_aligned_chat(chat, spec, default_preamble())
     assert prompt.template_name == ALIGNED_TEMPLATE_NAME
     # No stop strings of the person's: the prompt's own are the ones that end the reply.
