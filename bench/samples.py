@@ -9,7 +9,7 @@ hand. Both ask for log-probabilities (the samples need each token's entropy), so
 scheduling differs. Each sequential generation is capped at the length its sample reached, so
 both sides write the same tokens. Raw mode and a story opening keep both models writing.
 
-    python -m bench.samples [--rounds 3] [--samples 8] [--tokens 128]
+    python -m bench.samples [--rounds 3] [--samples 8] [--tokens 128] [--alone-threads N]
 """
 
 from __future__ import annotations
@@ -90,6 +90,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument(
+        "--alone-threads",
+        type=int,
+        default=0,
+        help="threads of the one-by-one engines (default: the physical cores)",
+    )
     args = parser.parse_args()
     warn_if_busy()
     library = Library()
@@ -99,7 +105,8 @@ def main() -> None:
     columns = [(m, raw, pr) for m, pr in zip(models, prompts, strict=True)]
     sampling = SamplingParams(temperature=0.8, max_tokens=args.tokens, seed=1000)
     split = compare_config(2)
-    whole = EngineConfig(n_threads=physical_cores(), n_threads_batch=physical_cores())
+    alone = args.alone_threads or physical_cores()
+    whole = EngineConfig(n_threads=alone, n_threads_batch=alone)
     pairs = [EngineClient(m.path, split) for m in models]
     singles = [EngineClient(m.path, whole) for m in models]
     for engine in pairs + singles:
@@ -145,16 +152,14 @@ def main() -> None:
         f"\nstarter pair, raw mode, {args.samples} samples x {args.tokens} tokens per column, "
         f"temperature 0.8, {args.rounds} rounds, medians:"
     )
-    print(
-        f"  together (SamplesJob, {split.n_threads} thread(s) per worker)  {t:7.2f} s  "
-        f"{tt / t:6.1f} tok/s"
+    together_label = f"together (SamplesJob, {split.n_threads} thread(s) per worker)"
+    print(f"  {together_label:<46} {t:7.2f} s  {tt / t:6.1f} tok/s")
+    alone_label = (
+        f"one by one ({whole.n_threads} thread(s), {len(columns) * args.samples} generations)"
     )
-    print(
-        f"  one by one ({whole.n_threads} threads, 16 generations)        {a:7.2f} s  "
-        f"{ta / a:6.1f} tok/s"
-    )
-    print(f"  wall time together / one by one                {t / a:7.3f}")
-    print(f"  CPU used by other processes meanwhile          {max(0.0, others):7.0%}")
+    print(f"  {alone_label:<46} {a:7.2f} s  {ta / a:6.1f} tok/s")
+    print(f"  {'wall time together / one by one':<46} {t / a:7.3f}")
+    print(f"  {'CPU used by other processes meanwhile':<46} {max(0.0, others):7.0%}")
     print(
         f"  sample workers' memory (RSS)  {' + '.join(f'{m:.0f} MB' for m in rss_pairs)} = "
         f"{sum(rss_pairs):.0f} MB"
