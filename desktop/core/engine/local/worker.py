@@ -569,8 +569,10 @@ class Worker:
         )
         top_logit = float(logits.max())
         shifted = logits - top_logit
-        weights = np.exp(shifted, dtype=np.float64)
-        total = float(weights.sum())
+        # float32 throughout, summed in float64: a float64 copy made the dot product below
+        # cost 1.8 ms a token on Gemma's vocabulary; this way the entropy costs ~nothing.
+        weights = np.exp(shifted)
+        total = float(weights.sum(dtype=np.float64))
         log_total = float(np.log(total))
         log_z = top_logit + log_total
         # H = -sum p log p with p = w / total and log p = shifted - log total.
