@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 from desktop.core.chat.prompts import exact
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.engine import events as p
@@ -57,3 +61,17 @@ def assert_same_distribution(a: p.Token, b: p.Token) -> None:
     assert len(shared) >= len(first) - 1
     for token_id in shared:
         assert abs(first[token_id] - second[token_id]) < 0.2, (first, second)
+
+
+def duet(
+    *args: str, stdin: str | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """`duet ARGS...` as a user runs it: a new process, this test run's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "desktop", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=os.environ.copy(),
+    )

@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import ast
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from desktop.core.chat.prompts import Message, TokenizerSpec, render_chat, template_of
 from desktop.core.models.gguf_info import read_model_info
+from tests.integration.helpers import duet
 
 pytestmark = pytest.mark.slow
-
-
-def duet(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "desktop", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=os.environ.copy(),
-    )
 
 
 @pytest.mark.parametrize(

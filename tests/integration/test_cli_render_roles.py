@@ -6,26 +6,15 @@ subprocess of the real `duet` entry point, on a real template."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.integration.helpers import duet
+
 TEMPLATES = Path(__file__).resolve().parents[1] / "core" / "templates"
 LLAMA_31 = TEMPLATES / "meta-llama-Llama-3.1-8B-Instruct.jinja"
 ECHO = "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
-
-
-def duet(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "desktop", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=os.environ.copy(),
-    )
 
 
 def messages_file(tmp_path: Path, messages: list[dict[str, object]]) -> Path:

@@ -4,9 +4,6 @@ reproduce; and `duet compare`."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -26,6 +23,7 @@ from desktop.core.engine import events as p
 from desktop.core.engine.factory import render_input
 from desktop.core.engine.local.client import EngineClient
 from desktop.core.models.library import Library
+from tests.integration.helpers import duet
 
 pytestmark = pytest.mark.slow
 
@@ -119,35 +117,13 @@ def test_export_has_what_it_takes_to_reproduce(
 
 def test_cli_compare(starter_paths: tuple[Path, Path], tmp_path: Path) -> None:
     out = tmp_path / "cmp.md"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "desktop",
-            "compare",
-            "--mode",
-            "raw",
-            "-n",
-            "12",
-            "--export",
-            str(out),
-            "The capital of France is",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=os.environ.copy(),
+    result = duet(
+        "compare", "--mode", "raw", "-n", "12", "--export", str(out), "The capital of France is"
     )
     assert result.returncode == 0, result.stderr
     assert "=== gemma-3-270m (base, raw) ===" in result.stdout
     assert "=== smollm2-135m-instruct (instruct, raw) ===" in result.stdout
     assert "First divergence: character" in result.stdout or "identical" in result.stdout
     assert out.read_text().startswith("# Duet comparison")
-    bad = subprocess.run(
-        [sys.executable, "-m", "desktop", "compare", "--models", "gemma-3-270m", "Hi"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=os.environ.copy(),
-    )
+    bad = duet("compare", "--models", "gemma-3-270m", "Hi", timeout=60)
     assert bad.returncode == 1 and "two or three models" in bad.stderr

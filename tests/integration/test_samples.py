@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +21,7 @@ from desktop.core.engine import events as p
 from desktop.core.engine.factory import render_input
 from desktop.core.engine.local.client import EngineClient
 from desktop.core.models.library import Library
+from tests.integration.helpers import duet
 
 pytestmark = pytest.mark.slow
 
@@ -97,16 +95,6 @@ def test_cancel_stops_both_workers(pair) -> None:  # type: ignore[no-untyped-def
         plan_samples(PROMPT, None, columns, sampling.with_changes(max_tokens=4), 1)
     )
     assert all(c.samples[0].reason is not p.StopReason.CANCELLED for c in again.columns)
-
-
-def duet(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "desktop", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=os.environ.copy(),
-    )
 
 
 def test_cli_compare_samples(starter_paths: tuple[Path, Path], tmp_path: Path) -> None:

@@ -4,9 +4,6 @@ each label checked against the base model's own top choices at that position."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +13,7 @@ from desktop.core.chat.tokens import TOP_K
 from desktop.core.compare.run import Column, Comparison, run_columns, score_with
 from desktop.core.compare.shift import MARGINAL_RANK, ShiftLabel
 from desktop.core.engine.local.client import EngineClient
+from tests.integration.helpers import duet
 from tests.integration.test_compare import starter_columns
 
 pytestmark = pytest.mark.slow
@@ -108,15 +106,13 @@ def test_cli_compare_shift_prints_and_exports_the_labels(
     starter_paths: tuple[object, object], tmp_path: Path
 ) -> None:
     out = tmp_path / "shift.json"
-    result = subprocess.run(
-        [
-            *(sys.executable, "-m", "desktop", "compare", "--mode", "raw,chat", "-n", "24"),
-            *("--shift", "--export", str(out), "Give me three tips for sleeping well."),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=os.environ.copy(),
+    result = duet(
+        "compare",
+        "--mode",
+        "raw,chat",
+        "-n",
+        "24",
+        *("--shift", "--export", str(out), "Give me three tips for sleeping well."),
     )
     assert result.returncode == 0, result.stderr
     assert (
@@ -140,15 +136,13 @@ def test_cli_compare_forks_every_column_and_saves_for_llm_comparator(
     starter_paths: tuple[object, object], tmp_path: Path
 ) -> None:
     out = tmp_path / "comparator.json"
-    result = subprocess.run(
-        [
-            *(sys.executable, "-m", "desktop", "compare", "--mode", "raw,chat", "-n", "12"),
-            *("--fork-at", "3", "--comparator", str(out), "The best way to learn a language is"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=os.environ.copy(),
+    result = duet(
+        "compare",
+        "--mode",
+        "raw,chat",
+        "-n",
+        "12",
+        *("--fork-at", "3", "--comparator", str(out), "The best way to learn a language is"),
     )
     assert result.returncode == 0, result.stderr
     assert "--- forked at token 3 with" in result.stdout
@@ -157,22 +151,10 @@ def test_cli_compare_forks_every_column_and_saves_for_llm_comparator(
     data = json.loads(out.read_text())
     assert len(data["examples"]) == 2  # the comparison and its fork
     assert data["examples"][0]["input_text"] == "The best way to learn a language is"
-    bad = subprocess.run(
-        [sys.executable, "-m", "desktop", "compare", "-n", "4", "--fork-at", "99", "Hi"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=os.environ.copy(),
-    )
+    bad = duet("compare", "-n", "4", "--fork-at", "99", "Hi")
     assert bad.returncode == 1 and "no token 99 to fork at" in bad.stderr
     assert "Traceback" not in bad.stderr
     # What was generated before the failed fork is still printed.
     assert "=== gemma-3-270m (base, chat) ===" in bad.stdout
-    negative = subprocess.run(
-        [sys.executable, "-m", "desktop", "compare", "--fork-at", "-1", "Hi"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=os.environ.copy(),
-    )
+    negative = duet("compare", "--fork-at", "-1", "Hi", timeout=60)
     assert negative.returncode == 1 and "counts tokens from 0" in negative.stderr

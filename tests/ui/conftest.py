@@ -97,3 +97,16 @@ def open_compare(win: object, qtbot: object, max_tokens: int = 24) -> object:
     view = win.compare_window  # type: ignore[attr-defined]
     qtbot.addWidget(view)  # type: ignore[attr-defined]
     return view
+
+
+def done_of(win: object, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every Done the window is handed from now on."""
+    seen: list[object] = []
+    on_done = win._on_done  # type: ignore[attr-defined]
+
+    def keep(done: object) -> None:
+        seen.append(done)
+        on_done(done)
+
+    monkeypatch.setattr(win, "_on_done", keep)
+    return seen

@@ -12,13 +12,12 @@ from PySide6.QtGui import QTextCursor
 
 from desktop.core.chat.fork import MAX_CHOICE_CHARS
 from desktop.core.chat.sampling import SamplingParams
-from desktop.core.engine import events as p
 from desktop.core.engine.base import SERVER
 from desktop.core.models.served import ServerModel
 from desktop.ui.main_window import MainWindow
 from desktop.ui.views.chat import Bubble
 from desktop.ui.views.tokens import TokenView
-from tests.ui.conftest import wait_loaded
+from tests.ui.conftest import done_of, wait_loaded
 
 INSTRUCT = "smollm2-135m-instruct"
 
@@ -59,18 +58,6 @@ def a_token(view: TokenView, after: int = 4) -> int:
         if len(text) >= 2 and "\n" not in text and len(view.tokens[index].top) >= 2:
             return index
     raise AssertionError("no token to click")
-
-
-def done_of(window: MainWindow, monkeypatch) -> list[p.Done]:
-    seen: list[p.Done] = []
-    on_done = window._on_done
-
-    def keep(done: p.Done) -> None:
-        seen.append(done)
-        on_done(done)
-
-    monkeypatch.setattr(window, "_on_done", keep)
-    return seen
 
 
 def test_a_reply_forked_with_an_alternative_is_its_second_branch(

@@ -11,11 +11,10 @@ from PySide6.QtGui import QTextCursor
 
 from desktop.core.chat.fork import MAX_CHOICE_CHARS
 from desktop.core.chat.sampling import SamplingParams
-from desktop.core.engine import events as p
 from desktop.core.engine.factory import render_input
 from desktop.ui.main_window import MainWindow
 from desktop.ui.views.raw import RawView
-from tests.ui.conftest import wait_loaded
+from tests.ui.conftest import done_of, wait_loaded
 
 BASE = "gemma-3-270m"
 OPENING = "The lighthouse keeper climbed the narrow stairs, lit the lamp and"
@@ -63,19 +62,6 @@ def a_token(view: RawView, after: int = 8) -> int:
         ):
             return index
     raise AssertionError("no token to click")
-
-
-def done_of(window: MainWindow, monkeypatch) -> list[p.Done]:
-    """Every Done the window is handed from now on."""
-    seen: list[p.Done] = []
-    on_done = window._on_done
-
-    def keep(done: p.Done) -> None:
-        seen.append(done)
-        on_done(done)
-
-    monkeypatch.setattr(window, "_on_done", keep)
-    return seen
 
 
 def test_a_continuation_forked_with_the_second_alternative_goes_on_from_there(
