@@ -33,23 +33,36 @@ TEMPLATES = Path(__file__).with_name("templates")
 # The BOS and EOS text of each model's tokenizer, where its template uses them (templates/README.md
 # says where each is read from); None where the template uses neither, or the tokenizer has none.
 GEMMA = ("<bos>", "<eos>")  # read from the starter Gemma 3 270M GGUF
+OLMO2 = ("<|endoftext|>", "<|endoftext|>")  # the Dolma 2 tokenizer marks both ends with it
+TULU3 = (None, "<|end_of_text|>")  # Llama 3.1's end-of-text token; the template adds no BOS
 TOKENS: dict[str, tuple[str | None, str | None]] = {
     "CohereForAI-c4ai-command-r-plus-tool_use": ("<BOS_TOKEN>", None),
     "HuggingFaceTB-SmolLM2-135M-Instruct": ("<|im_start|>", "<|im_end|>"),  # its GGUF's
+    "HuggingFaceTB-SmolLM2-1.7B-Instruct": (None, None),
+    "HuggingFaceTB-SmolLM2-360M-Instruct": (None, None),
     "HuggingFaceTB-SmolLM3-3B": (None, None),
     "Qwen-Qwen2.5-0.5B-Instruct": (None, None),
     "Qwen-Qwen2.5-7B-Instruct": (None, None),
     "Qwen-Qwen3-0.6B": (None, None),
-    "allenai-OLMo-2-1124-7B-Instruct": ("<|endoftext|>", "<|endoftext|>"),
+    "Qwen-Qwen3-1.7B": (None, None),
+    "Qwen-Qwen3-4B": (None, None),
+    "allenai-Llama-3.1-Tulu-3-8B": TULU3,
+    "allenai-Llama-3.1-Tulu-3-8B-DPO": TULU3,
+    "allenai-Llama-3.1-Tulu-3-8B-SFT": TULU3,
+    "allenai-OLMo-2-0425-1B-Instruct": OLMO2,
+    "allenai-OLMo-2-1124-7B-Instruct": OLMO2,
+    "allenai-OLMo-2-1124-7B-SFT": OLMO2,
     "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B": ("<｜begin▁of▁sentence｜>", None),
     "google-gemma-2-2b-it": GEMMA,
     "google-gemma-2b-it": GEMMA,
     "google-gemma-3-1b-it": GEMMA,
     "google-gemma-3-270m-it": GEMMA,
     "google-gemma-4-31B-it": GEMMA,
+    "ibm-granite-granite-3.0-1b-a400m-instruct": (None, None),
     "ibm-granite-granite-3.3-2B-Instruct": (None, None),
     "ibm-granite-granite-4.0": (None, None),
     "meta-llama-Llama-3.1-8B-Instruct": ("<|begin_of_text|>", None),
+    "meta-llama-Llama-3.2-1B-Instruct": ("<|begin_of_text|>", None),
     "meta-llama-Llama-3.2-3B-Instruct": ("<|begin_of_text|>", None),
     "microsoft-Phi-3.5-mini-instruct": (None, "<|endoftext|>"),
     "microsoft-Phi-4-mini-instruct": (None, "<|endoftext|>"),
