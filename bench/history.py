@@ -61,8 +61,10 @@ def main() -> None:
     big = populate(store)
     store.close()
 
+    from desktop.core.settings import AppSettings, save_settings
     from desktop.ui.app import make_app
 
+    save_settings(AppSettings(welcomed=True))  # the chat is shown, not the welcome page
     app = make_app()
     from desktop.ui.main_window import MainWindow
 

@@ -40,6 +40,9 @@ class AppSettings:
     # A base model in chat mode is aligned by examples: the chat after example exchanges
     # (desktop/core/chat/aligned.py) instead of the plain transcript or its template.
     aligned: bool = False
+    # The welcome page (desktop/ui/views/welcome.py) was left once: later starts open on the
+    # workspace. Missing from settings written before it existed: False, so it shows once.
+    welcomed: bool = False
 
     def validated(self) -> AppSettings:
         self.sampling.validated()
@@ -61,6 +64,8 @@ class AppSettings:
             raise InvalidSettings(f"theme must be one of {', '.join(THEMES)}, not {self.theme!r}.")
         if type(self.aligned) is not bool:
             raise InvalidSettings("aligned is true or false.")
+        if type(self.welcomed) is not bool:
+            raise InvalidSettings("welcomed is true or false.")
         if self.mode not in MODES:
             raise InvalidSettings(f"mode must be raw or chat, not {self.mode!r}.")
         return self

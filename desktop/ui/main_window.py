@@ -89,6 +89,7 @@ from desktop.ui.views.model_picker import ModelPicker
 from desktop.ui.views.raw import RawView
 from desktop.ui.views.sampling import SamplingPanel
 from desktop.ui.views.sidebar import Sidebar
+from desktop.ui.views.welcome import WelcomePage
 from desktop.ui.views.widgets import Banner, ErrorBar, ModeToggle
 
 if TYPE_CHECKING:
@@ -236,6 +237,11 @@ class MainWindow(QMainWindow):
         self.empty_page.check_again.connect(self.scan_models)
         self.empty_page.installed.connect(self.scan_models)
         self.empty_page.open_models.connect(self.open_models)
+        # First start with models installed (the starter pair comes with Duet).
+        self.welcome_page = WelcomePage(self)
+        self.welcome_page.experiment_chosen.connect(self.try_experiment)
+        self.welcome_page.start_chatting.connect(self.start_chatting)
+        self.welcome_page.difference.connect(self.show_difference)
         # The workspace: hints and errors above the two views.
         self.workspace = QWidget()
         self.experiment_bar = ExperimentBar(self.workspace)  # a guided experiment's note
@@ -290,6 +296,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.views, 1)
         self.pages.addWidget(self.workspace)
         self.pages.addWidget(self.empty_page)
+        self.pages.addWidget(self.welcome_page)
 
     def _build_history(self) -> None:
         self.sidebar = Sidebar(self.store, self)
@@ -366,7 +373,10 @@ class MainWindow(QMainWindow):
             self.pages.setCurrentWidget(self.empty_page)
             self.status_model.setText("No model")
             return
-        self.pages.setCurrentWidget(self.workspace)
+        # The welcome page until it is left once; and it stays up when a scan (F5, a
+        # download ending) comes while it is shown.
+        welcome = not self.settings.welcomed or self.pages.currentWidget() is self.welcome_page
+        self.pages.setCurrentWidget(self.welcome_page if welcome else self.workspace)
         wanted = self.settings.model_id or self._starter_for(self.mode_toggle.mode)
         chosen = next((m for m in models if m.id == wanted), models[0])
         self.select_model(chosen.id)
@@ -380,6 +390,7 @@ class MainWindow(QMainWindow):
         return next((m.id for m in self.models if m.source == "starter" and m.kind == kind), "")
 
     def _picked(self, index: int) -> None:
+        self.leave_welcome()
         self.select_model(self.picker.itemData(index))
 
     def select_model(self, model_id: str) -> None:
@@ -441,7 +452,27 @@ class MainWindow(QMainWindow):
     def try_experiment(self, experiment_id: str) -> ExperimentRun:
         """Set up and run a guided experiment (the Try this menu); its note says what to look
         for, and everything stays editable."""
+        self.leave_welcome()  # the experiment runs in the workspace (or beside it, in compare)
         return run_experiment(self, experiment_named(experiment_id))
+
+    def show_welcome(self) -> None:
+        """The welcome page again (Help › Welcome page); with no model, the first-run page."""
+        self.pages.setCurrentWidget(self.welcome_page if self.models else self.empty_page)
+
+    def start_chatting(self) -> None:
+        """The welcome page's Start chatting: the chat, ready to type in."""
+        self.leave_welcome()
+        if self.mode_toggle.mode != "chat":
+            self.set_mode("chat")
+        self.chat_view.input.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def leave_welcome(self) -> None:
+        """Show the workspace if the welcome page is up, and remember that it was seen."""
+        if self.pages.currentWidget() is not self.welcome_page:
+            return
+        self.pages.setCurrentWidget(self.workspace)
+        if not self.settings.welcomed:
+            self._save(replace(self.settings, welcomed=True))
 
     def show_difference(self) -> None:
         """The "What is the difference?" page (Help menu, and the links of the mode hints)."""
@@ -786,6 +817,7 @@ class MainWindow(QMainWindow):
     def new(self) -> None:
         if self.busy:
             return
+        self.leave_welcome()
         if self.mode_toggle.mode == "raw":
             self.save_document()
             self.raw_view.open_document("", None)
@@ -938,6 +970,7 @@ class MainWindow(QMainWindow):
     def open_history(self, chat_id: int, kind: str) -> None:
         if self.busy:
             return
+        self.leave_welcome()
         try:
             if kind == "document":
                 self.save_document()
@@ -1047,7 +1080,18 @@ class MainWindow(QMainWindow):
     # Settings ---------------------------------------------------------------------------------
 
     def _settings_changed(self, settings: AppSettings) -> None:
-        self._save(replace(settings, mode=self.settings.mode, model_id=self.settings.model_id))
+        # Only the panel's own fields: its copy of the others (the theme, the welcome page
+        # seen) may be older than the window's.
+        self._save(
+            replace(
+                self.settings,
+                sampling=settings.sampling,
+                n_ctx=settings.n_ctx,
+                n_threads=settings.n_threads,
+                overflow=settings.overflow,
+                aligned=settings.aligned,
+            )
+        )
         self._update_hints()  # Aligned by examples changes what the chat's hint and status say
 
     def _system_changed(self, text: str) -> None:

@@ -224,6 +224,14 @@ def _help_menu(window: MainWindow, menu: QMenu) -> None:
     menu.addAction(
         _action(
             window,
+            "Welcome page",
+            window.show_welcome,
+            tip="What Duet is for, and the guided experiments, each in one click",
+        )
+    )
+    menu.addAction(
+        _action(
+            window,
             "What is the difference?",
             window.show_difference,
             tip="Base and instruct models, in a page: how each is trained and when to use which",

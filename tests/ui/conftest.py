@@ -10,9 +10,16 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 @pytest.fixture
 def fresh_settings() -> None:
+    """A returning user's otherwise-default settings: settings.json holds only
+    {"welcomed": true}, so the window opens on the workspace, not on the welcome page a first
+    start shows (tests/ui/test_welcome.py starts without it)."""
+    import json
+
     from desktop.core.settings import settings_path
 
-    settings_path().unlink(missing_ok=True)
+    path = settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"welcomed": True}), encoding="utf-8")
 
 
 @pytest.fixture
