@@ -13,6 +13,7 @@ from typing import Literal
 
 from desktop.core.chat.prompts import MODES, Mode
 from desktop.core.chat.scaffolds import SCAFFOLDS, scaffold_named
+from desktop.core.compare.lineups import MAX_COLUMNS
 
 Role = Literal["base", "instruct"]
 ROLES: tuple[Role, ...] = ("base", "instruct")
@@ -24,6 +25,7 @@ class Setup:
 
     role: Role
     mode: Mode
+    aligned: bool = False  # a base model in chat mode, aligned by examples (compare only)
 
 
 @dataclass(frozen=True)
@@ -132,9 +134,21 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         columns=(Setup("base", "chat"), Setup("instruct", "chat")),
         shift=True,
     ),
+    Experiment(
+        id="examples",
+        title="A base model aligned by examples",
+        look_for=(
+            "The left column is the base model in chat mode after a few example exchanges (Edit "
+            "examples… in the Sampling panel shows them and lets you change them); the right is "
+            "the instruct model. With no tuning at all, the examples alone make the base model "
+            "answer like an assistant and stop when its answer ends: much of what tuning "
+            "teaches is this style, as Lin and colleagues found in 2023 with their URIAL method."
+        ),
+        text="How can I stay focused while studying?",
+        columns=(Setup("base", "chat", aligned=True), Setup("instruct", "chat")),
+    ),
 )
 
-MAX_COLUMNS = 3  # the compare window's
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 
 
@@ -162,6 +176,10 @@ def problems(experiments: tuple[Experiment, ...] = EXPERIMENTS) -> list[str]:
         for setup in (*e.columns, *((e.main,) if e.main else ())):
             if setup.role not in ROLES or setup.mode not in MODES:
                 found.append(f"{where} unknown role or mode {setup}")
+            if setup.aligned and (setup.role, setup.mode) != ("base", "chat"):
+                found.append(f"{where} only a base model in chat mode is aligned by examples")
+        if e.main is not None and e.main.aligned:
+            found.append(f"{where} aligned by examples is a compare column's option")
         if len(_SENTENCE_END.findall(e.look_for)) != 2:
             found.append(f"{where} 'look for' is not two sentences")
         if e.scaffold and e.scaffold not in scaffolds:

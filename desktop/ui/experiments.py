@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.chat.scaffolds import scaffold_named
+from desktop.core.compare.lineups import Seat
 from desktop.core.experiments import Experiment, Role, Setup
 from desktop.ui.app import resource
 from desktop.ui.icons import icon
@@ -209,17 +210,11 @@ class ExperimentRun(QObject):
         setups = experiment.columns
 
         def prepare() -> bool:
-            while len(compare.columns) > len(setups):
-                compare.remove_column(len(compare.columns) - 1)
-            while len(compare.columns) < len(setups):
-                compare.add_column()
-            for view, setup in zip(compare.columns, setups, strict=False):
-                view.picker.choose(ids[setup.role])
-                view.mode.set_mode(setup.mode)
+            seats = [Seat(ids[s.role], s.mode, aligned=s.aligned) for s in setups]
+            if not compare.set_up(seats):
+                return self._fail("The compare window could not set up the columns.")
             compare.system.setText(experiment.system)
             compare.input.setPlainText(experiment.input_text)
-            if len(compare.columns) != len(setups):
-                return self._fail("The compare window could not make room for the columns.")
             compare.run()
             return self._started_or_fail(compare.busy, "The comparison did not start.")
 

@@ -514,9 +514,13 @@ class MainWindow(QMainWindow):
             from desktop.ui.compare.window import CompareWindow
 
             self.compare_window = CompareWindow(
-                self.models, self.settings, self.compare_defaults(), open_engine=self.slot.opener
+                self.models,
+                self.settings,
+                self.compare_defaults(),
+                open_engine=self.slot.opener,
+                catalog=self.library_catalog(),
             )
-        self.compare_window.settings = self.settings
+        self.compare_window.set_settings(self.settings)
         self.compare_window.show()
         self.compare_window.raise_()
 
@@ -1110,7 +1114,7 @@ class MainWindow(QMainWindow):
     def _save(self, settings: AppSettings) -> None:
         self.settings = settings
         if self.compare_window is not None:
-            self.compare_window.settings = settings
+            self.compare_window.set_settings(settings)
         try:
             save_settings(settings)
         except (OSError, DuetError) as exc:

@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QMenu, QToolButton
 
 import desktop.core.models.library as library
+from desktop.core.chat.aligned import ALIGNED_TEMPLATE_NAME
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.experiments import EXPERIMENTS, experiment_named
 from desktop.ui.experiments import DIFFERENCE_LINK, DifferenceDialog, ExperimentBar
@@ -63,9 +64,13 @@ def test_each_experiment_runs_to_the_end_from_the_try_this_menu(
         assert compare is not None and bar.window() is compare
         assert compare.input.toPlainText() == experiment.text
         assert compare.system.text() == experiment.system
-        assert [(c.model.id, c.mode.mode) for c in compare.columns] == [
-            (pair[s.role], s.mode) for s in experiment.columns
+        assert [(c.model.id, c.mode.mode, c.aligned) for c in compare.columns] == [
+            (pair[s.role], s.mode, s.aligned) for s in experiment.columns
         ]
+        for column, setup in zip(compare.columns, experiment.columns, strict=True):
+            assert column.column is not None
+            aligned = column.column.prompt.template_name == ALIGNED_TEMPLATE_NAME
+            assert aligned == setup.aligned  # the base model's chat after the examples
         for column in compare.columns:  # every column ran and stopped by itself
             assert column.column is not None and column.column.done is not None
             assert column.stats.text().startswith("Stopped:")

@@ -1,4 +1,4 @@
-"""One prompt through two or three models at once, each in its own engine worker, and where
+"""One prompt through two to four models, each in its own engine worker, and where
 their outputs part ways: the first divergence, and how surprised one model is by the other's
 text (teacher-forced log-probabilities). Saved by desktop.core.compare.export."""
 
@@ -132,8 +132,11 @@ def run_columns(
     engines: Sequence[Engine],
     comparison: Comparison,
     on_event: Callable[[int, p.Event], None] | None = None,
+    one_at_a_time: bool = False,
 ) -> Comparison:
-    """Generate every column at once, each on its own thread and engine."""
+    """Generate every column at once, each on its own thread and engine; or, `one_at_a_time`,
+    each column in turn, its engine closed before the next starts, so that only one model is in
+    memory at a time (a closed engine loads again if it is asked for more, e.g. to score)."""
 
     def one(index: int) -> None:
         column, engine = comparison.columns[index], engines[index]
@@ -156,6 +159,11 @@ def run_columns(
             column.finish(None, str(error))
             tell(p.Failed(error))
 
+    if one_at_a_time:
+        for i, engine in enumerate(engines[: len(comparison.columns)]):
+            one(i)
+            engine.close()
+        return comparison
     threads = [
         threading.Thread(target=one, args=(i,), daemon=True) for i in range(len(comparison.columns))
     ]

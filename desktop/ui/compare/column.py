@@ -1,5 +1,5 @@
-"""One column of the compare window: its model picker, Raw | Chat toggle and remove button, the
-tokens it wrote, the chart of how surprised another model is by them and their token shift, and its stop reason and
+"""One column of the compare window: its model picker (with a ladder stage's name), Raw | Chat
+toggle, "+ examples" for a base model in chat mode, and remove button, the tokens it wrote, the chart of how surprised another model is by them and their token shift, and its stop reason and
 statistics in fixed rows (the same rows at the same height in every column).
 
 The column's data is a core `Column` (desktop.core.compare.run), the same one `duet compare`
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFrame,
     QGridLayout,
@@ -28,7 +29,7 @@ from desktop.core.chat.prompts import Mode
 from desktop.core.chat.tokens import TokenRecord
 from desktop.core.compare.run import Column
 from desktop.core.engine import events as p
-from desktop.core.engine.factory import Runnable, capabilities_of, describe
+from desktop.core.engine.factory import Runnable, aligns_by_examples, capabilities_of, describe
 from desktop.ui.compare.shift_panel import ShiftPanel
 from desktop.ui.icons import icon
 from desktop.ui.threads import TokenBatch
@@ -44,6 +45,11 @@ SCORE_TIP = (
 NO_SCORE_TIP = "A remote server cannot score a given text: pick a local model there"
 NOT_RUN_TIP = "The next column has not run: run the columns, then its model scores this text"
 REMOVE_TIP = "Remove this column and close its model, freeing its memory"
+EXAMPLES_TIP = (
+    "Aligned by examples: in chat mode this base model gets the conversation after a few example "
+    "exchanges (the preamble you can edit from the main window), with no tuning at all"
+)
+NO_EXAMPLES_TIP = "Only a base model in chat mode is aligned by examples"
 
 # The statistics' rows: (key, label, grid row, grid column). Every column has them all, in the
 # same place, so a row reads across the columns.
@@ -184,6 +190,16 @@ class CompareColumn(QFrame):
         self._name_model()
         self.mode = ModeToggle(self)
         self.mode.set_mode(mode)
+        self.mode.changed.connect(lambda _mode: self._offer_examples())
+        self.examples = QCheckBox("+ examples", self)
+        self.examples.setAccessibleName("Aligned by examples")
+        self.picker.currentIndexChanged.connect(lambda _index: self._offer_examples())
+        # A ladder's stage ("SFT"), before the model's name; hidden for a plain column.
+        self.stage = QLabel("")
+        self.stage.setTextFormat(Qt.TextFormat.PlainText)
+        self.stage.setObjectName("stage-name")
+        self.stage.setAccessibleName("Training stage")
+        self.stage.hide()
         self.template = QLabel("")
         self.template.setTextFormat(Qt.TextFormat.PlainText)  # a template's name is the file's
         self.template.setEnabled(False)
@@ -204,10 +220,12 @@ class CompareColumn(QFrame):
         # The model's name gets the column's whole width (it is what tells columns apart); the
         # mode and the template it renders with share the line below.
         top = QHBoxLayout()
+        top.addWidget(self.stage)
         top.addWidget(self.picker, 1)
         top.addWidget(self.close_button)
         how = QHBoxLayout()
         how.addWidget(self.mode)
+        how.addWidget(self.examples)
         how.addWidget(self.template, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -220,6 +238,7 @@ class CompareColumn(QFrame):
         layout.addWidget(self.stats)
         layout.addWidget(self.score_button)
         self.column: Column | None = None  # the last run's, once one started
+        self._offer_examples()
 
     # The choice -----------------------------------------------------------------------------
 
@@ -241,10 +260,35 @@ class CompareColumn(QFrame):
         chosen = self.picker.chosen
         self.picker.setToolTip(describe(chosen) if chosen is not None else "")
 
+    @property
+    def aligned(self) -> bool:
+        """The next run renders this column's chat aligned by examples."""
+        return self.examples.isEnabled() and self.examples.isChecked()
+
+    def set_aligned(self, aligned: bool) -> None:
+        self.examples.setChecked(aligned)
+
+    def set_stage(self, name: str) -> None:
+        """A ladder stage's name before the model's ("" for none)."""
+        self.stage.setText(name)
+        self.stage.setVisible(bool(name))
+
+    def _offer_examples(self) -> None:
+        """ "+ examples" is shown for a model it applies to, and works in chat mode."""
+        chosen = self.picker.chosen
+        applies = chosen is not None and aligns_by_examples(chosen)
+        self.examples.setVisible(applies)
+        self.examples.setEnabled(applies and self.mode.mode == "chat")
+        self.examples.setToolTip(EXAMPLES_TIP if self.examples.isEnabled() else NO_EXAMPLES_TIP)
+
     def set_busy(self, busy: bool) -> None:
         """While a run is under way the column's model and mode stay as they started."""
         self.picker.setEnabled(not busy)
         self.mode.setEnabled(not busy)
+        if busy:
+            self.examples.setEnabled(False)
+        else:
+            self._offer_examples()
 
     def set_removable(self, removable: bool, why_not: str = "") -> None:
         """The remove button works only when `removable`; otherwise its tooltip says why."""

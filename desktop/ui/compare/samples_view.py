@@ -89,15 +89,18 @@ class SamplesView(QWidget):
         engines: Sequence[Engine],
         parent: QWidget | None = None,
         count: int = DEFAULT_SAMPLES,
+        aligned: Sequence[bool] = (),
     ) -> None:
         """`picked`: each column's model and mode; `engines`: one per column (the compare
-        window's, shared: the view is modal over it)."""
+        window's, shared: the view is modal over it); `aligned`: which columns' base models
+        are aligned by examples (none if empty)."""
         super().__init__(parent, Qt.WindowType.Window)
         self.setWindowTitle("Duet · Samples")
         self.setWindowModality(Qt.WindowModality.WindowModal)
         self.resize(1000, 760)
         self.text, self.system = text, system
         self.picked = list(picked)
+        self.aligned = list(aligned) or [False] * len(self.picked)
         self.sampling = sampling
         self.engines = list(engines)
         self.threads = Threads(self)
@@ -253,9 +256,13 @@ class SamplesView(QWidget):
         self._show_figures()
         self._set_busy(True)
         picked, text, system, sampling = self.picked, self.text, self.system, self.sampling
+        aligned = self.aligned
 
         def work() -> SampleRun:
-            columns = [(m, mode, render_input(m, mode, text, system)) for m, mode in picked]
+            columns = [
+                (m, mode, render_input(m, mode, text, system, aligned=examples))
+                for (m, mode), examples in zip(picked, aligned, strict=True)
+            ]
             plan = plan_samples(text, system, columns, sampling, count)
             return job.run(plan)
 

@@ -1,6 +1,12 @@
-"""The compare window: one input through two (or three) models at once, each column in raw or
-chat mode, with the same seed and sampler; the first token where they part ways is marked, and
-each column can be scored by the other model to chart where it is surprised.
+"""The compare window: one input through two to four models, each column in raw or chat mode
+(a base model's chat optionally aligned by examples), with the same seed and sampler; the first
+token where they part ways is marked, and each column can be scored by the next one's model to
+chart where it is surprised. A line-up sets the columns in one click: a catalog pair, its base
+aligned by examples beside its instruct model, or a ladder's training stages in order.
+
+Before a run the window says whether the columns' models fit in memory at once (weights + KV
+cache + runtime, each); a set that does not runs at a smaller context or one column at a time,
+each model freed before the next loads (desktop.core.compare.fit), and the window says which.
 
 The window runs the columns (desktop.ui.compare.column shows each one); what a comparison is,
 its divergence, scoring and export are core's (desktop.core.compare). It fits a 1024x640 screen
@@ -19,6 +25,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QLineEdit,
+    QMenu,
     QPlainTextEdit,
     QSplitter,
     QToolBar,
@@ -32,6 +39,8 @@ from desktop.core.chat.prompts import Mode
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.chat.tokens import TOP_K, TokenRecord
 from desktop.core.compare.export import save, write_comparator_json
+from desktop.core.compare.fit import ColumnsPlan, plan_columns
+from desktop.core.compare.lineups import MAX_COLUMNS, MIN_COLUMNS, Lineup, Seat, lineups
 from desktop.core.compare.run import (
     Column,
     Comparison,
@@ -48,23 +57,21 @@ from desktop.core.engine.factory import (
     capabilities_of,
     open_engine,
     render_input,
-    weights_bytes,
 )
 from desktop.core.errors import DuetError
-from desktop.core.hub import api as hub
+from desktop.core.models.catalog import Catalog
 from desktop.core.settings import AppSettings
 from desktop.ui.compare.column import CompareColumn
+from desktop.ui.compare.lineup_menu import fill_lineup_menu
 from desktop.ui.compare.samples_view import SamplesView
 from desktop.ui.engine_slot import EngineOpener
 from desktop.ui.icons import icon
-from desktop.ui.threads import GenerationThread, Threads
+from desktop.ui.threads import CloseThread, GenerationThread, Threads
 from desktop.ui.views.alternatives import AlternativesPanel
 from desktop.ui.views.charts import HeatLegend
 
-MAX_COLUMNS = 3
-# A comparison is of two columns at least: the divergence is between the first two, and each
-# column is scored by the next one's model.
-MIN_COLUMNS = 2
+# A comparison is of two columns at least (MIN_COLUMNS): the divergence is between the first two,
+# and each column is scored by the next one's model.
 KEEP_TWO_TIP = "A comparison needs two columns: pick another model here instead"
 RUNNING_TIP = "Stop the run first (Esc) to remove a column"
 COMPARATOR_FORMAT = "LLM Comparator JSON (*.json)"  # Google PAIR's viewer of side-by-side outputs
@@ -79,10 +86,13 @@ class CompareWindow(QWidget):
         defaults: tuple[str, str],
         parent: QWidget | None = None,
         open_engine: EngineOpener = open_engine,
+        catalog: Catalog | None = None,
     ) -> None:
-        """`open_engine` makes each column's engine (tests give a fake one)."""
+        """`open_engine` makes each column's engine (tests give a fake one); `catalog` offers
+        its pairs and ladders as line-ups."""
         super().__init__(parent, Qt.WindowType.Window)
         self._open_engine = open_engine
+        self.catalog = catalog
         self.setWindowTitle("Duet · Compare")
         self.resize(1200, 760)
         self.models = models
@@ -92,6 +102,10 @@ class CompareWindow(QWidget):
         self._engine_keys: list[tuple[str, EngineConfig]] = []
         self.running: dict[int, GenerationThread] = {}
         self._rendering = False  # the columns' prompts are being rendered before a run
+        # One column at a time: the columns still to run, and whether the last one's model is
+        # being freed before the next loads.
+        self._waiting: list[int] = []
+        self._freeing = False
         self.threads = Threads(self)
         self.comparison: Comparison | None = None
 
@@ -122,11 +136,30 @@ class CompareWindow(QWidget):
             lambda: self.samples_action.setEnabled(self.run_action.isEnabled())
         )
         self.samples_view: SamplesView | None = None
+        self.lineup_action = self._action(
+            "list",
+            "Line-up",
+            "Set the columns in one click: a base and instruct pair, the base aligned by "
+            "examples beside its instruct model, or a ladder of training stages",
+        )
+        self.lineup_menu = QMenu(self)
+        self.lineup_menu.aboutToShow.connect(self.fill_lineups)
+        self.lineup_action.setMenu(self.lineup_menu)
         self.stop_action = self._action("square", "Stop", "Stop every column (Esc)")
         self.stop_action.setEnabled(False)
         self.stop_action.triggered.connect(self.stop)
-        self.add_action = self._action("plus", "Add column", "Add a third model")
+        self.add_action = self._action(
+            "plus", "Add column", f"Add another model (up to {MAX_COLUMNS} columns)"
+        )
         self.add_action.triggered.connect(lambda: self.add_column())
+        self.one_at_a_time = self._action(
+            "clock",
+            "One at a time",
+            "Run the columns one after the other, each model freed before the next loads: "
+            "for models that do not fit in memory together, or all the cores for each",
+        )
+        self.one_at_a_time.setCheckable(True)
+        self.one_at_a_time.toggled.connect(lambda _on: self._update_plan())
         self.heat = self._action(
             "eye", "Heat view", "Colour each token by its probability: red tokens were unlikely"
         )
@@ -139,6 +172,8 @@ class CompareWindow(QWidget):
         )
         self.export_action.setEnabled(False)
         self.export_action.triggered.connect(self.export_dialog)
+        self.lineup_button = self._button(self.lineup_action)
+        self.lineup_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.run_button = self._button(self.run_action)
         self.stop_button = self._button(self.stop_action)
         self.add_button = self._button(self.add_action)
@@ -147,6 +182,12 @@ class CompareWindow(QWidget):
         self.divergence.setTextFormat(Qt.TextFormat.PlainText)
         self.divergence.setWordWrap(True)
         self.divergence.setAccessibleName("Divergence")
+        # Whether the columns' models fit in memory at once, and how they run if not.
+        self.memory = QLabel("")
+        self.memory.setTextFormat(Qt.TextFormat.PlainText)
+        self.memory.setWordWrap(True)
+        self.memory.setEnabled(False)  # a caption's muted colour
+        self.memory.setAccessibleName("Memory")
         self.heat_legend = HeatLegend(self)
         # A clicked token's choices: every column goes on from the one picked.
         self.alternatives = AlternativesPanel(self)
@@ -160,6 +201,7 @@ class CompareWindow(QWidget):
         layout.addWidget(self.input)
         layout.addWidget(self.system)
         layout.addWidget(self.toolbar)
+        layout.addWidget(self.memory)
         layout.addWidget(self.divergence)
         layout.addWidget(self.heat_legend)
         layout.addWidget(self.alternatives)
@@ -195,10 +237,11 @@ class CompareWindow(QWidget):
         column.score_button.clicked.connect(lambda: self.score(self.columns.index(column)))
         column.close_button.clicked.connect(lambda: self.remove_column(self.columns.index(column)))
         column.view.hover.clicked.connect(lambda index: self.offer_fork(column, index))
+        column.picker.currentIndexChanged.connect(lambda _index: self._update_plan())
         column.view.set_heat(self.heat.isChecked())
         self.columns.append(column)
         self.splitter.addWidget(column)
-        self._update_add_button()
+        self._update_plan()
         self._update_remove_buttons()
 
     def remove_column(self, index: int) -> None:
@@ -222,7 +265,7 @@ class CompareWindow(QWidget):
         column.deleteLater()
         if self.comparison is not None:
             self._show_results()
-        self._update_add_button()
+        self._update_plan()
         self._update_remove_buttons()
 
     def _update_remove_buttons(self) -> None:
@@ -241,30 +284,97 @@ class CompareWindow(QWidget):
         for view in self.columns:
             view.set_models(models)
         if not self.busy:
-            self._update_add_button()
+            self._update_plan()
 
-    def _update_add_button(self) -> None:
-        """A third column only when three models fit in memory together."""
-        sizes = sum(weights_bytes(c.model) for c in self.columns)
-        biggest = max((weights_bytes(m) for m in self.models), default=0)
-        fits = hub.estimate_ram(sizes + biggest, n_ctx=self.settings.n_ctx).fit != "won't fit"
-        self.add_action.setEnabled(len(self.columns) < MAX_COLUMNS and fits)
-        self.add_action.setToolTip(
-            "Add a third model" if fits else "A third model would not fit in this machine's memory"
+    def set_settings(self, settings: AppSettings) -> None:
+        """The main window's settings changed (the context among them): the plan follows."""
+        self.settings = settings
+        if not self.busy:
+            self._update_plan()
+
+    def plan(self) -> ColumnsPlan:
+        """How the columns as picked now would run in this machine's memory."""
+        return plan_columns(
+            [view.model for view in self.columns],
+            self.settings.n_ctx,
+            one_at_a_time=self.one_at_a_time.isChecked(),
         )
+
+    def _update_plan(self) -> None:
+        """The memory line, and Add column up to MAX_COLUMNS (a set too big for memory at
+        once still runs, one column at a time)."""
+        self.add_action.setEnabled(not self.busy and len(self.columns) < MAX_COLUMNS)
+        self.memory.setText(self.plan().sentence)
+
+    # Line-ups -----------------------------------------------------------------------------------
+
+    def lineups_now(self) -> tuple[Lineup, ...]:
+        """The catalog's line-ups, ready as the installed models are now."""
+        if self.catalog is None:
+            return ()
+        return lineups(self.catalog, {m.id for m in self.models})
+
+    def fill_lineups(self) -> None:
+        """The Line-up menu as the catalog and the installed models are now."""
+        fill_lineup_menu(self.lineup_menu, self.lineups_now(), self.apply_lineup)
+
+    def apply_lineup(self, lineup: Lineup) -> bool:
+        """Set the columns to `lineup`'s; False, with the reason shown, when it cannot be."""
+        if not lineup.ready:
+            self.divergence.setText(lineup.why_not())
+            return False
+        if not self.set_up(lineup.seats):
+            return False
+        self.divergence.setText(f"Line-up: {lineup.title}. Write an input and run.")
+        return True
+
+    def set_up(self, seats: tuple[Seat, ...] | list[Seat]) -> bool:
+        """One column per seat, each with its model, mode, aligned-by-examples and stage name.
+        Not during a run; False, with the reason shown, when a seat's model is not installed."""
+        if self.busy:
+            return False
+        ids = {m.id for m in self.models}
+        unknown = [s.model_id for s in seats if s.model_id not in ids]
+        if unknown or not MIN_COLUMNS <= len(seats) <= MAX_COLUMNS:
+            self.divergence.setText(
+                f"Not installed: {', '.join(unknown)}."
+                if unknown
+                else f"A comparison has {MIN_COLUMNS} to {MAX_COLUMNS} columns."
+            )
+            return False
+        while len(self.columns) > len(seats):
+            self.remove_column(len(self.columns) - 1)
+        while len(self.columns) < len(seats):
+            self.add_column(seats[len(self.columns)].model_id)
+        for view, seat in zip(self.columns, seats, strict=True):
+            view.picker.choose(seat.model_id)
+            view.mode.set_mode(seat.mode)
+            view.set_aligned(seat.aligned)
+            view.set_stage(seat.stage)
+        self._update_plan()
+        return True
 
     # Running ------------------------------------------------------------------------------------
 
     @property
     def busy(self) -> bool:
         """Rendering the prompts or generating: a run is under way."""
-        return self._rendering or bool(self.running) or self._scoring > 0
+        return (
+            self._rendering
+            or bool(self.running)
+            or self._scoring > 0
+            or bool(self._waiting)
+            or self._freeing
+        )
 
-    def _engines(self) -> list[Engine]:
-        """One engine per column, with the compare thread split; reused while models stay."""
+    def _engines(self, plan: ColumnsPlan | None = None) -> list[Engine]:
+        """One engine per column, with the compare thread split (all of them for each, one
+        column at a time); reused while the models and the plan stay."""
+        plan = plan or self.plan()
         # Only models on this machine share its cores; a remote column runs on its server.
         local = sum(capabilities_of(c.model).uses_this_machine for c in self.columns)
-        config = compare_config(max(1, local), n_ctx=self.settings.n_ctx)
+        sharing = 1 if plan.one_at_a_time else max(1, local)
+        config = compare_config(sharing, n_ctx=plan.n_ctx)
         wanted = [(c.model.id, config) for c in self.columns]
         if wanted != self._engine_keys:
             for engine in self.engines:
@@ -281,7 +391,7 @@ class CompareWindow(QWidget):
         if sampling.seed is None:  # one seed for every column, so only the models differ
             sampling = replace(sampling, seed=random.randrange(2**31))
         system = self.system.text() or None
-        picked = [(view.model, view.mode.mode) for view in self.columns]
+        picked = [(view.model, view.mode.mode, view.aligned) for view in self.columns]
         # A chat template comes from a model file: it renders in a worker thread, never here.
         self._rendering = True
         self._set_busy(True)
@@ -310,20 +420,31 @@ class CompareWindow(QWidget):
     def _start(self, comparison: Comparison) -> None:
         self.comparison = comparison
         self.alternatives.hide()
-        engines = self._engines()
-        self.divergence.setText("Generating…")
-        for i, (view, column, engine) in enumerate(
-            zip(self.columns, comparison.columns, engines, strict=True)
-        ):
+        plan = self.plan()
+        self._engines(plan)
+        for view, column in zip(self.columns, comparison.columns, strict=True):
             view.start(column)
-            thread = GenerationThread(engine, column.prompt, comparison.sampling, TOP_K, self)
-            thread.batch.connect(view.add_batch)
-            thread.done.connect(lambda done, i=i: self._finished(i, done, None))
-            thread.failed.connect(lambda message, i=i: self._finished(i, None, message))
-            thread.crashed.connect(lambda message, i=i: self._finished(i, None, message))
-            self.running[i] = thread
-            self.threads.start(thread)
+        self._waiting = list(range(len(self.columns)))
+        if plan.one_at_a_time:
+            self.divergence.setText("Generating, one column at a time…")
+            self._start_column(self._waiting.pop(0))
+        else:
+            self.divergence.setText("Generating…")
+            while self._waiting:
+                self._start_column(self._waiting.pop(0))
         self._set_busy(True)
+
+    def _start_column(self, i: int) -> None:
+        assert self.comparison is not None
+        view, column = self.columns[i], self.comparison.columns[i]
+        sampling = self.comparison.sampling
+        thread = GenerationThread(self.engines[i], column.prompt, sampling, TOP_K, self)
+        thread.batch.connect(view.add_batch)
+        thread.done.connect(lambda done: self._finished(i, done, None))
+        thread.failed.connect(lambda message: self._finished(i, None, message))
+        thread.crashed.connect(lambda message: self._finished(i, None, message))
+        self.running[i] = thread
+        self.threads.start(thread)
 
     # Forking -----------------------------------------------------------------------------------
 
@@ -366,7 +487,19 @@ class CompareWindow(QWidget):
     def _finished(self, index: int, done: p.Done | None, error: str | None) -> None:
         self.running.pop(index, None)
         self.columns[index].finish(done, error)
-        if not self.running:
+        if self._waiting:  # one at a time: this model leaves memory before the next loads
+            self._freeing = True
+            closing = CloseThread(self.engines[index], self)
+            closing.finished.connect(self._next_column)
+            self.threads.start(closing)
+        elif not self.running:
+            self._all_done()
+
+    def _next_column(self) -> None:
+        self._freeing = False
+        if self._waiting:
+            self._start_column(self._waiting.pop(0))
+        elif not self.running:  # stopped while the last model was being freed
             self._all_done()
 
     def _all_done(self) -> None:
@@ -408,17 +541,24 @@ class CompareWindow(QWidget):
             self._rendering = False
             self._set_busy(False)
             self.divergence.setText("Stopped before the models started.")
+        waiting, self._waiting = self._waiting, []
+        for index in waiting:  # one at a time: the columns whose turn had not come
+            self.columns[index].finish(None, "Stopped before this column's turn.")
         for engine in self.engines:
             engine.cancel()
+        if waiting and not self.running and not self._freeing:
+            self._all_done()
 
     def _set_busy(self, busy: bool) -> None:
         self.run_action.setEnabled(not busy)
         self.stop_action.setEnabled(busy)
+        self.lineup_action.setEnabled(not busy)
+        self.one_at_a_time.setEnabled(not busy)
         self.add_action.setEnabled(not busy and len(self.columns) < MAX_COLUMNS)
         for view in self.columns:
             view.set_busy(busy)
         if not busy:
-            self._update_add_button()
+            self._update_plan()
         self._update_remove_buttons()
 
     def _set_heat(self, on: bool) -> None:
@@ -437,13 +577,24 @@ class CompareWindow(QWidget):
                 "Write an input first: Samples runs it several times in every column."
             )
             return
+        plan = self.plan()
+        if plan.one_at_a_time:
+            self.divergence.setText(
+                "Samples runs every column at once, and these columns run one at a time: "
+                "remove a column, or uncheck One at a time if they fit together."
+            )
+            return
         if self.samples_view is not None:  # the last one, closed: a new run gets a new view
             self.samples_view.close()
             self.samples_view.deleteLater()
         picked = [(view.model, view.mode.mode) for view in self.columns]
+        aligned = [view.aligned for view in self.columns]
         system = self.system.text() or None
         sampling = self.settings.sampling
-        self.samples_view = SamplesView(text, system, picked, sampling, self._engines(), self)
+        engines = self._engines(plan)
+        self.samples_view = SamplesView(
+            text, system, picked, sampling, engines, self, aligned=aligned
+        )
         self.samples_view.show()
         self.samples_view.run()
 
@@ -523,7 +674,11 @@ class CompareWindow(QWidget):
 
 
 def _render_columns(
-    picked: list[tuple[Runnable, Mode]], text: str, system: str | None
+    picked: list[tuple[Runnable, Mode, bool]], text: str, system: str | None
 ) -> list[Column]:
-    """Each column's exact prompt: a remote chat column shows the messages it sends."""
-    return [Column(model, mode, render_input(model, mode, text, system)) for model, mode in picked]
+    """Each column's exact prompt (a base model's chat aligned by examples where its column
+    says so): a remote chat column shows the messages it sends."""
+    return [
+        Column(model, mode, render_input(model, mode, text, system, aligned=aligned))
+        for model, mode, aligned in picked
+    ]

@@ -1,0 +1,237 @@
+"""Line-ups in the real compare window: a ladder of four stages (the starter files standing in
+for the stages) run side by side or one column at a time as memory says, its neighbouring
+stages scored against each other; a base model aligned by examples beside its instruct model;
+and the memory line that says how the columns will run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtGui import QAction
+
+from desktop.core.chat.aligned import ALIGNED_STOP, ALIGNED_TEMPLATE_NAME
+from desktop.core.chat.sampling import SamplingParams
+from desktop.core.compare.lineups import EXAMPLES_SUFFIX, MAX_COLUMNS, lineup_named
+from desktop.core.compare.run import compare_config
+from desktop.core.engine import events as p
+from desktop.core.engine.factory import open_engine
+from desktop.core.models import memory
+from desktop.core.models.catalog import Catalog, parse_catalog
+from desktop.core.models.library import InstalledModel, Library
+from desktop.core.settings import AppSettings
+from desktop.ui.compare.window import CompareWindow
+from desktop.ui.main_window import MainWindow
+from tests.ui.conftest import open_compare
+
+RUN_MS = 240_000
+STAGES = (("base", "base"), ("sft", "SFT"), ("dpo", "DPO"), ("instruct", "Instruct"))
+
+
+def _ladder_toml() -> str:
+    entries = []
+    for number, (name, stage) in enumerate(STAGES, start=1):
+        entries.append(
+            f"""
+[[model]]
+id = "t-{name}"
+family = "Test ladder"
+kind = "{"base" if number == 1 else "instruct"}"
+ladder = "t-ladder"
+stage = {number}
+stage_name = "{stage}"
+repo_id = "duet-test/t-{name}-GGUF"
+filename = "t-{name}.Q4_K_M.gguf"
+quant = "Q4_K_M"
+size = 100000000
+license = "apache-2.0"
+gated = false
+"""
+        )
+    return "".join(entries)
+
+
+@pytest.fixture
+def ladder(
+    starter_paths: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Catalog, list[InstalledModel]]]:
+    """A four-stage ladder whose stages are the starter files (base, instruct, base, instruct),
+    found by the real library in a Hugging Face cache as `duet pull t-ladder` would leave them."""
+    cache = tmp_path / "hub"
+    for number, (name, _stage) in enumerate(STAGES):
+        snapshot = cache / f"models--duet-test--t-{name}-GGUF" / "snapshots" / ("0" * 40)
+        snapshot.mkdir(parents=True)
+        target = snapshot / f"t-{name}.Q4_K_M.gguf"
+        source = starter_paths[number % 2]
+        try:
+            os.link(source, target)  # a second name for the same bytes: no copy
+        except OSError:
+            shutil.copyfile(source, target)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    catalog = parse_catalog(_ladder_toml(), Path("models.toml"))
+    models = Library(catalog=catalog).models()
+    assert {f"t-{name}" for name, _ in STAGES} <= {m.id for m in models}
+    yield catalog, models
+
+
+def _compare(qtbot, catalog: Catalog, models: list[InstalledModel], opener=open_engine):  # type: ignore[no-untyped-def]
+    sampling = SamplingParams(max_tokens=8, seed=3, temperature=0.0)
+    compare = CompareWindow(
+        models,
+        AppSettings(sampling=sampling, n_ctx=1024),
+        (models[0].id, models[1].id),
+        open_engine=opener,
+        catalog=catalog,
+    )
+    qtbot.addWidget(compare)
+    compare.show()
+    return compare
+
+
+def _menu_action(compare: CompareWindow, title: str) -> QAction:
+    compare.fill_lineups()
+    found = [a for a in compare.lineup_menu.actions() if a.text() == title]
+    assert len(found) == 1, [a.text() for a in compare.lineup_menu.actions()]
+    return found[0]
+
+
+def _run(compare: CompareWindow, qtbot, text: str = "Name a colour.") -> None:  # type: ignore[no-untyped-def]
+    compare.input.setPlainText(text)
+    compare.run()
+    qtbot.waitUntil(lambda: compare.busy, timeout=5_000)
+    qtbot.waitUntil(lambda: not compare.busy, timeout=RUN_MS)
+
+
+def test_a_ladder_runs_its_four_stages_side_by_side_and_neighbours_score_each_other(
+    qtbot, ladder: tuple[Catalog, list[InstalledModel]]
+) -> None:
+    catalog, models = ladder
+    compare = _compare(qtbot, catalog, models)
+    action = _menu_action(compare, "Test ladder: base → SFT → DPO → Instruct")
+    assert action.isEnabled()
+    action.trigger()
+    assert MAX_COLUMNS == 4
+    assert [c.model.id for c in compare.columns] == [f"t-{name}" for name, _ in STAGES]
+    assert [c.stage.text() for c in compare.columns] == [stage for _, stage in STAGES]
+    assert all(c.stage.isVisible() for c in compare.columns)
+    assert not compare.add_action.isEnabled()  # four is the most
+    # Four small models fit in 24 GiB at once, and the window says so before Run.
+    assert compare.memory.text().startswith("All 4 fit in memory at once at 1,024 tokens")
+    assert not compare.plan().one_at_a_time
+    _run(compare, qtbot)
+    for view in compare.columns:
+        assert view.column is not None and view.column.done is not None, view.column
+        assert view.column.text
+    # The SFT stage's text, ranked by the base stage... here: column 0 scored by column 1's
+    # model, the next stage, as the shift view does between neighbouring stages.
+    compare.score(0)
+    qtbot.waitUntil(lambda: not compare.busy, timeout=RUN_MS)
+    shift = compare.columns[0].column.shift  # type: ignore[union-attr]
+    assert shift is not None and shift.scorer == "t-sft"
+    assert compare.columns[0].shift.isVisible()
+
+
+class _Watched:
+    """A real engine that notes, each time it is asked to generate, which engines of the
+    window are loaded at that moment."""
+
+    def __init__(self, engine: object, log: list[list[bool]], every: list[object]) -> None:
+        self._engine, self._log, self._every = engine, log, every
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._engine, name)
+
+    def generate(self, *args: object, **kwargs: object) -> object:
+        self._log.append([bool(getattr(e, "alive", False)) for e in self._every])
+        return self._engine.generate(*args, **kwargs)  # type: ignore[attr-defined]
+
+
+def test_a_ladder_too_big_for_memory_at_once_runs_stage_by_stage(
+    qtbot, ladder: tuple[Catalog, list[InstalledModel]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog, models = ladder
+    log: list[list[bool]] = []
+    engines: list[object] = []
+
+    def opener(model, config):  # type: ignore[no-untyped-def]
+        engine = open_engine(model, config)
+        engines.append(engine)
+        return _Watched(engine, log, engines)
+
+    compare = _compare(qtbot, catalog, models, opener)
+    lineup = lineup_named(catalog, {m.id for m in models}, "t-ladder")
+    assert lineup is not None and compare.apply_lineup(lineup)
+    # A machine where each stage fits alone but no two do at any context.
+    biggest = max(e.total for e in compare.plan().estimate.models)  # type: ignore[union-attr]
+    monkeypatch.setattr(memory, "machine_memory", lambda: int(biggest / 0.85) + 1)
+    compare._update_plan()
+    assert "run them one after the other" in compare.memory.text()
+    assert compare.plan().one_at_a_time
+    _run(compare, qtbot)
+    assert all(v.column is not None and v.column.done is not None for v in compare.columns)
+    # Each stage started with no other model loaded: the one before was freed first.
+    assert len(log) == 4 and all(not any(alive) for alive in log), log
+    # One worker thread each would waste a core: alone, a stage gets them all.
+    assert {e.config.n_threads for e in engines} == {compare_config(1).n_threads}  # type: ignore[attr-defined]
+
+
+def test_stop_during_a_run_one_at_a_time_ends_the_columns_still_waiting(
+    qtbot, ladder: tuple[Catalog, list[InstalledModel]]
+) -> None:
+    catalog, models = ladder
+    compare = _compare(qtbot, catalog, models)
+    compare.apply_lineup(lineup_named(catalog, {m.id for m in models}, "t-ladder"))  # type: ignore[arg-type]
+    compare.one_at_a_time.setChecked(True)
+    assert compare.memory.text().startswith("One column at a time, as chosen")
+    compare.settings = AppSettings(sampling=SamplingParams(max_tokens=400, seed=3), n_ctx=1024)
+    compare.input.setPlainText("Once upon a time")
+    compare.run()
+    qtbot.waitUntil(lambda: bool(compare.columns[0].view.tokens), timeout=RUN_MS)
+    compare.stop()
+    qtbot.waitUntil(lambda: not compare.busy, timeout=30_000)
+    assert compare.columns[0].column.done is not None  # type: ignore[union-attr]
+    for view in compare.columns[1:]:
+        assert view.column is not None and view.column.error == "Stopped before this column's turn."
+        assert "Stopped before this column's turn." in view.stats.text()
+    assert compare.run_action.isEnabled()  # the window is free again
+
+
+def test_the_base_plus_examples_line_up_aligns_the_base_model_in_the_window(
+    window: MainWindow, qtbot
+) -> None:
+    compare = open_compare(window, qtbot, max_tokens=200)
+    title = next(x.title for x in compare.lineups_now() if x.id == "starter" + EXAMPLES_SUFFIX)
+    _menu_action(compare, title).trigger()
+    base, instruct = compare.columns
+    assert base.aligned and base.examples.isVisible() and base.examples.isChecked()
+    assert not instruct.examples.isVisible()  # an instruct model keeps its own template
+    _run(compare, qtbot, "Name three primary colours.")
+    assert base.column is not None and instruct.column is not None
+    assert base.column.prompt.template_name == ALIGNED_TEMPLATE_NAME
+    assert base.column.prompt.stop == ALIGNED_STOP
+    assert base.template.text() == ALIGNED_TEMPLATE_NAME  # said above the column
+    assert instruct.column.prompt.template_name != ALIGNED_TEMPLATE_NAME
+    done = base.column.done
+    assert done is not None and done.reason == p.StopReason.STOP_STRING, done
+    assert "# Query:" not in base.column.text
+    # Raw mode has no chat to align: the option is off there, and the run is plain again.
+    base.mode.set_mode("raw")
+    assert not base.examples.isEnabled() and not base.aligned
+
+
+def test_a_ladder_not_installed_is_offered_disabled_with_what_to_pull(
+    qtbot, ladder: tuple[Catalog, list[InstalledModel]]
+) -> None:
+    catalog, models = ladder
+    fewer = [m for m in models if m.id != "t-dpo"]
+    compare = _compare(qtbot, catalog, fewer)
+    action = _menu_action(compare, "Test ladder: base → SFT → DPO → Instruct")
+    assert not action.isEnabled()
+    assert "t-dpo" in action.toolTip() and "duet pull t-ladder" in action.toolTip()
+    before = [c.model.id for c in compare.columns]
+    assert not compare.apply_lineup(lineup_named(catalog, {m.id for m in fewer}, "t-ladder"))  # type: ignore[arg-type]
+    assert [c.model.id for c in compare.columns] == before
+    assert "t-dpo" in compare.divergence.text()
