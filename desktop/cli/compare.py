@@ -1,6 +1,8 @@
-"""`duet compare`: one input through two or three installed models at once, their outputs, the
-first divergence, and optionally each output scored by the other model and its token shift; or,
-with --samples N, N samples of each model and what they say about it."""
+"""`duet compare`: one input through two to four installed models (or a catalog line-up: a pair,
+a pair with its base aligned by examples, a ladder's stages), their outputs, the first
+divergence, and optionally each output scored by the next model and its token shift; or, with
+--samples N, N samples of each model and what they say about it. Models that do not fit in
+memory together run one at a time."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from desktop.core.models.library import InstalledModel, Library
 
 if TYPE_CHECKING:  # loaded when a comparison runs, not for every command
     from desktop.core.chat.fork import Fork
+    from desktop.core.compare.fit import ColumnsPlan
     from desktop.core.compare.run import Column
     from desktop.core.compare.samples import SampleColumn, SampleRun
 
@@ -37,26 +40,28 @@ def cmd_compare(args: argparse.Namespace) -> int:
     text = read_text(args.text)
     if not text.strip():
         raise InvalidPrompt("The text is empty: give the models something to continue or answer.")
-    models = _models(args.models)
-    modes = _modes(args.mode, len(models))
+    models, aligned = _models(args.models)
+    modes, examples = _modes(args.mode, len(models))
+    aligned = [a or e for a, e in zip(aligned, examples, strict=True)]
     if args.samples is not None:
-        return _cmd_samples(args, text, models, modes)
+        return _cmd_samples(args, text, models, modes, aligned)
     temperature = 0.0 if args.temperature is None else args.temperature
     sampling = SamplingParams(
         temperature=temperature, max_tokens=args.max_tokens, seed=args.seed
     ).validated()
     columns = [
-        Column(model, mode, render_input(model, mode, text, args.system))
-        for model, mode in zip(models, modes, strict=True)
+        Column(model, mode, render_input(model, mode, text, args.system, aligned=examples))
+        for model, mode, examples in zip(models, modes, aligned, strict=True)
     ]
     comparison = Comparison(text, args.system, sampling, columns)
     if args.fork_at is not None and args.fork_at < 0:
         raise InvalidPrompt(f"--fork-at counts tokens from 0: {args.fork_at} is not one.")
     fork_error = ""
-    config = compare_config(len(columns), n_ctx=local_config(args.ctx).n_ctx)
+    plan = _plan(models, args)
+    config = compare_config(1 if plan.one_at_a_time else len(columns), n_ctx=plan.n_ctx)
     engines = [open_engine(model, config) for model in models]
     try:
-        run_columns(engines, comparison)
+        run_columns(engines, comparison, one_at_a_time=plan.one_at_a_time)
         if args.score or args.shift:
             for i, column in enumerate(columns):
                 other = (i + 1) % len(columns)
@@ -70,7 +75,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             except DuetError as exc:  # the outputs above are still worth printing
                 fork_error = str(exc)
             else:
-                run_columns(engines, after)
+                run_columns(engines, after, one_at_a_time=plan.one_at_a_time)
     finally:
         for engine in engines:
             engine.close()
@@ -125,30 +130,66 @@ def _fork(column: Column, index: int, choice: str | None) -> Fork:
     return fork_at(column.pieces, index, choice)
 
 
-def _models(names: str) -> list[InstalledModel]:
+def _models(names: str) -> tuple[list[InstalledModel], list[bool]]:
+    """The models named, or the models of the catalog line-up named (a pair, PAIR+examples, a
+    ladder); with each, whether the line-up aligns it by examples."""
+    from desktop.core.compare.lineups import MAX_COLUMNS, MIN_COLUMNS, lineup_named
+
     library = Library()
-    if names:
-        models = [library.resolve(name.strip()) for name in names.split(",") if name.strip()]
-    else:
-        models = [starter(library, "raw"), starter(library, "chat")]
-    if not 2 <= len(models) <= 3:
-        raise DuetError("Compare takes two or three models: --models A,B[,C].")
-    return models
+    wanted = [name.strip() for name in names.split(",") if name.strip()]
+    if not wanted:
+        return [starter(library, "raw"), starter(library, "chat")], [False, False]
+    if len(wanted) == 1:
+        installed = {m.id for m in library.models()}
+        lineup = lineup_named(library.catalog, installed, wanted[0])
+        if lineup is not None:
+            if not lineup.ready:
+                raise DuetError(lineup.why_not())
+            models = [library.resolve(seat.model_id) for seat in lineup.seats]
+            return models, [seat.aligned for seat in lineup.seats]
+    if not MIN_COLUMNS <= len(wanted) <= MAX_COLUMNS:
+        raise DuetError(
+            f"Compare takes {MIN_COLUMNS} to {MAX_COLUMNS} models (--models A,B[,C,D]), or a "
+            "catalog pair or ladder (--models PAIR, PAIR+examples or LADDER)."
+        )
+    models = [library.resolve(name) for name in wanted]
+    return models, [False] * len(models)
 
 
-def _modes(spec: str, count: int) -> list[Mode]:
-    """One mode for all, or one per model."""
-    named: dict[str, Mode] = {mode: mode for mode in MODES}
+def _modes(spec: str, count: int) -> tuple[list[Mode], list[bool]]:
+    """One mode for all, or one per model; "examples" is chat mode with a base model aligned
+    by examples (other models keep their own template)."""
+    named: dict[str, tuple[Mode, bool]] = {mode: (mode, False) for mode in MODES}
+    named["examples"] = ("chat", True)
     given = [named.get(name.strip()) for name in spec.split(",")]
-    modes = [mode for mode in given if mode is not None]
-    modes = modes * count if len(given) == 1 else modes
-    if len(given) not in (1, count) or len(modes) != count:
-        raise DuetError("--mode is raw or chat, or one per model (raw,chat).")
-    return modes
+    chosen = [mode for mode in given if mode is not None]
+    chosen = chosen * count if len(given) == 1 else chosen
+    if len(given) not in (1, count) or len(chosen) != count:
+        raise DuetError(
+            "--mode is raw, chat or examples (a base model's chat aligned by examples), or one "
+            "per model (raw,chat)."
+        )
+    return [mode for mode, _ in chosen], [examples for _, examples in chosen]
+
+
+def _plan(models: list[InstalledModel], args: argparse.Namespace) -> ColumnsPlan:
+    """How the models run in memory; said on stderr when it is not all at once as asked."""
+    from desktop.core.compare.fit import plan_columns
+
+    asked = local_config(args.ctx).n_ctx
+    plan = plan_columns(models, asked, one_at_a_time=args.one_at_a_time)
+    if plan.one_at_a_time or plan.n_ctx != asked:
+        print(plan.sentence, file=sys.stderr)
+    return plan
 
 
 def _show(column: Column, shift: bool = False) -> None:
-    print(f"=== {column.model.id} ({column.model.kind}, {column.mode}) ===")
+    from desktop.core.chat.aligned import ALIGNED_TEMPLATE_NAME
+
+    how = f"{column.mode}, aligned by examples"
+    if column.prompt.template_name != ALIGNED_TEMPLATE_NAME:
+        how = column.mode
+    print(f"=== {column.model.id} ({column.model.kind}, {how}) ===")
     print(column.text.strip() if column.mode == "chat" else column.text)
     if column.error:
         print(f"[error: {column.error}]")
@@ -171,7 +212,11 @@ def _show(column: Column, shift: bool = False) -> None:
 
 
 def _cmd_samples(
-    args: argparse.Namespace, text: str, models: list[InstalledModel], modes: list[Mode]
+    args: argparse.Namespace,
+    text: str,
+    models: list[InstalledModel],
+    modes: list[Mode],
+    aligned: list[bool],
 ) -> int:
     """N samples of each model with the same seeds, then each model's figures."""
     from desktop.core.compare.export import save_samples
@@ -189,13 +234,19 @@ def _cmd_samples(
     temperature = SamplingParams().temperature if args.temperature is None else args.temperature
     sampling = SamplingParams(temperature=temperature, max_tokens=args.max_tokens, seed=args.seed)
     columns = [
-        (model, mode, render_input(model, mode, text, args.system))
-        for model, mode in zip(models, modes, strict=True)
+        (model, mode, render_input(model, mode, text, args.system, aligned=examples))
+        for model, mode, examples in zip(models, modes, aligned, strict=True)
     ]
+    fit = _plan(models, args)
+    if fit.one_at_a_time:
+        raise DuetError(
+            "--samples runs every model at once, and these do not fit in memory together "
+            "(or --one-at-a-time was given): compare fewer models."
+        )
     plan = plan_samples(text, args.system, columns, sampling, args.samples)
     if (note := greedy_note(plan.sampling)) is not None:
         print(f"warning: {note}", file=sys.stderr)
-    config = compare_config(len(columns), n_ctx=local_config(args.ctx).n_ctx)
+    config = compare_config(len(columns), n_ctx=fit.n_ctx)
     engines = [open_engine(model, config) for model in models]
     job = SamplesJob(engines, _progress(args.samples) if sys.stderr.isatty() else None)
     try:

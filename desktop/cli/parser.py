@@ -134,13 +134,25 @@ def _render(sub: Commands) -> None:
 
 
 def _compare(sub: Commands) -> None:
-    cmp = sub.add_parser("compare", help="one input through two or three models at once")
+    cmp = sub.add_parser("compare", help="one input through two to four models at once")
     cmp.add_argument("text", metavar="TEXT", help="the input; - reads stdin")
     cmp.add_argument(
-        "--models", default="", help="comma-separated model names (default: the starter pair)"
+        "--models",
+        default="",
+        help="2 to 4 comma-separated model names, or a catalog line-up: a pair's id, PAIR+examples "
+        "(its base aligned by examples) or a ladder's id (default: the starter pair)",
     )
     cmp.add_argument(
-        "--mode", default="chat", help="raw or chat, for all, or one per model: raw,chat"
+        "--mode",
+        default="chat",
+        help="raw, chat or examples (a base model's chat aligned by examples), for all or one "
+        "per model: raw,chat",
+    )
+    cmp.add_argument(
+        "--one-at-a-time",
+        action="store_true",
+        help="run the models one after the other, each freed before the next loads (automatic "
+        "when they do not fit in memory together)",
     )
     cmp.add_argument("--system", "-s", help="system prompt (chat mode)")
     cmp.add_argument("--max-tokens", "-n", type=int, default=128)

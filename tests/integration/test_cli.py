@@ -131,7 +131,7 @@ def test_self_test_passes(starter_paths: tuple[Path, Path]) -> None:
         (["generate", "-m", "remote:", "Hi"], 1, "'remote:' names no server"),
         (["generate", "-m", "remote:/m", "Hi"], 1, "names no server: give remote:SERVER"),
         (["generate", "-m", "remote:nobody/m", "Hi"], 1, "There is no server named nobody"),
-        (["compare", "--mode", "raw,poem", "Hi"], 1, "--mode is raw or chat"),
+        (["compare", "--mode", "raw,poem", "Hi"], 1, "--mode is raw, chat or examples"),
     ],
 )
 def test_bad_input_is_one_clear_line(args: list[str], code: int, message: str) -> None:

@@ -126,4 +126,4 @@ def test_cli_compare(starter_paths: tuple[Path, Path], tmp_path: Path) -> None:
     assert "First divergence: character" in result.stdout or "identical" in result.stdout
     assert out.read_text().startswith("# Duet comparison")
     bad = duet("compare", "--models", "gemma-3-270m", "Hi", timeout=60)
-    assert bad.returncode == 1 and "two or three models" in bad.stderr
+    assert bad.returncode == 1 and "2 to 4 models" in bad.stderr
