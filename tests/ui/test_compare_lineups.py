@@ -5,8 +5,6 @@ and the memory line that says how the columns will run."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,58 +18,25 @@ from desktop.core.compare.run import compare_config
 from desktop.core.engine import events as p
 from desktop.core.engine.factory import open_engine
 from desktop.core.models import memory
-from desktop.core.models.catalog import Catalog, parse_catalog
+from desktop.core.models.catalog import Catalog
 from desktop.core.models.library import InstalledModel, Library
 from desktop.core.settings import AppSettings
 from desktop.ui.compare.window import CompareWindow
 from desktop.ui.main_window import MainWindow
+from tests.standin_ladder import STAGES, standin_ladder
 from tests.ui.conftest import open_compare
 
 RUN_MS = 240_000
-STAGES = (("base", "base"), ("sft", "SFT"), ("dpo", "DPO"), ("instruct", "Instruct"))
-
-
-def _ladder_toml() -> str:
-    entries = []
-    for number, (name, stage) in enumerate(STAGES, start=1):
-        entries.append(
-            f"""
-[[model]]
-id = "t-{name}"
-family = "Test ladder"
-kind = "{"base" if number == 1 else "instruct"}"
-ladder = "t-ladder"
-stage = {number}
-stage_name = "{stage}"
-repo_id = "duet-test/t-{name}-GGUF"
-filename = "t-{name}.Q4_K_M.gguf"
-quant = "Q4_K_M"
-size = 100000000
-license = "apache-2.0"
-gated = false
-"""
-        )
-    return "".join(entries)
 
 
 @pytest.fixture
 def ladder(
     starter_paths: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Catalog, list[InstalledModel]]]:
-    """A four-stage ladder whose stages are the starter files (base, instruct, base, instruct),
-    found by the real library in a Hugging Face cache as `duet pull t-ladder` would leave them."""
-    cache = tmp_path / "hub"
-    for number, (name, _stage) in enumerate(STAGES):
-        snapshot = cache / f"models--duet-test--t-{name}-GGUF" / "snapshots" / ("0" * 40)
-        snapshot.mkdir(parents=True)
-        target = snapshot / f"t-{name}.Q4_K_M.gguf"
-        source = starter_paths[number % 2]
-        try:
-            os.link(source, target)  # a second name for the same bytes: no copy
-        except OSError:
-            shutil.copyfile(source, target)
-    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
-    catalog = parse_catalog(_ladder_toml(), Path("models.toml"))
+    """A four-stage ladder whose stages are the starter files, found by the real library in a
+    Hugging Face cache as `duet pull t-ladder` would leave them."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    catalog = standin_ladder(tmp_path / "hub", starter_paths)
     models = Library(catalog=catalog).models()
     assert {f"t-{name}" for name, _ in STAGES} <= {m.id for m in models}
     yield catalog, models
