@@ -7,8 +7,11 @@ DUET_HOME that is removed afterwards, so nothing of the user's shows or changes.
 sample with a fixed seed, so the pictures are the same each time.
 
 Files: {main,compare}-{light,dark}-{1280x800,1024x640}.png. The light main window shows a short
-chat; the dark one the raw notebook after a continuation (both are in History). And
-{shift,fork}-light-1280x800.png: a token shift, and a token's alternatives offered to fork from.
+chat; the dark one the raw notebook after a continuation (both are in History). And, light at
+1280x800: welcome (the first start's page), {shift,fork} (a token shift, and a token's
+alternatives offered to fork from), experiment (the guided experiment "A base model aligned by
+examples" after its run) and ladder (a ladder's four stages side by side: no real ladder's
+GGUFs can be fetched offline, so the starter files stand in for the stages, as in the tests).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ RAW = "A simple tomato soup\n\nIngredients:\n1."
 COMPARE = "The three primary colours are"
 BASE = "gemma-3-270m"
 SHIFT = "Give me three tips for sleeping well."
+LADDER = "Explain in one sentence why the sky is blue."
 
 
 def main() -> int:
@@ -135,6 +139,7 @@ def _take() -> int:
     window.resize(*SIZES[0])
     window.show()
     _wait(app, lambda: window.runtime is not None, 120, "the model to load")
+    _shoot(app, "welcome", "light", window, SIZES[:1])  # a fresh home: the first start's page
     seeded = replace(
         window.settings,
         sampling=SamplingParams(temperature=0.7, seed=7, repeat_penalty=1.15, max_tokens=120),
@@ -165,9 +170,51 @@ def _take() -> int:
     for scheme in ("light", "dark"):
         _shoot(app, "compare", scheme, compare)
     _why(app, compare)
+    _experiment(app, window)
     compare.close()
+    _ladder(app, window.settings)
     window.close()
     return 0
+
+
+def _experiment(app: object, window: object) -> None:
+    """A guided experiment from the Try this menu, after its run, its note on top."""
+    from desktop.ui.main_window import MainWindow
+
+    assert isinstance(window, MainWindow)
+    run = window.try_experiment("examples")
+    _wait(app, lambda: run.done, 300, "the guided experiment")
+    assert window.compare_window is not None
+    _shoot(app, "experiment", "light", window.compare_window, SIZES[:1])
+
+
+def _ladder(app: object, settings: object) -> None:
+    """A ladder's four stages side by side (the starter files standing in for them)."""
+    from dataclasses import replace
+
+    from desktop.core.compare.lineups import lineup_named
+    from desktop.core.models.library import Library
+    from desktop.core.models.starter import require_starter_paths
+    from desktop.core.settings import AppSettings
+    from desktop.ui.compare.window import CompareWindow
+    from tests.standin_ladder import LADDER_ID, standin_ladder
+
+    assert isinstance(settings, AppSettings)
+    cache = Path(os.environ["DUET_HOME"]) / "stand-in-hub"
+    os.environ["HF_HUB_CACHE"] = str(cache)  # only the stand-in stages are found there
+    catalog = standin_ladder(cache, require_starter_paths())
+    models = Library(catalog=catalog).models()
+    short = replace(settings, sampling=replace(settings.sampling, max_tokens=48))
+    compare = CompareWindow(models, short, (models[0].id, models[1].id), catalog=catalog)
+    lineup = lineup_named(catalog, {m.id for m in models}, LADDER_ID)
+    assert lineup is not None and compare.apply_lineup(lineup)
+    compare.resize(*SIZES[0])
+    compare.show()
+    compare.input.setPlainText(LADDER)
+    compare.run()
+    _wait(app, lambda: not compare.busy, 300, "the ladder run")
+    _shoot(app, "ladder", "light", compare, SIZES[:1])
+    compare.close()
 
 
 if __name__ == "__main__":

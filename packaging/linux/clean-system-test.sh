@@ -158,6 +158,9 @@ window() {
 }
 
 window x11 DUET_STARTER_DIR=/home/duetuser/starter
+# The starter pair is there and nothing was run yet: the first start opens on the welcome page.
+grep -q "welcome page:" "$OUT/x11.stderr" || fail "x11: the welcome page was not shown on the first start"
+grep "welcome page:" "$OUT/x11.stderr" | sed 's/^/    /'
 # No model, no network (the Hub's address answers nothing): the first-run page.
 window x11-first-run HF_ENDPOINT=http://127.0.0.1:9 DUET_HOME=/home/duetuser/empty-home
 grep -q "first-run page:" "$OUT/x11-first-run.stderr" || fail "x11-first-run: the first-run page was not shown"
