@@ -158,3 +158,28 @@ def test_cli_compare_forks_every_column_and_saves_for_llm_comparator(
     assert "=== gemma-3-270m (base, chat) ===" in bad.stdout
     negative = duet("compare", "--fork-at", "-1", "Hi", timeout=60)
     assert negative.returncode == 1 and "counts tokens from 0" in negative.stderr
+
+
+def _peak_rss(pid: int) -> int:
+    """A process's peak resident memory (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmHWM for {pid}")
+
+
+def test_batched_scoring_of_a_long_text_keeps_the_workers_memory_bounded(base_path: Path) -> None:
+    """Gemma's vocabulary is 262,144 tokens: each position's logits are 1 MiB. Logits for a
+    whole 512-token batch at once would add half a gigabyte to the worker for one score."""
+    from desktop.core.engine.config import EngineConfig
+
+    text = " ".join(f"word{i} and" for i in range(200))  # several hundred tokens
+    with EngineClient(base_path, EngineConfig(n_ctx=2048, n_threads=2)) as engine:
+        engine.load()
+        assert engine.pid is not None
+        engine.score("A list:", continuation="warm up", top_k=TOP_K, batched=True)
+        before = _peak_rss(engine.pid)
+        scored = engine.score("A list:", continuation=text, top_k=TOP_K, batched=True)
+        assert len(scored.tokens) > 400
+        grown = _peak_rss(engine.pid) - before
+    assert grown < 150 * 1024 * 1024, f"the worker grew by {grown / 2**20:.0f} MiB"

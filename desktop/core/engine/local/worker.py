@@ -37,6 +37,10 @@ from desktop.core.models.gguf_info import read_model_info
 _LOG_TAIL: collections.deque[str] = collections.deque(maxlen=20)
 _llama_cpp: Any = None
 PARENT_CHECK_SECONDS = 0.25  # a worker outlives the app that started it by at most this
+# Positions whose logits one scoring batch asks for. llama.cpp keeps an output buffer as large
+# as the largest batch's logits: with Gemma's 262,144-token vocabulary a position is 1 MiB, so a
+# whole 512-token batch would add half a gigabyte (more, with the copies read from it).
+SCORE_OUTPUTS = 32
 
 
 def main(conn: Connection, cancel: Synchronized[int]) -> None:
@@ -493,11 +497,12 @@ class Worker:
     def score_batched(
         self, prompt: list[int], continuation: list[int], k: int
     ) -> list[p.ScoredToken]:
-        """The continuation in batches of n_batch tokens with logits at every position, after
-        whatever of the prompt the KV cache already holds (a column that just generated
-        from this prompt evaluates only the text). A fraction of a generation's time, at the
-        price of batched rounding: for labelling another model's text, not for reproducing
-        this model's own log-probabilities."""
+        """The continuation in batches with logits at every position (SCORE_OUTPUTS at a time;
+        the rest of the prompt in batches of n_batch, without), after whatever of the prompt
+        the KV cache already holds (a column that just generated from this prompt evaluates
+        only the text). A fraction of a generation's time, at the price of batched rounding:
+        for labelling another model's text, not for reproducing this model's own
+        log-probabilities."""
         lib = _llama_cpp
         ctx = self.llm._ctx.ctx
         tokens = prompt + continuation[:-1]
@@ -508,7 +513,8 @@ class Worker:
         while pos < total:
             if self.cancelled():
                 raise InvalidPrompt("Scoring was cancelled.")
-            chunk = tokens[pos : pos + n_batch]
+            end = min(pos + n_batch, first) if pos < first else pos + SCORE_OUTPUTS
+            chunk = tokens[pos : min(end, pos + n_batch)]
             self.fill_batch(chunk, pos, logits_from=first)
             if lib.llama_decode(ctx, batch) != 0:
                 lib.llama_memory_seq_rm(lib.llama_get_memory(ctx), 0, pos, -1)
