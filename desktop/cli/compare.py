@@ -68,6 +68,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 # A column that failed or wrote nothing has nothing to score.
                 if column.text and not column.error and not columns[other].error:
                     score_with(engines[other], column, columns[other])
+                    if plan.one_at_a_time:  # as in the run: one model in memory at a time
+                        engines[other].close()
         after = None
         if args.fork_at is not None:
             try:
@@ -127,7 +129,7 @@ def _fork(column: Column, index: int, choice: str | None) -> Fork:
         if not others:
             raise InvalidPrompt(f"Token {index} has no other choice recorded: give --fork-with.")
         choice = others[0]
-    return fork_at(column.pieces, index, choice)
+    return fork_at(column.texts, index, choice)
 
 
 def _models(names: str) -> tuple[list[InstalledModel], list[bool]]:
@@ -176,7 +178,9 @@ def _plan(models: list[InstalledModel], args: argparse.Namespace) -> ColumnsPlan
     """How the models run in memory; said on stderr when it is not all at once as asked."""
     from desktop.core.compare.fit import plan_columns
 
-    asked = local_config(args.ctx).n_ctx
+    config = local_config(args.ctx)
+    config.check()  # a context out of range is refused in words, before any estimate
+    asked = config.n_ctx
     plan = plan_columns(models, asked, one_at_a_time=args.one_at_a_time)
     if plan.one_at_a_time or plan.n_ctx != asked:
         print(plan.sentence, file=sys.stderr)

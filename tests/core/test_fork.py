@@ -41,3 +41,26 @@ def test_a_server_sent_chat_messages_cannot_fork() -> None:
     with pytest.raises(Unsupported):
         forked_prompt(sent, fork, SERVER)
     assert forked_prompt(exact("x"), fork, SERVER).text == "xb"  # raw text it can continue
+
+
+def test_a_columns_fork_prefix_is_the_text_as_written_not_the_token_pieces() -> None:
+    """'é' split across two tokens: each piece alone is U+FFFD, the text comes whole with the
+    token that completes it; held-back text released by an id-less token joins the last one."""
+    from desktop.core.chat.prompts import exact
+    from desktop.core.compare.run import Column
+    from desktop.core.engine import events as p
+
+    column = Column(None, "raw", exact("Caf"))  # type: ignore[arg-type]
+    for token in (
+        p.Token("", 101, "\ufffd"),
+        p.Token("é", 102, "\ufffd"),
+        p.Token("", 103, " au"),  # held: it might begin the stop string " au lait"
+        p.Token(" au", -1, ""),  # released
+        p.Token(" lit", 104, " lit"),
+    ):
+        column.add_token(token)
+    assert column.pieces == ["\ufffd", "\ufffd", " au", " lit"]
+    assert column.texts == ["", "é", " au", " lit"]
+    assert "".join(column.texts) == column.text == "é au lit"
+    fork = fork_at(column.texts, 3, " bar")
+    assert fork.text == "é au bar"

@@ -73,6 +73,10 @@ class Column:
     error: str | None = None
     surprise: list[TokenRecord] | None = None  # this column's text scored by another model
     surprise_model: str | None = None
+    # What each token added to `text` (its piece, but a character split across tokens comes
+    # whole with the token that completes it, and text held for a stop string comes late):
+    # a fork's prefix is made of these, so it is the text as written.
+    texts: list[str] = field(default_factory=list)
 
     @property
     def shift(self) -> TokenShift | None:
@@ -90,9 +94,12 @@ class Column:
         text held back for a stop string, and adds no record."""
         self.text += token.text
         if token.token_id < 0:
+            if self.texts:
+                self.texts[-1] += token.text
             return None
         record = TokenRecord.of(token)
         self.tokens.append(record)
+        self.texts.append(token.text)
         return record
 
     def finish(self, done: p.Done | None, error: str | None = None) -> None:
