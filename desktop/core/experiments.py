@@ -51,6 +51,12 @@ class Experiment:
         return tuple(dict.fromkeys(s.role for s in setups))
 
     @property
+    def first_look(self) -> str:
+        """The first sentence of what to look for: what a one-line list shows."""
+        end = _SENTENCE_END.search(self.look_for)
+        return self.look_for[: end.end()] if end else self.look_for
+
+    @property
     def input_text(self) -> str:
         """What is sent: a scaffold's text when the experiment names one."""
         return scaffold_named(self.scaffold).text if self.scaffold else self.text

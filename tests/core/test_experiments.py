@@ -61,3 +61,11 @@ def test_the_base_and_instruct_hints_link_to_the_difference_page(
     assert not explains_difference(instruct, "chat")
     assert not explains_difference(base, "raw")
     assert not explains_difference(None, "chat")
+
+
+def test_each_experiments_first_look_is_the_first_of_its_two_sentences() -> None:
+    for experiment in EXPERIMENTS:
+        first = experiment.first_look
+        assert experiment.look_for.startswith(first) and first.endswith((".", "!", "?"))
+        rest = experiment.look_for[len(first) :]
+        assert rest.startswith(" ") and rest.strip()  # the second sentence follows

@@ -20,7 +20,6 @@ from desktop.core.hub.pending import save_pending
 from desktop.core.settings import AppSettings, load_settings, settings_path
 from desktop.ui.experiments import DIFFERENCE_LINK, DifferenceDialog, ExperimentRun
 from desktop.ui.main_window import MainWindow
-from desktop.ui.views.welcome import first_sentence
 from tests.fakes import FakeOpener
 from tests.ui.conftest import wait_loaded
 from tests.ui.test_keyboard_and_names import _named, _reachable, _tab_chain
@@ -75,7 +74,7 @@ def test_a_first_start_with_models_opens_on_the_welcome_page_with_every_experime
         button = page.experiment_buttons[experiment.id]
         assert button.isVisible() and button.isEnabled()
         assert button.text() == experiment.title
-        assert button.description() == first_sentence(experiment.look_for)
+        assert button.description() == experiment.first_look
         assert button.description().endswith(".") and button.description() in experiment.look_for
         assert button.accessibleName() == f"Try this: {experiment.title}"
     assert DIFFERENCE_LINK in page.difference_link.text()

@@ -7,7 +7,6 @@ back. With no model installed the first-run page (first_run.py) is shown instead
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Callable
 
@@ -26,14 +25,6 @@ from PySide6.QtWidgets import (
 
 from desktop.core.experiments import EXPERIMENTS, Experiment
 from desktop.ui.experiments import DIFFERENCE_LINK
-
-_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
-
-
-def first_sentence(text: str) -> str:
-    """The text up to its first full stop (a look_for's first sentence says what to watch)."""
-    end = _SENTENCE_END.search(text)
-    return text[: end.end()] if end else text
 
 
 def _report(line: str) -> None:
@@ -121,7 +112,7 @@ class WelcomePage(QWidget):
 
     def _experiment_button(self, experiment: Experiment) -> QCommandLinkButton:
         # A command link: the title, and under it a sentence that wraps with the page's width.
-        button = QCommandLinkButton(experiment.title, first_sentence(experiment.look_for))
+        button = QCommandLinkButton(experiment.title, experiment.first_look)
         button.setAccessibleName(f"Try this: {experiment.title}")
         button.setAccessibleDescription(experiment.look_for)
         button.setToolTip(experiment.look_for)
