@@ -66,7 +66,7 @@ from desktop.ui.compare.lineup_menu import fill_lineup_menu
 from desktop.ui.compare.samples_view import SamplesView
 from desktop.ui.engine_slot import EngineOpener
 from desktop.ui.icons import icon
-from desktop.ui.threads import CloseThread, GenerationThread, Threads
+from desktop.ui.threads import GenerationThread, Threads
 from desktop.ui.views.alternatives import AlternativesPanel
 from desktop.ui.views.charts import HeatLegend
 
@@ -106,6 +106,8 @@ class CompareWindow(QWidget):
         # being freed before the next loads.
         self._waiting: list[int] = []
         self._freeing = False
+        # The last run went one column at a time: scoring then keeps to one model in memory too.
+        self._in_turn = False
         self.threads = Threads(self)
         self.comparison: Comparison | None = None
 
@@ -425,9 +427,11 @@ class CompareWindow(QWidget):
         for view, column in zip(self.columns, comparison.columns, strict=True):
             view.start(column)
         self._waiting = list(range(len(self.columns)))
+        self._in_turn = plan.one_at_a_time
         if plan.one_at_a_time:
             self.divergence.setText("Generating, one column at a time…")
-            self._start_column(self._waiting.pop(0))
+            # Models still loaded from before (the last run's last column, a score) go first.
+            self._free_all_but(self._waiting[0])
         else:
             self.divergence.setText("Generating…")
             while self._waiting:
@@ -488,12 +492,20 @@ class CompareWindow(QWidget):
         self.running.pop(index, None)
         self.columns[index].finish(done, error)
         if self._waiting:  # one at a time: this model leaves memory before the next loads
-            self._freeing = True
-            closing = CloseThread(self.engines[index], self)
-            closing.finished.connect(self._next_column)
-            self.threads.start(closing)
+            self._free_all_but(self._waiting[0])
         elif not self.running:
             self._all_done()
+
+    def _free_all_but(self, keep: int) -> None:
+        """Every column's model but column `keep`'s leaves memory, then the next column starts
+        (off the UI thread: a worker process can take a moment to end)."""
+        self._freeing = True
+        others = [engine for i, engine in enumerate(self.engines) if i != keep]
+        self.threads.call(
+            lambda: _close(others),
+            lambda _none: self._next_column(),
+            lambda _message: self._next_column(),
+        )
 
     def _next_column(self) -> None:
         self._freeing = False
@@ -608,6 +620,8 @@ class CompareWindow(QWidget):
         if column is None or scoring is None or self.busy:
             return
         engine = self.engines[other]
+        # After a one-at-a-time run the scorer's model loads alone too.
+        others = [e for e in self.engines if e is not engine] if self._in_turn else []
         # The model that ran that column scores, whatever its picker shows since.
         title = f"surprise of {scoring.model.id} at this text (-log p)"
         view.score_button.setEnabled(False)
@@ -636,7 +650,11 @@ class CompareWindow(QWidget):
             view.stats.show_note(message)
             view.score_button.setEnabled(True)
 
-        self.threads.call(lambda: score_with(engine, column, scoring), done, failed)
+        def work() -> list[TokenRecord]:
+            _close(others)
+            return score_with(engine, column, scoring)
+
+        self.threads.call(work, done, failed)
 
     def export_dialog(self) -> None:
         if self.comparison is None:
@@ -671,6 +689,11 @@ class CompareWindow(QWidget):
             engine.close()
         self.engines = []
         super().closeEvent(event)
+
+
+def _close(engines: list[Engine]) -> None:
+    for engine in engines:
+        engine.close()
 
 
 def _render_columns(

@@ -1,0 +1,188 @@
+"""Attacks on line-ups and one-at-a-time runs in the real compare window, on the real starter
+files: a fork or a score after a one-at-a-time run loads one model at a time again, the window
+closed or stopped while a model is freed between columns, a line-up with four stage labels on
+a 1024x640 screen, and the Line-up menu from the keyboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPoint, QRect
+from PySide6.QtWidgets import QWidget
+
+from desktop.core.compare.lineups import lineup_named
+from desktop.core.engine.factory import open_engine
+from desktop.core.models.catalog import Catalog
+from desktop.core.models.library import InstalledModel
+from tests.ui import test_compare_lineups as lineups_tests
+
+RUN_MS = lineups_tests.RUN_MS
+ladder = lineups_tests.ladder  # the four-stage ladder fixture, the starter files as its stages
+_compare, _run = lineups_tests._compare, lineups_tests._run
+
+
+class _Watched:
+    """A real engine that notes, each time it is asked to generate or score, which one it is
+    and which engines of the window are loaded at that moment."""
+
+    def __init__(
+        self, engine: object, log: list[tuple[int, list[bool]]], every: list[object]
+    ) -> None:
+        self._engine, self._log, self._every = engine, log, every
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._engine, name)
+
+    def _note(self) -> None:
+        alive = [bool(getattr(e, "alive", False)) for e in self._every]
+        self._log.append((self._every.index(self._engine), alive))
+
+    def generate(self, *args: object, **kwargs: object) -> object:
+        self._note()
+        return self._engine.generate(*args, **kwargs)  # type: ignore[attr-defined]
+
+    def score(self, *args: object, **kwargs: object) -> object:
+        self._note()
+        return self._engine.score(*args, **kwargs)  # type: ignore[attr-defined]
+
+
+def _alone(log: list[tuple[int, list[bool]]]) -> bool:
+    """Every request of the log found no other engine's model loaded."""
+    return all(not any(a for i, a in enumerate(alive) if i != me) for me, alive in log)
+
+
+def _watched_window(qtbot, catalog: Catalog, models: list[InstalledModel]):  # type: ignore[no-untyped-def]
+    log: list[tuple[int, list[bool]]] = []
+    engines: list[object] = []
+
+    def opener(model, config):  # type: ignore[no-untyped-def]
+        engine = open_engine(model, config)
+        engines.append(engine)
+        return _Watched(engine, log, engines)
+
+    compare = _compare(qtbot, catalog, models, opener)
+    compare.one_at_a_time.setChecked(True)
+    return compare, log, engines
+
+
+def test_a_fork_after_a_one_at_a_time_run_loads_one_model_at_a_time(
+    qtbot, ladder: tuple[Catalog, list[InstalledModel]]
+) -> None:
+    catalog, models = ladder
+    compare, log, engines = _watched_window(qtbot, catalog, models)
+    _run(compare, qtbot, "Once upon a time")
+    assert len(log) == 2 and _alone(log), log
+    left = compare.columns[0]
+    assert len(left.view.tokens) > 2
+    compare.offer_fork(left, 1)
+    assert compare.alternatives.isVisible()
+    compare.alternatives.buttons[1].click()
+    qtbot.waitUntil(lambda: not compare.busy, timeout=RUN_MS)
+    assert compare.comparison is not None and compare.comparison.fork is not None
+    assert all(v.column is not None and v.column.done is not None for v in compare.columns)
+    # The fork's columns ran in turn as well: none started beside another loaded model.
+    assert len(log) == 4 and _alone(log), log
+    compare.close()
+    assert not any(getattr(e, "alive", False) for e in engines)
+
+
+def test_scoring_after_a_one_at_a_time_run_keeps_one_model_loaded(
+    qtbot, ladder: tuple[Catalog, list[InstalledModel]]
+) -> None:
+    catalog, models = ladder
+    compare, log, engines = _watched_window(qtbot, catalog, models)
+    _run(compare, qtbot, "Name a colour.")
+    for index in (0, 1):
+        compare.score(index)
+        qtbot.waitUntil(lambda: not compare.busy, timeout=RUN_MS)
+        assert compare.columns[index].column.surprise  # type: ignore[union-attr]
+    # Each score found no other model loaded than its scorer's.
+    assert len(log) == 4 and _alone(log), log
+    compare.close()
+    assert not any(getattr(e, "alive", False) for e in engines)
+
+
+def _between_columns(compare) -> bool:  # type: ignore[no-untyped-def]
+    """The first column is done and its model is being freed before the second loads."""
+    first = compare.columns[0].column
+    return bool(compare._freeing and first is not None and first.done is not None)
+
+
+@pytest.mark.parametrize("when", ["freeing", "second column"])
+def test_closing_the_window_mid_run_one_at_a_time_ends_every_worker(
+    qtbot, ladder: tuple[Catalog, list[InstalledModel]], when: str
+) -> None:
+    catalog, models = ladder
+    compare, _log, engines = _watched_window(qtbot, catalog, models)
+    compare.input.setPlainText("Once upon a time")
+    compare.run()
+    if when == "freeing":
+        qtbot.waitUntil(lambda: _between_columns(compare), timeout=RUN_MS)
+    else:
+        qtbot.waitUntil(lambda: bool(compare.columns[1].view.tokens), timeout=RUN_MS)
+    compare.close()
+    qtbot.waitUntil(lambda: not compare.busy, timeout=30_000)
+    assert not any(getattr(e, "alive", False) for e in engines)
+    assert compare.columns[0].column is not None and compare.columns[0].column.done is not None
+
+
+def test_stop_while_a_model_is_freed_keeps_the_first_output_and_frees_the_window(
+    qtbot, ladder: tuple[Catalog, list[InstalledModel]]
+) -> None:
+    catalog, models = ladder
+    compare, _log, _engines = _watched_window(qtbot, catalog, models)
+    compare.input.setPlainText("Once upon a time")
+    compare.run()
+    qtbot.waitUntil(lambda: _between_columns(compare), timeout=RUN_MS)
+    text = compare.columns[0].column.text  # type: ignore[union-attr]
+    compare.stop()
+    qtbot.waitUntil(lambda: not compare.busy, timeout=30_000)
+    assert compare.columns[0].column.text == text and text  # type: ignore[union-attr]
+    assert compare.columns[1].column.error == "Stopped before this column's turn."  # type: ignore[union-attr]
+    assert compare.run_action.isEnabled() and compare.export_action.isEnabled()
+
+
+def _rect_in(widget: QWidget, window: QWidget) -> QRect:
+    return QRect(widget.mapTo(window, QPoint(0, 0)), widget.size())
+
+
+def test_a_four_stage_ladder_fits_1024x640_with_its_stage_names(
+    qtbot, ladder: tuple[Catalog, list[InstalledModel]]
+) -> None:
+    catalog, models = ladder
+    compare = _compare(qtbot, catalog, models)
+    lineup = lineup_named(catalog, {m.id for m in models}, "t-ladder")
+    assert lineup is not None and compare.apply_lineup(lineup)
+    compare.columns[0].mode.set_mode("chat")
+    compare.columns[0].set_aligned(True)
+    assert compare.minimumSizeHint().width() <= 1024
+    compare.resize(1024, 640)
+    qtbot.waitUntil(lambda: compare.size().toTuple() == (1024, 640), timeout=2_000)
+    window = compare.rect()
+    for view in compare.columns:
+        for widget in (view.stage, view.picker, view.close_button, view.view):
+            assert widget.isVisibleTo(compare)
+            assert window.contains(_rect_in(widget, compare)), widget.accessibleName()
+        assert view.picker.width() > 60, view.picker.width()
+    assert compare.columns[0].examples.isVisible()
+    assert window.contains(_rect_in(compare.columns[0].examples, compare))
+
+
+def test_a_line_up_whose_model_vanished_from_disk_fails_in_its_column(
+    qtbot, ladder: tuple[Catalog, list[InstalledModel]]
+) -> None:
+    catalog, models = ladder
+    compare = _compare(qtbot, catalog, models)
+    lineup = lineup_named(catalog, {m.id for m in models}, "t-ladder")
+    assert lineup is not None and compare.apply_lineup(lineup)
+    gone = next(m for m in models if m.id == "t-dpo")
+    Path(gone.path).unlink()
+    compare.one_at_a_time.setChecked(True)
+    _run(compare, qtbot)
+    dpo = compare.columns[2]
+    assert dpo.column is not None and dpo.column.error
+    assert "Traceback" not in dpo.column.error
+    others = [compare.columns[i].column for i in (0, 1, 3)]
+    assert all(c is not None and c.done is not None for c in others)
+    assert compare.run_action.isEnabled()
