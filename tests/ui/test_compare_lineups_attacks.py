@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QPoint, QRect
+from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtWidgets import QWidget
 
 from desktop.core.compare.lineups import lineup_named
@@ -167,6 +167,21 @@ def test_a_four_stage_ladder_fits_1024x640_with_its_stage_names(
         assert view.picker.width() > 60, view.picker.width()
     assert compare.columns[0].examples.isVisible()
     assert window.contains(_rect_in(compare.columns[0].examples, compare))
+
+
+def test_the_line_up_menu_opens_from_the_keyboard(
+    qtbot, ladder: tuple[Catalog, list[InstalledModel]]
+) -> None:
+    catalog, models = ladder
+    compare = _compare(qtbot, catalog, models)
+    compare.activateWindow()
+    qtbot.waitUntil(compare.isActiveWindow, timeout=2_000)
+    compare.input.setFocus()
+    shown: list[bool] = []
+    compare.lineup_menu.aboutToShow.connect(lambda: shown.append(True))
+    qtbot.keyClick(compare.input, Qt.Key.Key_L, Qt.KeyboardModifier.AltModifier)
+    qtbot.waitUntil(lambda: bool(shown), timeout=2_000)
+    compare.lineup_menu.close()
 
 
 def test_a_line_up_whose_model_vanished_from_disk_fails_in_its_column(

@@ -142,7 +142,7 @@ class CompareWindow(QWidget):
             "list",
             "Line-up",
             "Set the columns in one click: a base and instruct pair, the base aligned by "
-            "examples beside its instruct model, or a ladder of training stages",
+            "examples beside its instruct model, or a ladder of training stages (Alt+L)",
         )
         self.lineup_menu = QMenu(self)
         self.lineup_menu.aboutToShow.connect(self.fill_lineups)
@@ -214,6 +214,8 @@ class CompareWindow(QWidget):
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             QShortcut(QKeySequence(keys), self).activated.connect(self.run)
         QShortcut(QKeySequence("Escape"), self).activated.connect(self.stop)
+        # A toolbar button takes no focus: the keyboard opens the Line-up menu this way.
+        QShortcut(QKeySequence("Alt+L"), self).activated.connect(self.show_lineups)
 
     def _action(self, icon_name: str, text: str, tip: str) -> QAction:
         action = QAction(icon(icon_name), text, self)
@@ -319,6 +321,14 @@ class CompareWindow(QWidget):
     def fill_lineups(self) -> None:
         """The Line-up menu as the catalog and the installed models are now."""
         fill_lineup_menu(self.lineup_menu, self.lineups_now(), self.apply_lineup)
+
+    def show_lineups(self) -> None:
+        """The Line-up menu under its button (or the toolbar, when the button is folded into
+        the overflow menu); not during a run."""
+        if not self.lineup_action.isEnabled():
+            return
+        under = self.lineup_button if self.lineup_button.isVisible() else self.toolbar
+        self.lineup_menu.popup(under.mapToGlobal(under.rect().bottomLeft()))
 
     def apply_lineup(self, lineup: Lineup) -> bool:
         """Set the columns to `lineup`'s; False, with the reason shown, when it cannot be."""
