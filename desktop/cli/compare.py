@@ -42,6 +42,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise InvalidPrompt("The text is empty: give the models something to continue or answer.")
     models, aligned = _models(args.models)
     modes, examples = _modes(args.mode, len(models))
+    if any(a and mode == "raw" for a, mode in zip(aligned, modes, strict=True)):
+        raise DuetError(
+            "A +examples line-up aligns its base model's chat by examples: give it --mode chat "
+            "(the default), or name the pair without +examples for raw mode."
+        )
     aligned = [a or e for a, e in zip(aligned, examples, strict=True)]
     if args.samples is not None:
         return _cmd_samples(args, text, models, modes, aligned)
@@ -139,6 +144,8 @@ def _models(names: str) -> tuple[list[InstalledModel], list[bool]]:
 
     library = Library()
     wanted = [name.strip() for name in names.split(",") if name.strip()]
+    if names.strip() and not wanted:
+        raise DuetError(f"--models {names!r} names no model: give A,B[,C,D] or a line-up's id.")
     if not wanted:
         return [starter(library, "raw"), starter(library, "chat")], [False, False]
     if len(wanted) == 1:
@@ -244,8 +251,10 @@ def _cmd_samples(
     fit = _plan(models, args)
     if fit.one_at_a_time:
         raise DuetError(
-            "--samples runs every model at once, and these do not fit in memory together "
-            "(or --one-at-a-time was given): compare fewer models."
+            "--samples runs every model at once: drop --one-at-a-time."
+            if args.one_at_a_time
+            else "--samples runs every model at once, and these do not fit in memory together: "
+            "compare fewer or smaller models."
         )
     plan = plan_samples(text, args.system, columns, sampling, args.samples)
     if (note := greedy_note(plan.sampling)) is not None:

@@ -71,6 +71,10 @@ def test_one_at_a_time_can_be_chosen_and_servers_cost_nothing(
 ) -> None:
     chosen = plan_columns(pair, 4096, one_at_a_time=True, machine=64 * GIB)
     assert chosen.one_at_a_time and chosen.sentence.startswith("One column at a time, as chosen")
+    total = sum(alone(m, 4096) for m in pair) / 1e9
+    assert chosen.sentence.endswith(
+        f"They would also fit at once: about {total:.1f} GB of this machine's {64 * GIB / 1e9:.1f} GB."
+    )
     nothing = plan_columns([], 4096)
     assert nothing.estimate is None and "server" in nothing.sentence
 

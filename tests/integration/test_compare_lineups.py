@@ -4,6 +4,8 @@ models run, and --one-at-a-time runs them in turn and says so."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.integration.helpers import duet
 
 BASE, INSTRUCT = "gemma-3-270m", "smollm2-135m-instruct"
@@ -44,3 +46,19 @@ def test_line_ups_that_cannot_run_say_why(starter_paths: object) -> None:
     five = duet("compare", "--models", ",".join([BASE] * 5), "Hi", timeout=60)
     assert five.returncode == 1 and "2 to 4 models" in five.stderr
     assert "Traceback" not in ladder.stderr + five.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--models", ",,,"), "names no model"),
+        (("--models", "starter+examples", "--mode", "raw"), "give it --mode chat"),
+        (("--one-at-a-time", "--samples", "2"), "drop --one-at-a-time"),
+    ],
+)
+def test_contradictory_line_up_options_are_refused_in_words(
+    starter_paths: object, args: tuple[str, ...], message: str
+) -> None:
+    result = duet("compare", *args, "Hi", timeout=60)
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

@@ -23,7 +23,8 @@ from desktop.core.models.library import InstalledModel, Library
 from desktop.core.settings import AppSettings
 from desktop.ui.compare.window import CompareWindow
 from desktop.ui.main_window import MainWindow
-from tests.standin_ladder import STAGES, standin_ladder
+from tests.engine_watch import watching_opener
+from tests.standin_ladder import LADDER_ID, STAGES, standin_ladder
 from tests.ui.conftest import open_compare
 
 RUN_MS = 240_000
@@ -54,6 +55,12 @@ def _compare(qtbot, catalog: Catalog, models: list[InstalledModel], opener=open_
     qtbot.addWidget(compare)
     compare.show()
     return compare
+
+
+def apply_ladder(compare: CompareWindow, catalog: Catalog, models: list[InstalledModel]) -> None:
+    """The stand-in ladder's line-up, applied."""
+    lineup = lineup_named(catalog, {m.id for m in models}, LADDER_ID)
+    assert lineup is not None and compare.apply_lineup(lineup)
 
 
 def _menu_action(compare: CompareWindow, title: str) -> QAction:
@@ -99,36 +106,13 @@ def test_a_ladder_runs_its_four_stages_side_by_side_and_neighbours_score_each_ot
     assert compare.columns[0].shift.isVisible()
 
 
-class _Watched:
-    """A real engine that notes, each time it is asked to generate, which engines of the
-    window are loaded at that moment."""
-
-    def __init__(self, engine: object, log: list[list[bool]], every: list[object]) -> None:
-        self._engine, self._log, self._every = engine, log, every
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._engine, name)
-
-    def generate(self, *args: object, **kwargs: object) -> object:
-        self._log.append([bool(getattr(e, "alive", False)) for e in self._every])
-        return self._engine.generate(*args, **kwargs)  # type: ignore[attr-defined]
-
-
 def test_a_ladder_too_big_for_memory_at_once_runs_stage_by_stage(
     qtbot, ladder: tuple[Catalog, list[InstalledModel]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     catalog, models = ladder
-    log: list[list[bool]] = []
-    engines: list[object] = []
-
-    def opener(model, config):  # type: ignore[no-untyped-def]
-        engine = open_engine(model, config)
-        engines.append(engine)
-        return _Watched(engine, log, engines)
-
+    opener, log, engines = watching_opener()
     compare = _compare(qtbot, catalog, models, opener)
-    lineup = lineup_named(catalog, {m.id for m in models}, "t-ladder")
-    assert lineup is not None and compare.apply_lineup(lineup)
+    apply_ladder(compare, catalog, models)
     # A machine where each stage fits alone but no two do at any context.
     biggest = max(e.total for e in compare.plan().estimate.models)  # type: ignore[union-attr]
     monkeypatch.setattr(memory, "machine_memory", lambda: int(biggest / 0.85) + 1)
@@ -138,7 +122,7 @@ def test_a_ladder_too_big_for_memory_at_once_runs_stage_by_stage(
     _run(compare, qtbot)
     assert all(v.column is not None and v.column.done is not None for v in compare.columns)
     # Each stage started with no other model loaded: the one before was freed first.
-    assert len(log) == 4 and all(not any(alive) for alive in log), log
+    assert len(log) == 4 and all(not any(alive) for _, alive in log), log
     # One worker thread each would waste a core: alone, a stage gets them all.
     assert {e.config.n_threads for e in engines} == {compare_config(1).n_threads}  # type: ignore[attr-defined]
 
@@ -148,7 +132,7 @@ def test_stop_during_a_run_one_at_a_time_ends_the_columns_still_waiting(
 ) -> None:
     catalog, models = ladder
     compare = _compare(qtbot, catalog, models)
-    compare.apply_lineup(lineup_named(catalog, {m.id for m in models}, "t-ladder"))  # type: ignore[arg-type]
+    apply_ladder(compare, catalog, models)
     compare.one_at_a_time.setChecked(True)
     assert compare.memory.text().startswith("One column at a time, as chosen")
     compare.settings = AppSettings(sampling=SamplingParams(max_tokens=400, seed=3), n_ctx=1024)

@@ -11,10 +11,9 @@ import pytest
 from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtWidgets import QWidget
 
-from desktop.core.compare.lineups import lineup_named
-from desktop.core.engine.factory import open_engine
 from desktop.core.models.catalog import Catalog
 from desktop.core.models.library import InstalledModel
+from tests.engine_watch import alone, watching_opener
 from tests.ui import test_compare_lineups as lineups_tests
 
 RUN_MS = lineups_tests.RUN_MS
@@ -22,45 +21,8 @@ ladder = lineups_tests.ladder  # the four-stage ladder fixture, the starter file
 _compare, _run = lineups_tests._compare, lineups_tests._run
 
 
-class _Watched:
-    """A real engine that notes, each time it is asked to generate or score, which one it is
-    and which engines of the window are loaded at that moment."""
-
-    def __init__(
-        self, engine: object, log: list[tuple[int, list[bool]]], every: list[object]
-    ) -> None:
-        self._engine, self._log, self._every = engine, log, every
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._engine, name)
-
-    def _note(self) -> None:
-        alive = [bool(getattr(e, "alive", False)) for e in self._every]
-        self._log.append((self._every.index(self._engine), alive))
-
-    def generate(self, *args: object, **kwargs: object) -> object:
-        self._note()
-        return self._engine.generate(*args, **kwargs)  # type: ignore[attr-defined]
-
-    def score(self, *args: object, **kwargs: object) -> object:
-        self._note()
-        return self._engine.score(*args, **kwargs)  # type: ignore[attr-defined]
-
-
-def _alone(log: list[tuple[int, list[bool]]]) -> bool:
-    """Every request of the log found no other engine's model loaded."""
-    return all(not any(a for i, a in enumerate(alive) if i != me) for me, alive in log)
-
-
 def _watched_window(qtbot, catalog: Catalog, models: list[InstalledModel]):  # type: ignore[no-untyped-def]
-    log: list[tuple[int, list[bool]]] = []
-    engines: list[object] = []
-
-    def opener(model, config):  # type: ignore[no-untyped-def]
-        engine = open_engine(model, config)
-        engines.append(engine)
-        return _Watched(engine, log, engines)
-
+    opener, log, engines = watching_opener()
     compare = _compare(qtbot, catalog, models, opener)
     compare.one_at_a_time.setChecked(True)
     return compare, log, engines
@@ -72,7 +34,7 @@ def test_a_fork_after_a_one_at_a_time_run_loads_one_model_at_a_time(
     catalog, models = ladder
     compare, log, engines = _watched_window(qtbot, catalog, models)
     _run(compare, qtbot, "Once upon a time")
-    assert len(log) == 2 and _alone(log), log
+    assert len(log) == 2 and alone(log), log
     left = compare.columns[0]
     assert len(left.view.tokens) > 2
     compare.offer_fork(left, 1)
@@ -82,7 +44,7 @@ def test_a_fork_after_a_one_at_a_time_run_loads_one_model_at_a_time(
     assert compare.comparison is not None and compare.comparison.fork is not None
     assert all(v.column is not None and v.column.done is not None for v in compare.columns)
     # The fork's columns ran in turn as well: none started beside another loaded model.
-    assert len(log) == 4 and _alone(log), log
+    assert len(log) == 4 and alone(log), log
     compare.close()
     assert not any(getattr(e, "alive", False) for e in engines)
 
@@ -98,7 +60,7 @@ def test_scoring_after_a_one_at_a_time_run_keeps_one_model_loaded(
         qtbot.waitUntil(lambda: not compare.busy, timeout=RUN_MS)
         assert compare.columns[index].column.surprise  # type: ignore[union-attr]
     # Each score found no other model loaded than its scorer's.
-    assert len(log) == 4 and _alone(log), log
+    assert len(log) == 4 and alone(log), log
     compare.close()
     assert not any(getattr(e, "alive", False) for e in engines)
 
@@ -152,8 +114,7 @@ def test_a_four_stage_ladder_fits_1024x640_with_its_stage_names(
 ) -> None:
     catalog, models = ladder
     compare = _compare(qtbot, catalog, models)
-    lineup = lineup_named(catalog, {m.id for m in models}, "t-ladder")
-    assert lineup is not None and compare.apply_lineup(lineup)
+    lineups_tests.apply_ladder(compare, catalog, models)
     compare.columns[0].mode.set_mode("chat")
     compare.columns[0].set_aligned(True)
     assert compare.minimumSizeHint().width() <= 1024
@@ -189,8 +150,7 @@ def test_a_line_up_whose_model_vanished_from_disk_fails_in_its_column(
 ) -> None:
     catalog, models = ladder
     compare = _compare(qtbot, catalog, models)
-    lineup = lineup_named(catalog, {m.id for m in models}, "t-ladder")
-    assert lineup is not None and compare.apply_lineup(lineup)
+    lineups_tests.apply_ladder(compare, catalog, models)
     gone = next(m for m in models if m.id == "t-dpo")
     Path(gone.path).unlink()
     compare.one_at_a_time.setChecked(True)

@@ -38,13 +38,15 @@ def plan_columns(
         )
     estimate = set_estimate(needs_of_installed(local), n_ctx, machine)
     if one_at_a_time:
-        return ColumnsPlan(
-            True,
-            n_ctx,
-            f"One column at a time, as chosen: each model is freed before the next loads. "
-            f"{estimate.sentence}",
-            estimate,
-        )
+        chosen = "One column at a time, as chosen: each model is freed before the next loads."
+        if estimate.plan == "at once":
+            chosen += (
+                f" They would also fit at once: about {estimate.total / 1e9:.1f} GB of this "
+                f"machine's {estimate.machine / 1e9:.1f} GB."
+            )
+        else:
+            chosen += f" {estimate.sentence}"
+        return ColumnsPlan(True, n_ctx, chosen, estimate)
     if estimate.plan == "at once":
         return ColumnsPlan(False, n_ctx, estimate.sentence, estimate)
     if estimate.plan == "smaller context":

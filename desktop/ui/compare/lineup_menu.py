@@ -44,7 +44,8 @@ def _tip(lineup: Lineup) -> str:
     if lineup.kind == "ladder":
         return (
             "Each stage of the training in its own column, in order: what each step added. "
-            "Score a column to see its token shift against the next stage."
+            "Token shift vs the other model ranks a stage's text by the next stage (the last "
+            "stage's, by the base model)."
         )
     if lineup.kind == "examples":
         return (
