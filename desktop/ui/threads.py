@@ -109,7 +109,15 @@ class GenerationThread(QThread):
             self._flush()
             self.done.emit(done)
 
+    def stop(self) -> None:
+        """Cancel the generation, now or, if the engine is still loading its model (a cancel
+        then has nothing to act on), at its first token or progress report."""
+        self.requestInterruption()
+        self.engine.cancel()
+
     def _token(self, token: p.Token) -> None:
+        if self.isInterruptionRequested():
+            self.engine.cancel()
         self._pending.append(token)
         now = time.perf_counter()
         if now - self._last_emit >= BATCH_INTERVAL:
@@ -117,6 +125,8 @@ class GenerationThread(QThread):
             self._last_emit = now
 
     def _progress(self, progress: p.PromptProgress) -> None:
+        if self.isInterruptionRequested():
+            self.engine.cancel()
         self._flush()
         self.progress.emit(progress.done, progress.total)
 

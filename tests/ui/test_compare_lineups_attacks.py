@@ -5,14 +5,19 @@ a 1024x640 screen, and the Line-up menu from the keyboard."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtWidgets import QWidget
 
+import desktop.ui.compare.window as window_module
+from desktop.core.chat.sampling import SamplingParams
+from desktop.core.engine import events as p
 from desktop.core.models.catalog import Catalog
 from desktop.core.models.library import InstalledModel
+from desktop.core.settings import AppSettings
 from tests.engine_watch import alone, watching_opener
 from tests.ui import test_compare_lineups as lineups_tests
 
@@ -71,9 +76,25 @@ def _between_columns(compare) -> bool:  # type: ignore[no-untyped-def]
     return bool(compare._freeing and first is not None and first.done is not None)
 
 
+@pytest.fixture
+def slow_freeing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Freeing a model between columns takes a second (it takes milliseconds), so a test can
+    act in that moment instead of polling for it."""
+    real = window_module._close
+    calls: list[int] = []
+
+    def slow(engines: list[object]) -> None:
+        calls.append(len(engines))
+        if len(calls) > 1:  # not the freeing before the first column
+            time.sleep(1.0)
+        real(engines)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(window_module, "_close", slow)
+
+
 @pytest.mark.parametrize("when", ["freeing", "second column"])
 def test_closing_the_window_mid_run_one_at_a_time_ends_every_worker(
-    qtbot, ladder: tuple[Catalog, list[InstalledModel]], when: str
+    qtbot, ladder: tuple[Catalog, list[InstalledModel]], when: str, slow_freeing: None
 ) -> None:
     catalog, models = ladder
     compare, _log, engines = _watched_window(qtbot, catalog, models)
@@ -90,7 +111,7 @@ def test_closing_the_window_mid_run_one_at_a_time_ends_every_worker(
 
 
 def test_stop_while_a_model_is_freed_keeps_the_first_output_and_frees_the_window(
-    qtbot, ladder: tuple[Catalog, list[InstalledModel]]
+    qtbot, ladder: tuple[Catalog, list[InstalledModel]], slow_freeing: None
 ) -> None:
     catalog, models = ladder
     compare, _log, _engines = _watched_window(qtbot, catalog, models)
@@ -161,3 +182,40 @@ def test_a_line_up_whose_model_vanished_from_disk_fails_in_its_column(
     others = [compare.columns[i].column for i in (0, 1, 3)]
     assert all(c is not None and c.done is not None for c in others)
     assert compare.run_action.isEnabled()
+
+
+def test_stop_while_a_column_loads_its_model_stops_it_at_its_first_token(
+    qtbot, ladder: tuple[Catalog, list[InstalledModel]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One at a time, every column begins by loading its model, when an engine's cancel has no
+    request to act on yet: Stop then must still end the column, not let it write on."""
+    catalog, models = ladder
+    compare, _log, _engines = _watched_window(qtbot, catalog, models)
+    compare.settings = AppSettings(sampling=SamplingParams(max_tokens=300, seed=3), n_ctx=1024)
+    start = compare._start_column
+
+    def start_then_stop(index: int) -> None:
+        start(index)
+        compare.stop()  # at once: the model has not begun loading
+
+    monkeypatch.setattr(compare, "_start_column", start_then_stop)
+    compare.input.setPlainText("Once upon a time")
+    compare.run()
+    qtbot.waitUntil(lambda: not compare.busy, timeout=60_000)
+    first = compare.columns[0].column
+    assert first is not None and first.done is not None, first
+    assert first.done.reason == p.StopReason.CANCELLED, first.done
+    assert first.done.stats.generated_tokens < 20
+    assert compare.columns[1].column.error == "Stopped before this column's turn."  # type: ignore[union-attr]
+
+
+def test_a_closed_compare_window_opened_again_runs(
+    qtbot, ladder: tuple[Catalog, list[InstalledModel]]
+) -> None:
+    catalog, models = ladder
+    compare = _compare(qtbot, catalog, models)
+    _run(compare, qtbot)
+    compare.close()
+    compare.show()  # Ctrl+K reuses the window
+    _run(compare, qtbot)
+    assert all(v.column is not None and v.column.done is not None for v in compare.columns)

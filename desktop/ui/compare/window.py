@@ -566,6 +566,8 @@ class CompareWindow(QWidget):
         waiting, self._waiting = self._waiting, []
         for index in waiting:  # one at a time: the columns whose turn had not come
             self.columns[index].finish(None, "Stopped before this column's turn.")
+        for thread in self.running.values():  # a column still loading its model stops too
+            thread.stop()
         for engine in self.engines:
             engine.cancel()
         if waiting and not self.running and not self._freeing:
@@ -697,7 +699,8 @@ class CompareWindow(QWidget):
         self.threads.wait(10_000)
         for engine in self.engines:
             engine.close()
-        self.engines = []
+        # Opened again (Ctrl+K reuses this window), the next run opens new engines.
+        self.engines, self._engine_keys, self._in_turn = [], [], False
         super().closeEvent(event)
 
 
