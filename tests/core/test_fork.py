@@ -64,3 +64,23 @@ def test_a_columns_fork_prefix_is_the_text_as_written_not_the_token_pieces() -> 
     assert "".join(column.texts) == column.text == "é au lit"
     fork = fork_at(column.texts, 3, " bar")
     assert fork.text == "é au bar"
+
+
+def test_text_held_over_several_tokens_goes_back_to_the_tokens_that_wrote_it() -> None:
+    """' au' and ' l' held (they might begin the stop string ' au lait'), then released with
+    'ove': a fork at 'ove' keeps ' au l' before it."""
+    from desktop.core.chat.prompts import exact
+    from desktop.core.compare.run import Column
+    from desktop.core.engine import events as p
+
+    column = Column(None, "raw", exact("Je"))  # type: ignore[arg-type]
+    for token in (
+        p.Token(" t'aime", 1, " t'aime"),
+        p.Token("", 2, " au"),
+        p.Token("", 3, " l"),
+        p.Token(" au love", 4, "ove"),
+    ):
+        column.add_token(token)
+    assert column.texts == [" t'aime", " au", " l", "ove"]
+    assert "".join(column.texts) == column.text
+    assert fork_at(column.texts, 3, "ait").text == " t'aime au lait"

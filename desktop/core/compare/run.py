@@ -93,14 +93,33 @@ class Column:
         """A streamed token: the output grows by its text. A token without an id only releases
         text held back for a stop string, and adds no record."""
         self.text += token.text
-        if token.token_id < 0:
-            if self.texts:
-                self.texts[-1] += token.text
+        if token.token_id < 0:  # held text released: it belongs to the tokens before
+            self._give_back(token.text)
             return None
         record = TokenRecord.of(token)
+        own = token.text
+        if len(own) > len(token.piece) and own.endswith(token.piece):
+            self._give_back(own[: len(own) - len(token.piece)])  # released with this token
+            own = token.piece
         self.tokens.append(record)
-        self.texts.append(token.text)
+        self.texts.append(own)
         return record
+
+    def _give_back(self, released: str) -> None:
+        """Text held for a stop string and released later: each token that wrote a piece of
+        it, still empty, gets its piece back (from the last), and the last token what is left
+        (a character split across tokens, which no single piece spells)."""
+        j = len(self.texts) - 1
+        while released and j >= 0 and not self.texts[j]:
+            piece = self.tokens[j].piece
+            if not piece or not released.endswith(piece):
+                break
+            self.texts[j], released = piece, released[: len(released) - len(piece)]
+            j -= 1
+        if released and j >= 0:
+            self.texts[j] += released
+        elif released and self.texts:
+            self.texts[0] = released + self.texts[0]
 
     def finish(self, done: p.Done | None, error: str | None = None) -> None:
         self.done, self.error = done, error

@@ -468,8 +468,9 @@ class CompareWindow(QWidget):
         if self.busy or view.column is None or view.column.done is None or view.view.overlaid:
             return
         self._fork_from = view
-        # Kept now: a token shift finishing later shows the scorer's tokens in this view.
-        self._fork_texts = list(view.view.texts)
+        # The column's texts as written (held text given back to the tokens that wrote it), kept
+        # now: a token shift finishing later shows the scorer's tokens in this view.
+        self._fork_texts = list(view.column.texts)
         self.alternatives.show_token(index, view.view.tokens[index], view.column.model.id)
 
     def _fork_chosen(self, index: int, choice: str) -> None:
