@@ -78,9 +78,10 @@ def _run(compare: CompareWindow, qtbot, text: str = "Name a colour.") -> None:  
 
 
 def test_a_ladder_runs_its_four_stages_side_by_side_and_neighbours_score_each_other(
-    qtbot, ladder: tuple[Catalog, list[InstalledModel]]
+    qtbot, ladder: tuple[Catalog, list[InstalledModel]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     catalog, models = ladder
+    monkeypatch.setattr(memory, "machine_memory", lambda: 64 * 1024**3)
     compare = _compare(qtbot, catalog, models)
     action = _menu_action(compare, "Test ladder: base → SFT → DPO → Instruct")
     assert action.isEnabled()
@@ -90,15 +91,15 @@ def test_a_ladder_runs_its_four_stages_side_by_side_and_neighbours_score_each_ot
     assert [c.stage.text() for c in compare.columns] == [stage for _, stage in STAGES]
     assert all(c.stage.isVisible() for c in compare.columns)
     assert not compare.add_action.isEnabled()  # four is the most
-    # Four small models fit in 24 GiB at once, and the window says so before Run.
+    # Four small models fit in 64 GiB at once, and the window says so before Run.
     assert compare.memory.text().startswith("All 4 fit in memory at once at 1,024 tokens")
     assert not compare.plan().one_at_a_time
     _run(compare, qtbot)
     for view in compare.columns:
         assert view.column is not None and view.column.done is not None, view.column
         assert view.column.text
-    # The SFT stage's text, ranked by the base stage... here: column 0 scored by column 1's
-    # model, the next stage, as the shift view does between neighbouring stages.
+    # The base stage's text ranked by the next stage's model (SFT): the shift view between
+    # neighbouring stages.
     compare.score(0)
     qtbot.waitUntil(lambda: not compare.busy, timeout=RUN_MS)
     shift = compare.columns[0].column.shift  # type: ignore[union-attr]
@@ -184,3 +185,22 @@ def test_a_ladder_not_installed_is_offered_disabled_with_what_to_pull(
     assert not compare.apply_lineup(lineup_named(catalog, {m.id for m in fewer}, "t-ladder"))  # type: ignore[arg-type]
     assert [c.model.id for c in compare.columns] == before
     assert "t-dpo" in compare.divergence.text()
+
+
+def test_a_stage_name_leaves_with_its_model_and_examples_hold_through_a_run(
+    qtbot, ladder: tuple[Catalog, list[InstalledModel]]
+) -> None:
+    catalog, models = ladder
+    compare = _compare(qtbot, catalog, models)
+    apply_ladder(compare, catalog, models)
+    sft = compare.columns[1]
+    assert sft.stage.text() == "SFT" and sft.stage.isVisible()
+    sft.picker.choose("t-dpo")  # another model is not the SFT stage
+    assert not sft.stage.isVisible() and sft.stage.text() == ""
+    base = compare.columns[0]
+    base.set_aligned(True)
+    assert base.aligned
+    base.set_busy(True)  # during a run the option is locked, and still what the run uses
+    assert base.aligned and not base.examples.isEnabled()
+    base.set_busy(False)
+    assert base.aligned and base.examples.isEnabled()

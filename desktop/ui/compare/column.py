@@ -193,13 +193,15 @@ class CompareColumn(QFrame):
         self.mode.changed.connect(lambda _mode: self._offer_examples())
         self.examples = QCheckBox("+ examples", self)
         self.examples.setAccessibleName("Aligned by examples")
-        self.picker.currentIndexChanged.connect(lambda _index: self._offer_examples())
+        self.picker.currentIndexChanged.connect(lambda _index: self._model_changed())
         # A ladder's stage ("SFT"), before the model's name; hidden for a plain column.
         self.stage = QLabel("")
         self.stage.setTextFormat(Qt.TextFormat.PlainText)
         self.stage.setObjectName("stage-name")
         self.stage.setAccessibleName("Training stage")
         self.stage.hide()
+        self._stage_of = ""  # the model the stage name is of
+        self._busy = False
         self.template = QLabel("")
         self.template.setTextFormat(Qt.TextFormat.PlainText)  # a template's name is the file's
         self.template.setEnabled(False)
@@ -263,32 +265,43 @@ class CompareColumn(QFrame):
     @property
     def aligned(self) -> bool:
         """The next run renders this column's chat aligned by examples."""
-        return self.examples.isEnabled() and self.examples.isChecked()
+        return self._examples_apply() and self.mode.mode == "chat" and self.examples.isChecked()
 
     def set_aligned(self, aligned: bool) -> None:
         self.examples.setChecked(aligned)
 
     def set_stage(self, name: str) -> None:
-        """A ladder stage's name before the model's ("" for none)."""
+        """A ladder stage's name before the model's ("" for none), shown while the column
+        keeps that model."""
         self.stage.setText(name)
         self.stage.setVisible(bool(name))
+        chosen = self.picker.chosen
+        self._stage_of = chosen.id if chosen is not None and name else ""
+
+    def _model_changed(self) -> None:
+        chosen = self.picker.chosen
+        if self._stage_of and (chosen is None or chosen.id != self._stage_of):
+            self.set_stage("")  # another model is not that stage
+        self._offer_examples()
+
+    def _examples_apply(self) -> bool:
+        chosen = self.picker.chosen
+        return chosen is not None and aligns_by_examples(chosen)
 
     def _offer_examples(self) -> None:
-        """ "+ examples" is shown for a model it applies to, and works in chat mode."""
-        chosen = self.picker.chosen
-        applies = chosen is not None and aligns_by_examples(chosen)
+        """The examples option is shown for a model it applies to, and works in chat mode
+        while no run is under way."""
+        applies = self._examples_apply()
         self.examples.setVisible(applies)
-        self.examples.setEnabled(applies and self.mode.mode == "chat")
+        self.examples.setEnabled(applies and self.mode.mode == "chat" and not self._busy)
         self.examples.setToolTip(EXAMPLES_TIP if self.examples.isEnabled() else NO_EXAMPLES_TIP)
 
     def set_busy(self, busy: bool) -> None:
         """While a run is under way the column's model and mode stay as they started."""
+        self._busy = busy
         self.picker.setEnabled(not busy)
         self.mode.setEnabled(not busy)
-        if busy:
-            self.examples.setEnabled(False)
-        else:
-            self._offer_examples()
+        self._offer_examples()
 
     def set_removable(self, removable: bool, why_not: str = "") -> None:
         """The remove button works only when `removable`; otherwise its tooltip says why."""
