@@ -560,6 +560,7 @@ class MainWindow(QMainWindow):
         owner = self._mode_error  # an error of the other mode's work says nothing here
         if owner is not None and owner[0] != mode and owner[1] == self.error_bar.message:
             self.error_bar.hide()
+        self.leave_welcome()  # a mode picked over the welcome page is the view wanted
         self._show_mode(mode)
         if mode != self.settings.mode:
             self._save(replace(self.settings, mode=mode))

@@ -147,6 +147,7 @@ def test_an_experiment_from_the_welcome_page_runs_to_the_end_and_is_remembered(
 def test_start_chatting_shows_the_chat_ready_to_type_in(first_window: MainWindow, qtbot) -> None:
     win = first_window
     win.set_mode("raw")  # wherever the window was, Start chatting leads to the chat
+    win.show_welcome()  # (picking a mode left the page: Help › Welcome page brings it back)
     qtbot.waitUntil(lambda: win.pages.currentWidget() is win.welcome_page, timeout=5_000)
     win.activateWindow()
     qtbot.mouseClick(win.welcome_page.start_button, Qt.MouseButton.LeftButton)
@@ -259,3 +260,12 @@ def test_after_installing_on_the_first_run_page_the_welcome_page_follows(
         save_pending([])
         for path in registered:
             library.Library().register(path)
+
+
+def test_the_mode_toggle_over_the_welcome_page_shows_that_view(first_window: MainWindow) -> None:
+    win = first_window
+    assert win.pages.currentWidget() is win.welcome_page
+    other = "raw" if win.mode_toggle.mode == "chat" else "chat"
+    win.mode_toggle.buttons[other].click()  # visible above the page: it must not act unseen
+    assert win.pages.currentWidget() is win.workspace and win.settings.welcomed
+    assert win.views.currentWidget() is (win.raw_view if other == "raw" else win.chat_view)
