@@ -248,12 +248,12 @@ def _cmd_samples(
         (model, mode, render_input(model, mode, text, args.system, aligned=examples))
         for model, mode, examples in zip(models, modes, aligned, strict=True)
     ]
+    if args.one_at_a_time:
+        raise DuetError("--samples runs every model at once: drop --one-at-a-time.")
     fit = _plan(models, args)
     if fit.one_at_a_time:
         raise DuetError(
-            "--samples runs every model at once: drop --one-at-a-time."
-            if args.one_at_a_time
-            else "--samples runs every model at once, and these do not fit in memory together: "
+            "--samples runs every model at once, and these do not fit in memory together: "
             "compare fewer or smaller models."
         )
     plan = plan_samples(text, args.system, columns, sampling, args.samples)

@@ -146,8 +146,8 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         look_for=(
             "The left column is the base model in chat mode after a few example exchanges (Edit "
             "examples… in the Sampling panel shows them and lets you change them); the right is "
-            "the instruct model. With no tuning at all, the examples alone make the base model "
-            "answer like an assistant and stop when its answer ends: much of what tuning "
+            "the instruct model. With no tuning at all, the examples alone often make the base "
+            "model answer like an assistant and stop when its answer ends: much of what tuning "
             "teaches is this style, as Lin and colleagues found in 2023 with their URIAL method."
         ),
         text="How can I stay focused while studying?",

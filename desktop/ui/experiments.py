@@ -212,7 +212,10 @@ class ExperimentRun(QObject):
         def prepare() -> bool:
             seats = [Seat(ids[s.role], s.mode, aligned=s.aligned) for s in setups]
             if not compare.set_up(seats):
-                return self._fail("The compare window could not set up the columns.")
+                return self._fail(
+                    "The compare window could not set up the columns: "
+                    + (compare.divergence.text() if not compare.busy else "stop its run first.")
+                )
             compare.system.setText(experiment.system)
             compare.input.setPlainText(experiment.input_text)
             compare.run()

@@ -186,6 +186,8 @@ def run_columns(
             tell(p.Failed(error))
 
     if one_at_a_time:
+        for engine in engines[1:]:  # loaded before (a score, an earlier run): freed first
+            engine.close()
         for i, engine in enumerate(engines[: len(comparison.columns)]):
             one(i)
             engine.close()

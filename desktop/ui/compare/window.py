@@ -10,7 +10,7 @@ each model freed before the next loads (desktop.core.compare.fit), and the windo
 
 The window runs the columns (desktop.ui.compare.column shows each one); what a comparison is,
 its divergence, scoring and export are core's (desktop.core.compare). It fits a 1024x640 screen
-with three columns: the columns share the width, and a toolbar too wide for the window folds
+with four columns: the columns share the width, and a toolbar too wide for the window folds
 its last actions into its overflow menu."""
 
 from __future__ import annotations
@@ -112,9 +112,7 @@ class CompareWindow(QWidget):
         self.comparison: Comparison | None = None
 
         self.input = QPlainTextEdit(self)
-        self.input.setPlaceholderText(
-            "One input for every column (Ctrl+Enter runs them all at once)"
-        )
+        self.input.setPlaceholderText("One input for every column (Ctrl+Enter runs them all)")
         self.input.setAccessibleName("Comparison input")
         self.input.setMaximumHeight(110)
         self.system = QLineEdit(self)
@@ -124,7 +122,7 @@ class CompareWindow(QWidget):
         # last actions go into its overflow menu instead of widening the window.
         self.toolbar = QToolBar("Compare", self)
         self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.run_action = self._action("play", "Run", "Run every column at once (Ctrl+Enter)")
+        self.run_action = self._action("play", "Run", "Run every column (Ctrl+Enter)")
         self.run_action.triggered.connect(self.run)
         self.samples_action = self._action(
             "chart-column",
@@ -476,7 +474,8 @@ class CompareWindow(QWidget):
     def _fork_chosen(self, index: int, choice: str) -> None:
         """Every column goes on from the clicked column's text up to that token, the choice in
         its place. Each engine still holds its own prompt (and the clicked column's, its text)
-        in its KV cache, so only the new tokens are evaluated."""
+        in its KV cache, so only the new tokens are evaluated; one column at a time, each model
+        loads again and evaluates the whole prompt."""
         view, comparison = self._fork_from, self.comparison
         if self.busy or view is None or view.column is None or comparison is None:
             return

@@ -46,8 +46,9 @@ class WelcomePage(QWidget):
         about = QLabel(
             "Duet shows what instruction tuning does to a language model: it runs a base model, "
             "trained only to continue text, beside an instruct model, tuned to follow requests, "
-            "on this computer and offline. The starter pair is installed, so each experiment "
-            "below runs in one click, says what to look for, and leaves everything editable."
+            "on this computer and offline. Each experiment below runs in one click on the "
+            "installed pair (the starter pair, which comes with Duet), says what to look for, "
+            "and leaves everything editable."
         )
         about.setWordWrap(True)
         about.setAccessibleName("What Duet is for")
