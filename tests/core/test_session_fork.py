@@ -4,39 +4,22 @@ No window, no llama.cpp: a fake engine, the starter instruct model's metadata, a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from desktop.core.chat.fork import MAX_CHOICE_CHARS, Fork, choice_record
-from desktop.core.chat.history import History
-from desktop.core.chat.sampling import SamplingParams
-from desktop.core.chat.session import ChatSession, Prefill, ReplySettings
-from desktop.core.chat.store import Store
+from desktop.core.chat.session import ChatSession, Prefill
 from desktop.core.chat.tokens import TokenRecord
 from desktop.core.engine import events as p
 from desktop.core.engine.base import SERVER
 from desktop.core.engine.stream import follow
 from desktop.core.errors import InvalidPrompt, Unsupported
-from desktop.core.models.library import InstalledModel, Library
+from desktop.core.models.library import InstalledModel
 from desktop.core.models.served import ServerModel
+from tests.core import test_session as session_tests
 from tests.fakes.engine import FakeEngine
 
-SETTINGS = ReplySettings(SamplingParams(max_tokens=20, seed=7), "drop_oldest")
-
-
-@pytest.fixture()
-def session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatSession]:
-    monkeypatch.setenv("DUET_HOME", str(tmp_path / "home"))
-    store = Store()
-    yield ChatSession(History(store), system="Be brief.")
-    store.close()
-
-
-@pytest.fixture()
-def instruct(starter_paths: tuple[Path, Path]) -> InstalledModel:
-    return Library().describe(starter_paths[1], "starter")
+# The chat session tests' own: a session on a real store, the starter instruct model's metadata.
+SETTINGS, session, instruct = session_tests.SETTINGS, session_tests.session, session_tests.instruct
 
 
 def run_turn(

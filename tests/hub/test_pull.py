@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ from desktop.core.models.catalog import load_default_catalog
 from desktop.core.models.library import Library
 from tests.fakehub import FakeHub
 from tests.ggufs import write_gguf
+from tests.integration.helpers import duet as cli
 
 
 def tiny(tmp_path: Path, file: str, **kwargs: object) -> bytes:
@@ -85,14 +84,7 @@ def test_split_files_download_together_and_list_once(fake_hub: FakeHub, tmp_path
 def duet(
     *args: str, env: dict[str, str] | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "desktop", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        input=stdin,
-        env={**os.environ, **(env or {})},
-    )
+    return cli(*args, stdin=stdin, timeout=120, env=env)
 
 
 def test_cli_search_pull_models_rm(repo: FakeHub) -> None:

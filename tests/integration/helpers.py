@@ -64,14 +64,18 @@ def assert_same_distribution(a: p.Token, b: p.Token) -> None:
 
 
 def duet(
-    *args: str, stdin: str | None = None, timeout: float = 300
+    *args: str,
+    stdin: str | None = None,
+    timeout: float = 300,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """`duet ARGS...` as a user runs it: a new process, this test run's environment."""
+    """`duet ARGS...` as a user runs it: a new process, this test run's environment (and
+    `env` on top of it)."""
     return subprocess.run(
         [sys.executable, "-m", "desktop", *args],
         input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=os.environ.copy(),
+        env={**os.environ, **(env or {})},
     )

@@ -300,30 +300,29 @@ def _check_namespaces(models: list[CatalogModel], locate: _Locator) -> None:
     model_ids = {m.id for m in models}
     pair_ids = {m.pair for m in models if m.pair is not None}
     for index, model in enumerate(models):
-        if model.pair is not None and model.pair in model_ids:
-            raise CatalogError(
-                locate.key(
-                    index,
-                    "pair",
-                    f"pair id '{model.pair}' is also a model id: give the pair its own id",
-                )
-            )
-        if model.ladder is not None and model.ladder in model_ids:
-            raise CatalogError(
-                locate.key(
-                    index,
-                    "ladder",
-                    f"ladder id '{model.ladder}' is also a model id: give the ladder its own id",
-                )
-            )
-        if model.ladder is not None and model.ladder in pair_ids:
-            raise CatalogError(
-                locate.key(
-                    index,
-                    "ladder",
-                    f"'{model.ladder}' is both a pair id and a ladder id: give each its own id",
-                )
-            )
+        clashes = (
+            (
+                "pair",
+                model.pair,
+                model_ids,
+                "pair id '{}' is also a model id: give the pair its own id",
+            ),
+            (
+                "ladder",
+                model.ladder,
+                model_ids,
+                "ladder id '{}' is also a model id: give the ladder its own id",
+            ),
+            (
+                "ladder",
+                model.ladder,
+                pair_ids,
+                "'{}' is both a pair id and a ladder id: give each its own id",
+            ),
+        )
+        for key, group_id, taken, message in clashes:
+            if group_id is not None and group_id in taken:
+                raise CatalogError(locate.key(index, key, message.format(group_id)))
 
 
 def _ladders(models: list[CatalogModel], locate: _Locator) -> tuple[CatalogLadder, ...]:
