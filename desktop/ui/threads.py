@@ -110,8 +110,9 @@ class GenerationThread(QThread):
             self.done.emit(done)
 
     def stop(self) -> None:
-        """Cancel the generation, now or, if the engine is still loading its model (a cancel
-        then has nothing to act on), at its first token or progress report."""
+        """Cancel the generation: now, or, if this thread has not handed the engine its
+        request yet (the engine's cancel then has nothing to act on), at its first token or
+        progress report. A cancel while the engine loads its model, the engine keeps itself."""
         self.requestInterruption()
         self.engine.cancel()
 

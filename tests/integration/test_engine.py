@@ -285,3 +285,37 @@ def test_scoring_another_models_text(base_engine: EngineClient) -> None:
     assert "".join(s.piece for s in scored.tokens) == " Paris. It is a big city."
     assert all(s.logprob <= 0 for s in scored.tokens)
     assert scored.tokens[0].logprob > -5  # " Paris" is not a surprise to a language model
+
+
+def test_a_cancel_while_the_model_loads_stops_the_generation_at_once(base_path: Path) -> None:
+    """The first request of a new worker loads the model first; a Stop pressed meanwhile (a
+    compare column run one at a time begins so) must end it, not be lost."""
+    import threading
+    import time
+
+    from desktop.core.chat.prompts import exact
+    from desktop.core.chat.sampling import SamplingParams
+    from desktop.core.engine import events as ev
+    from desktop.core.engine.config import EngineConfig
+    from desktop.core.engine.local.client import EngineClient
+    from desktop.core.engine.stream import follow
+
+    finals: list[object] = []
+    with EngineClient(base_path, EngineConfig(n_ctx=512, n_threads=2)) as engine:
+        sampling = SamplingParams(temperature=0.0, max_tokens=300, seed=0)
+        thread = threading.Thread(
+            target=lambda: finals.append(
+                follow(engine.generate(exact("Once upon a time"), sampling))
+            )
+        )
+        thread.start()
+        deadline = time.monotonic() + 30
+        while engine.pid is None and time.monotonic() < deadline:  # the worker started ...
+            time.sleep(0.005)
+        assert engine.info is None  # ... and is still loading the model
+        engine.cancel()
+        thread.join(60)
+        assert not thread.is_alive()
+    (done,) = finals
+    assert isinstance(done, ev.Done), done
+    assert done.reason == ev.StopReason.CANCELLED and done.stats.generated_tokens <= 1, done

@@ -38,6 +38,7 @@ class EngineClient:
         self._cancel: Any = None
         self._next_id = 0
         self._active_id = 0
+        self._cancel_asked = 0  # the request cancelled before its worker could be told
         self._last_exitcode: int | None = None
         self._lock = threading.Lock()  # one request at a time per worker
 
@@ -102,21 +103,29 @@ class EngineClient:
         """
         sampling = (sampling or SamplingParams()).validated()
         with self._lock:
+            # The request has its id before the model loads, so that a cancel while it loads
+            # (a compare column's turn begins so) is not lost: see `cancel`.
+            self._next_id += 1
+            self._active_id = self._next_id
             try:
                 self._ensure_loaded()
             except errors.EngineCrashed as exc:
+                self._active_id = 0
                 yield p.Crashed(str(exc), exc.exitcode)
                 return
-            self._next_id += 1
+            except BaseException:
+                self._active_id = 0
+                raise
+            if self._cancel_asked == self._active_id:  # cancelled while loading
+                self._cancel.value = self._active_id
             request = rq.Generate(
-                self._next_id,
+                self._active_id,
                 prompt.text,
                 sampling,
                 sampling.stops_with(prompt.stop),
                 top_k_probs,
                 logprobs,
             )
-            self._active_id = request.request_id
             finished = False
             try:
                 self._send(request)
@@ -138,6 +147,7 @@ class EngineClient:
     def cancel(self) -> None:
         """Stop the running generation within one token (or one graph node of a prompt)."""
         active = self._active_id
+        self._cancel_asked = active  # kept for a request still loading its model
         if active and self._cancel is not None:
             self._cancel.value = active
 
