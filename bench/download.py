@@ -2,15 +2,18 @@
 server (the tests' fake Hub on 127.0.0.1), alternated over several rounds.
 
 Duet's figure includes what it does that curl does not: the sha256 of every byte, the Range
-bookkeeping and the move into the Hugging Face cache.
+bookkeeping and the move into the Hugging Face cache. Each round's rates are printed, and the
+CPU seconds each client spent per GiB (user + system): on loopback the server, the client and
+Duet's hash thread share the machine's cores, so the CPU time says what a rate alone does not.
 
-    python -m bench.download [--rounds 3] [--size-mib 1024]
+    python -m bench.download [--rounds 5] [--size-mib 1024]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -48,7 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--size-mib", type=int, default=1024)
     args = parser.parse_args()
     size = args.size_mib * 1024 * 1024
@@ -68,12 +71,16 @@ def main() -> None:
     from desktop.core.hub.download import download  # after HF_ENDPOINT is set
 
     warn_if_busy()
-    duet_rates, curl_rates = [], []
+    duet_rates: list[float] = []
+    curl_rates: list[float] = []
+    cpu: dict[str, list[float]] = {"duet": [], "curl": []}
     url = f"{fake_url}/cdn/bench/Big-GGUF/big.gguf"
     with tempfile.TemporaryDirectory(dir=CACHE) as scratch:
         for r in range(args.rounds):
             for which in ("duet", "curl") if r % 2 == 0 else ("curl", "duet"):
                 target = Path(scratch) / f"{which}-{r}"
+                who = resource.RUSAGE_CHILDREN if which == "curl" else resource.RUSAGE_SELF
+                before = _cpu_seconds(who)
                 started = time.perf_counter()
                 if which == "curl":
                     subprocess.run(["curl", "-sS", "-L", "-o", str(target), url], check=True)
@@ -83,6 +90,7 @@ def main() -> None:
                     got = download("bench/Big-GGUF", "big.gguf")
                     duet_rates.append(size / (time.perf_counter() - started))
                     assert got.size == size
+                cpu[which].append((_cpu_seconds(who) - before) / (size / 2**30))
                 shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink()
     server.communicate("", timeout=30)  # end of stdin: the server closes
     duet, curl = median(duet_rates), median(curl_rates)
@@ -90,6 +98,16 @@ def main() -> None:
     print(f"  Duet (with sha256 and cache move)  {duet / 1e6:8.1f} MB/s")
     print(f"  curl                               {curl / 1e6:8.1f} MB/s")
     print(f"  Duet / curl                        {duet / curl:8.3f}")
+    print("CPU seconds per GiB (user + system), medians:")
+    print(f"  Duet {median(cpu['duet']):5.2f}   curl {median(cpu['curl']):5.2f}")
+    print("Each round, MB/s:")
+    print("  Duet " + " ".join(f"{rate / 1e6:6.0f}" for rate in duet_rates))
+    print("  curl " + " ".join(f"{rate / 1e6:6.0f}" for rate in curl_rates))
+
+
+def _cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 if __name__ == "__main__":
