@@ -48,6 +48,8 @@ def messages(file: Path | None, text: str | None) -> list[Message]:
             raise DuetError(f"Cannot read {file}: {exc.strerror or exc}.") from None
         except ValueError as exc:
             raise DuetError(f"{file} is not valid JSON: {exc}.") from None
+        except RecursionError:
+            raise DuetError(f"{file} is nested too deeply to be a list of messages.") from None
         found = messages_from_json(data, str(file))
     if text is not None:
         found.append(Message("user", read_text(text)))

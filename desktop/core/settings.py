@@ -93,6 +93,10 @@ def load_settings(path: Path | None = None) -> tuple[AppSettings, list[str]]:
         return defaults, []
     except (OSError, ValueError) as exc:
         return defaults, [f"Settings file {path} was unreadable ({exc}); using defaults."]
+    except RecursionError:
+        return defaults, [
+            f"Settings file {path} is nested too deeply to be Duet's; using defaults."
+        ]
     if not isinstance(data, dict):
         return defaults, [f"Settings file {path} was not a JSON object; using defaults."]
     notes: list[str] = []

@@ -102,6 +102,9 @@ class History:
         return document_id
 
 
+MAX_NAMED_MISSING = 5  # models named one by one in the warnings after an import
+
+
 def missing_models(data: object, installed: Sequence[ModelIdentity]) -> list[str]:
     """The models an imported chat's replies were made with that are not installed here (by
     sha256, else by file name), as plain warnings."""
@@ -109,6 +112,7 @@ def missing_models(data: object, installed: Sequence[ModelIdentity]) -> list[str
     have_files = {m.file for m in installed}
     warnings: list[str] = []
     seen: set[str] = set()
+    more = 0  # missing models beyond those named: an export may name thousands
     messages = data.get("messages", []) if isinstance(data, dict) else []
     for item in messages if isinstance(messages, list) else []:
         meta = item.get("meta", {}) if isinstance(item, dict) else {}
@@ -120,9 +124,21 @@ def missing_models(data: object, installed: Sequence[ModelIdentity]) -> list[str
         seen.add(file)
         if (sha and sha in have_sha) or file in have_files:
             continue
-        where = f" from {meta['model_repo']}" if meta.get("model_repo") else ""
+        if len(warnings) == MAX_NAMED_MISSING:
+            more += 1
+            continue
+        where = f" from {_short(str(meta['model_repo']))}" if meta.get("model_repo") else ""
         warnings.append(
-            f"Replies in this chat were made with {file}{where}, which is not installed: "
+            f"Replies in this chat were made with {_short(file)}{where}, which is not installed: "
             "download it to reproduce them (Models window, or duet pull)."
         )
+    if more:
+        warnings.append(
+            f"Replies were also made with {more:,} other models that are not installed."
+        )
     return warnings
+
+
+def _short(name: str, keep: int = 200) -> str:
+    """A name from an export, cut for a message: an export may hold megabytes in one."""
+    return name if len(name) <= keep else name[:keep] + "…"

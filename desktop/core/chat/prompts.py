@@ -18,6 +18,7 @@ import functools
 import json
 import math
 import re
+import stat
 import string
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
@@ -748,12 +749,32 @@ def _render(
 
 
 def load_template_file(path: Path) -> ChatTemplate:
+    """A template file, read no further than the longest template Duet runs: a device, a pipe
+    or a file of gigabytes is refused, not read into memory."""
+    limit = 4 * MAX_TEMPLATE_CHARS  # bytes: UTF-8 takes up to four per character
     try:
-        return ChatTemplate(source=path.read_text(encoding="utf-8"), name=f"template {path}")
+        if path.exists() and not path.is_dir() and not stat.S_ISREG(path.stat().st_mode):
+            raise DuetError(
+                f"The template {path} is not a regular file (a device or a pipe): "
+                "give a .jinja text file."
+            )
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
     except OSError as exc:
         raise DuetError(f"Cannot read the template {path}: {exc.strerror or exc}.") from None
+    too_long = DuetError(
+        f"The template {path} is longer than {MAX_TEMPLATE_CHARS // 1024} KB, the longest "
+        "template Duet runs (real ones are about 16 KB). Check that it is the right file."
+    )
+    if len(data) > limit:
+        raise too_long
+    try:
+        source = data.decode("utf-8")
     except UnicodeDecodeError:
         raise DuetError(f"The template {path} is not UTF-8 text.") from None
+    if len(source) > MAX_TEMPLATE_CHARS:
+        raise too_long
+    return ChatTemplate(source=source, name=f"template {path}")
 
 
 def messages_from_json(data: object, where: str) -> list[Message]:

@@ -272,6 +272,8 @@ class Store:
 
     def chat(self, chat_id: int) -> ChatRow:
         """A chat that is not deleted; DuetError when there is none with this id."""
+        if not _whole_number(chat_id):  # `duet export 99999999999999999999999`
+            raise DuetError(f"There is no chat {chat_id}: `duet chats` lists them.")
         with self._lock:
             row = self.db.execute(
                 "SELECT id, title, system, kind, active_leaf FROM chats WHERE id = ? AND deleted IS NULL",
@@ -853,12 +855,15 @@ def _flat_settings(value: object, where: str) -> dict[str, Any]:
     for key, item in value.items():
         if not isinstance(key, str) or len(key) > 100:
             raise _bad(where, "has a name that is not a short text")
+        _check_encodable(key, f"a name in {where}")
         if isinstance(item, str):
             _text(value, key, f"{where}.{key}", None, 1_000)
         elif isinstance(item, list):  # a reply's stop strings
             texts = all(isinstance(s, str) and 0 < len(s) <= 1_000 for s in item)
             if len(item) > MAX_STOPS or not texts:
                 raise _bad(f"{where}.{key}", f"is not a list of at most {MAX_STOPS} short texts")
+            for n, stop in enumerate(item):
+                _check_encodable(stop, f"{where}.{key}[{n}]")
         elif not (item is None or isinstance(item, bool) or _finite_number(item)):
             raise _bad(f"{where}.{key}", f"is {_kind_of(item)}, not a number or a short text")
     return dict(value)
@@ -876,11 +881,15 @@ def _text(
         raise _bad(where, f"is {_kind_of(value)}, not text")
     if len(value) > limit:
         raise _bad(where, f"is {len(value):,} characters long, more than {limit:,}")
+    _check_encodable(value, where)
+    return value
+
+
+def _check_encodable(value: str, where: str) -> None:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate from a \ud800 escape: SQLite refuses it
         raise _bad(where, "holds a broken character (a lone UTF-16 surrogate)") from None
-    return value
 
 
 def _whole_number(value: object) -> TypeGuard[int]:

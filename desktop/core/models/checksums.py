@@ -40,7 +40,7 @@ def _load() -> dict[str, str]:
         if _read is not None and _read[0] == (stat.st_mtime_ns, stat.st_size):
             return dict(_read[1])
         data = json.loads(_remembered().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nested too deeply
         return {}  # none yet, or damaged: files are hashed again, nothing else is lost
     if not isinstance(data, dict):
         return {}

@@ -159,7 +159,12 @@ class Library:
             self.unregister(model.path)
             return f"Removed {model.id} from Duet's list; the file stays at {model.path}."
         if model.source == "hf-cache":
-            freed = _delete_from_hf_cache(model.path)
+            freed, kept = _delete_from_hf_cache(model.path)
+            if kept:
+                return (
+                    f"Removed {model.id} from the Hugging Face cache; the file it linked to is "
+                    f"outside the cache and stays: {', '.join(str(p) for p in kept)}."
+                )
             return f"Deleted {model.id} ({freed / 1e6:,.0f} MB freed)."
         raise DuetError(f"{model.path} is not installed in Duet, so there is nothing to remove.")
 
@@ -170,6 +175,11 @@ class Library:
             return []
         except (OSError, ValueError) as exc:
             self.problems.append(Problem(self.dirs.registry, f"unreadable list of models: {exc}"))
+            return []
+        except RecursionError:
+            self.problems.append(
+                Problem(self.dirs.registry, "unreadable list of models: nested too deeply")
+            )
             return []
         return [Path(p) for p in data if isinstance(p, str)] if isinstance(data, list) else []
 
@@ -210,7 +220,13 @@ class Library:
         entry: CatalogModel | None,
         repo_id: str | None,
     ) -> None:
-        real = path.resolve()
+        try:
+            real = path.resolve()
+        except (OSError, RuntimeError):  # a loop of links (RuntimeError before Python 3.13)
+            self.problems.append(
+                Problem(path, f"{path} is a link that leads back to itself, not to a file.")
+            )
+            return
         if real in seen:
             return
         seen.add(real)
@@ -278,20 +294,37 @@ def _hf_cache_ggufs(cache: Path) -> list[tuple[str, Path]]:
     return results
 
 
-def _delete_from_hf_cache(path: Path) -> int:
-    """Delete a snapshot file and its blob (and the other parts of a split model)."""
+def _delete_from_hf_cache(path: Path) -> tuple[int, list[Path]]:
+    """Delete a snapshot file and its blob (and the other parts of a split model): (bytes
+    freed, the files kept). Only files inside the model's own cache folder are deleted: a
+    snapshot entry that leads elsewhere (a file of the user's linked into the cache) loses
+    only its link."""
     parts = [path]
     if SPLIT_PART.search(path.name):
         stem = SPLIT_PART.sub("", path.name)
         parts = sorted(path.parent.glob(f"{stem}-*-of-*.gguf"))
-    freed = 0
+    freed, kept = 0, []
     for part in parts:
         blob = part.resolve()
+        repo = _repo_dir(part)
+        if repo is None or not blob.is_relative_to(repo.resolve()):
+            if part.is_symlink():
+                part.unlink()
+            kept.append(blob)
+            continue
         freed += blob.stat().st_size if blob.exists() else 0
         part.unlink(missing_ok=True)
         if blob != part and blob.exists():
             blob.unlink()
-    return freed
+    return freed, kept
+
+
+def _repo_dir(part: Path) -> Path | None:
+    """The models--owner--name folder of a snapshot file (…/snapshots/<commit>/…/file)."""
+    for parent in part.parents:
+        if parent.name == "snapshots":
+            return parent.parent
+    return None
 
 
 def _slug(stem: str) -> str:
