@@ -7,8 +7,11 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import gguf
+import numpy as np
 import pytest
 
 from desktop.cli import main
@@ -16,7 +19,9 @@ from desktop.core.chat.history import ModelIdentity, missing_models
 from desktop.core.chat.store import Store, checked_export
 from desktop.core.errors import InvalidExport
 from desktop.core.models import checksums
+from desktop.core.models.gguf_info import kv_bytes_per_token, read_metadata_prefix, read_model_info
 from desktop.core.models.library import Library
+from desktop.core.models.memory import ModelNeed, set_estimate
 from desktop.core.settings import AppSettings, load_settings
 from tests.ggufs import write_gguf
 
@@ -218,3 +223,31 @@ def test_a_huge_template_file_is_refused_without_reading_it_all(
     assert main(["render", "--template", str(huge), "hi"]) == 1
     assert time.monotonic() - started < 2
     assert "KB" in capsys.readouterr().err
+
+
+def _negative_layers_gguf(path: Path) -> Path:
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_context_length(4096)
+    writer.add_embedding_length(4096)
+    writer.add_key_value("llama.block_count", -100_000, gguf.GGUFValueType.INT32)
+    writer.add_head_count(32)
+    writer.add_head_count_kv(8)
+    writer.add_tensor("t", np.ones((4, 8), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_a_negative_layer_count_never_makes_a_set_fit(tmp_path: Path) -> None:
+    """A header claiming -100,000 layers gave a KV cache of -409 MB per token, and the compare
+    planner said two 4 GB models fit an 8 GB machine at once in 'about -3346.6 GB'."""
+    path = _negative_layers_gguf(tmp_path / "negative.gguf")
+    info = read_model_info(path)
+    assert info.kv_bytes_per_token() >= 0
+    prefix = read_metadata_prefix(path.read_bytes())
+    assert (kv_bytes_per_token(prefix) or 0) >= 0
+    need = ModelNeed("a", 4_000_000_000, info.kv_bytes_per_token())
+    estimate = set_estimate([need, replace(need, name="b")], 4096, machine=8 * 10**9)
+    assert estimate.plan == "one after the other" and "-" not in estimate.sentence

@@ -432,7 +432,8 @@ def _parse(cur: _Reader) -> ModelInfo:
     )
 
     def arch_int(suffix: str, default: int = 0) -> int:
-        return _as_int(scalars.get(f"{arch}.{suffix}"), default) or default
+        # Counts and lengths: a negative one would make the memory estimates negative.
+        return _as_count(scalars.get(f"{arch}.{suffix}")) or default
 
     head_count = arch_int("attention.head_count")
     embedding = arch_int("embedding_length")
@@ -669,6 +670,12 @@ def _as_int(value: object, default: int | None) -> int | None:
     return value
 
 
+def _as_count(value: object) -> int | None:
+    """A count or a length from the header: a whole number above zero, else None."""
+    number = _as_int(value, None)
+    return number if number is not None and number > 0 else None
+
+
 def read_metadata_prefix(data: bytes, name: str = "download") -> dict[str, object]:
     """The metadata Duet uses from the first bytes of a GGUF file, as far as they reach.
 
@@ -692,7 +699,7 @@ def kv_bytes_per_token(metadata: dict[str, object], bytes_per_value: int = 2) ->
     arch = metadata.get("general.architecture")
 
     def value(key: str) -> int | None:
-        return _as_int(metadata.get(f"{arch}.{key}"), None)
+        return _as_count(metadata.get(f"{arch}.{key}"))
 
     layers, heads, embedding = (
         value("block_count"),
