@@ -251,3 +251,19 @@ def test_a_negative_layer_count_never_makes_a_set_fit(tmp_path: Path) -> None:
     need = ModelNeed("a", 4_000_000_000, info.kv_bytes_per_token())
     estimate = set_estimate([need, replace(need, name="b")], 4096, machine=8 * 10**9)
     assert estimate.plan == "one after the other" and "-" not in estimate.sentence
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("top_k", 40.5), ("repeat_last_n", 3.5), ("max_tokens", 10.5), ("seed", 1.5), ("top_k", True)],
+)
+def test_a_settings_file_with_a_fraction_for_a_whole_number_keeps_the_default(
+    tmp_path: Path, key: str, value: object
+) -> None:
+    """llama.cpp's samplers take these as C ints: a saved top_k of 40.5 made every local
+    reply fail with 'ArgumentError: argument 1: TypeError: wrong type'."""
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"sampling": {key: value}}))
+    settings, notes = load_settings(path)
+    assert getattr(settings.sampling, key) == getattr(AppSettings().sampling, key)
+    assert len(notes) == 1 and "whole number" in notes[0]

@@ -103,11 +103,16 @@ class SamplingParams:
     def validated(self) -> SamplingParams:
         for name, bounds in RANGES.items():
             value = getattr(self, name)
+            # Counts go to llama.cpp as C ints: 40.5 (from a settings file) fails every reply.
+            if isinstance(bounds.low, int) and type(value) is not int:
+                raise InvalidSettings(f"{bounds.label} must be a whole number, not {value!r}.")
             if not bounds.low <= value <= bounds.high:
                 raise InvalidSettings(
                     f"{bounds.label} must be between {_fmt(bounds.low)} and {_fmt(bounds.high)}, "
                     f"not {_fmt(value)}."
                 )
+        if self.seed is not None and type(self.seed) is not int:
+            raise InvalidSettings(f"seed must be a whole number, not {self.seed!r}.")
         if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
             raise InvalidSettings(f"seed must be between 0 and {MAX_SEED}, not {self.seed}.")
         _check_stops(self.stop)
