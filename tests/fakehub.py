@@ -7,7 +7,7 @@ connection after N bytes, send wrong bytes, answer with a chosen status (401, 40
 429), go slow. Hostile modes, for the untrusted-input tests: a commit id that is a path, a CDN
 on another origin or a redirect to one (plain http included), a 206 for the wrong range, a
 malformed status line or Content-Length, a request accepted and never answered, a body that
-stalls, Range ignored. It counts every request and every byte it sends.
+stalls, Range ignored, API answers of any JSON, search pages that link to a next page forever. It counts every request and every byte it sends.
 
 `FakeProxy` is a forwarding HTTP proxy on 127.0.0.1 that records what went through it.
 """
@@ -106,6 +106,8 @@ class FakeHub:
         self.cdn_origin: str | None = None  # /resolve redirects to this origin's /cdn/
         self.cdn_redirect: str | None = None  # /cdn/ answers 302 to this origin, same path
         self.no_sha256 = False  # ETags that are not a sha256 (a file stored in git)
+        self.api_json: object = None  # if set, the JSON of every search and model-info answer
+        self.endless_pages = False  # search answers are empty pages, each linking to a next
         self.released = threading.Event()  # set by close(): hanging handlers return
         self.scheme = "https" if tls is not None else "http"
         hub = self
@@ -204,6 +206,12 @@ class _Handler(BaseHTTPRequestHandler):
         forced = fake.cdn_status
         if forced is not None and not head and path.startswith("/cdn/") and self._take_forced():
             return self._reply(forced[0], fake.forced_body, forced[1], head)
+        if fake.api_json is not None and path.startswith("/api/models"):
+            body = json.dumps(fake.api_json).encode()
+            return self._reply(200, body, {"Content-Type": "application/json"}, head)
+        if path == "/api/models" and fake.endless_pages:
+            link = f'<{fake.url}/api/models?page={len(fake.requests)}>; rel="next"'
+            return self._reply(200, b"[]", {"Content-Type": "application/json", "Link": link}, head)
         if path == "/api/models":
             return self._search(parse_qs(url.query), head)
         if match := re.fullmatch(r"/api/models/([^/]+/[^/]+?)(?:/revision/[^/]+)?", path):

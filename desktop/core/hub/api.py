@@ -18,8 +18,17 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import httpx2
-from huggingface_hub import HfApi, constants, errors, get_hf_file_metadata, get_session, hf_hub_url
+from huggingface_hub import (
+    HfApi,
+    ModelInfo,
+    constants,
+    errors,
+    get_hf_file_metadata,
+    get_session,
+    hf_hub_url,
+)
 from huggingface_hub.utils._headers import build_hf_headers
+from huggingface_hub.utils._http import hf_raise_for_status, http_backoff
 
 from desktop.core import errors as duet_errors
 from desktop.core.models.catalog import ModelKind
@@ -42,6 +51,7 @@ _BASE = re.compile(r"(^|[-_./ ])(base|pretrained|pt)($|[-_./ ])", re.I)
 # converter's output seen (Gemma 3's first 100 KB do).
 _HEADER_PREFIX = 512 * 1024
 _CONNECT_TIMEOUT = 5.0
+_NAME_MAX = 255  # bytes in one path component: the limit of ext4, APFS, NTFS (in characters)
 _reachable: dict[tuple[str, int], float] = {}
 
 
@@ -121,13 +131,24 @@ def api() -> HfApi:
 
 
 def search(query: str, limit: int = 30) -> list[HubRepo]:
-    """GGUF repositories matching `query`, most downloaded first."""
+    """GGUF repositories matching `query`, most downloaded first.
+
+    The request `HfApi.list_models` makes, for its first page only: the Hub sends up to `limit`
+    results in it, and list_models would follow next-page links for as long as a server sends
+    them, however empty the pages."""
     require_online()
+    params: dict[str, object] = {"filter": "gguf", "sort": "downloads", "limit": limit}
+    params |= {"full": True, **({"search": query} if query else {})}
     with hub_errors(f"searching the Hub for '{query}'"):
-        found = api().list_models(
-            search=query or None, filter="gguf", sort="downloads", limit=limit, full=True
+        response = http_backoff(
+            "GET", f"{endpoint()}/api/models", params=params, headers=build_hf_headers()
         )
-        return [_repo(info) for info in found]
+        hf_raise_for_status(response)
+        items = response.json()
+        if not isinstance(items, list):
+            raise TypeError("a search answer that is not a list")
+        infos = [ModelInfo(**{"siblings": None, **item}) for item in items[:limit]]  # type: ignore[no-untyped-call]
+        return [_repo(info) for info in infos]
 
 
 def list_files(repo_id: str, revision: str | None = None) -> RepoFiles:
@@ -135,8 +156,8 @@ def list_files(repo_id: str, revision: str | None = None) -> RepoFiles:
     require_online()
     with hub_errors(f"reading {repo_id}"):
         info = api().model_info(repo_id, revision=revision, files_metadata=True)
-    files, refused = group_gguf_files(repo_id, info.siblings or [])
-    return RepoFiles(repo=_repo(info), files=files, refused=refused, commit=info.sha)
+        files, refused = group_gguf_files(repo_id, info.siblings or [])
+        return RepoFiles(repo=_repo(info), files=files, refused=refused, commit=info.sha)
 
 
 def group_gguf_files(
@@ -153,7 +174,9 @@ def group_gguf_files(
             refused.append(name)
             continue
         lfs = getattr(sibling, "lfs", None)
-        size = int(getattr(sibling, "size", 0) or (getattr(lfs, "size", 0) if lfs else 0) or 0)
+        size = getattr(sibling, "size", 0) or (getattr(lfs, "size", 0) if lfs else 0) or 0
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise TypeError(f"the size of {name} is {str(size)[:40]!r}")
         sha = getattr(lfs, "sha256", None) if lfs else None
         if match := _SPLIT.match(name):
             splits.setdefault(match["stem"], []).append((int(match["part"]), name, size))
@@ -169,10 +192,16 @@ def group_gguf_files(
 
 
 def is_safe_filename(name: str) -> bool:
-    """A repository path that stays inside the folder it is written to."""
+    """A repository path that stays inside the folder it is written to, and that a file system
+    can hold: no control characters (NUL), no part longer than 255 bytes."""
     if not name or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
         return False
-    return ".." not in re.split(r"[\\/]", name)
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return False
+    parts = re.split(r"[\\/]", name)
+    return ".." not in parts and all(
+        len(part.encode("utf-8", "surrogatepass")) <= _NAME_MAX for part in parts
+    )
 
 
 def quant_of(filename: str) -> str:
@@ -316,6 +345,18 @@ def hub_errors(doing: str) -> Iterator[None]:
         raise duet_errors.HubUnreachable(
             f"Cannot reach the Hugging Face Hub at {endpoint()} while {doing} ({type(exc).__name__}). "
             "Check the network connection; installed models keep working offline."
+        ) from None
+    except errors.HFValidationError:
+        raise duet_errors.HubNotFound(
+            f"Stopped while {doing}: that is not a Hub repository name (owner/name, with letters, "
+            "digits, '-', '_' and '.')."
+        ) from None
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        # huggingface_hub reads the Hub's JSON and headers into its dataclasses as they come: an
+        # answer of another shape (a field of the wrong type, a malformed address) lands here.
+        raise duet_errors.HubError(
+            f"The Hub at {endpoint()} sent an answer Duet cannot read while {doing} "
+            f"({type(exc).__name__}). Try again later; if it keeps happening, check HF_ENDPOINT."
         ) from None
 
 

@@ -138,7 +138,10 @@ def get(
         if response.status not in _REDIRECTS or not location:
             return response
         response.close()
-        url = urljoin(url, location.strip())
+        try:
+            url = urljoin(url, location.strip())
+        except ValueError:  # urljoin parses it: "http://[::1" is no address
+            raise FetchFailed(f"a redirect to a malformed address ({location[:200]!r})") from None
     raise FetchFailed("too many redirects")
 
 
