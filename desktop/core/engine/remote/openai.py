@@ -335,8 +335,35 @@ class RemoteEngine:
         return str(self._unreadable(type(exc).__name__))
 
     def _get_json(self, path: str) -> object:
-        """A GET's JSON reply, None if it is not JSON; bounded in size and time."""
+        """A GET's JSON reply, None if it is not JSON; bounded in size and time. The timeout
+        bounds each read, so a server that sends its headers a line at a time would hold the
+        caller for as long as it likes: the exchange runs on a helper thread, and the caller
+        waits for it twice the timeout at most, headers included."""
+        answers: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=1)
+
+        def exchange() -> None:
+            try:
+                answers.put(self._get_body(path, deadline))
+            except BaseException as exc:
+                answers.put(exc)
+
         deadline = time.monotonic() + 2 * self.timeout
+        threading.Thread(target=exchange, daemon=True, name="duet-remote-get").start()
+        try:
+            answer = answers.get(timeout=2 * self.timeout + _POLL)
+        except queue.Empty:  # the helper thread ends when the server does, or at a read timeout
+            raise RemoteError(
+                self._network_message(httpx2.ReadTimeout("headers"), False), server=self.remote.name
+            ) from None
+        if isinstance(answer, BaseException):
+            raise answer
+        try:
+            return json.loads(answer)
+        except (ValueError, RecursionError):
+            return None
+
+    def _get_body(self, path: str, deadline: float) -> bytes:
+        """The body of a GET, at most MAX_BODY bytes, read until `deadline`."""
         try:
             with (
                 httpx2.Client(timeout=self.timeout) as client,
@@ -355,10 +382,7 @@ class RemoteEngine:
                         )
         except (httpx2.TransportError, httpx2.TimeoutException) as exc:
             raise RemoteError(self._network_message(exc, False)) from None
-        try:
-            return json.loads(bytes(data))
-        except (ValueError, RecursionError):
-            return None
+        return bytes(data)
 
     def _network_message(self, exc: Exception, midway: bool) -> str:
         name, url = self.remote.name, self.remote.url
