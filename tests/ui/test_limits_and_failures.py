@@ -15,6 +15,7 @@ from desktop.ui.models.downloads import DownloadQueue
 from desktop.ui.models.window import ModelsDialog
 from tests.fakehub import FakeHub
 from tests.ui.conftest import wait_loaded
+from tests.ui.tooltips import shown
 
 LOW, HIGH = CONTEXT_RANGE
 
@@ -126,7 +127,7 @@ def test_a_failed_download_does_not_widen_the_models_window(
     assert len(job.message) > 100  # long enough that an unwrapped label would widen the row
     assert dialog.width() == width <= 1024
     assert dialog.minimumSizeHint().width() <= 1024 and dialog.minimumWidth() <= 1024
-    assert row.status.toolTip() == job.message  # the whole message, however it is shown
+    assert shown(row.status.toolTip()) == job.message  # the whole message, however it is shown
     assert row.status.text() == job.message  # wrapped, not cut
     assert row.geometry().right() <= dialog.width()
 

@@ -32,6 +32,7 @@ from desktop.core.engine import events as p
 from desktop.core.engine.factory import Runnable, aligns_by_examples, capabilities_of, describe
 from desktop.ui.compare.shift_panel import ShiftPanel
 from desktop.ui.icons import icon
+from desktop.ui.plain_tips import plain_tip
 from desktop.ui.threads import TokenBatch
 from desktop.ui.views.charts import SurpriseChart
 from desktop.ui.views.model_picker import ModelPicker
@@ -167,7 +168,7 @@ class StatsBlock(QWidget):
         for key, label in self.values.items():
             text = getattr(values, key)
             label.setText(text)
-            label.setToolTip(text if text != NO_VALUE else "")
+            label.setToolTip(plain_tip(text) if text != NO_VALUE else "")
         self.setAccessibleDescription(self.text())
 
 
@@ -260,7 +261,7 @@ class CompareColumn(QFrame):
 
     def _name_model(self) -> None:
         chosen = self.picker.chosen
-        self.picker.setToolTip(describe(chosen) if chosen is not None else "")
+        self.picker.setToolTip(plain_tip(describe(chosen)) if chosen is not None else "")
 
     @property
     def aligned(self) -> bool:

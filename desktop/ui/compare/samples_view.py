@@ -55,6 +55,7 @@ from desktop.core.engine.base import Engine
 from desktop.core.engine.factory import Runnable, render_input
 from desktop.core.errors import DuetError
 from desktop.ui import theme
+from desktop.ui.plain_tips import plain_tip
 from desktop.ui.threads import Threads
 from desktop.ui.views.charts import EntropyChart, EntropyLine
 
@@ -334,7 +335,7 @@ class SamplesView(QWidget):
             f"#{index + 1} · seed {sample.seed} · {len(sample.tokens)} tokens · {sample.describe()}"
             f"\n{preview or '(empty)'}"
         )
-        item.setToolTip(sample.text[:2000])
+        item.setToolTip(plain_tip(sample.text[:2000]))
         return item
 
     def stats(self) -> list[SampleStats]:

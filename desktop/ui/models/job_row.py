@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from desktop.ui.models.downloads import DownloadJob, DownloadQueue
 from desktop.ui.models.sizes import human_size
+from desktop.ui.plain_tips import plain_tip
 
 _RETRYABLE = ("failed", "cancelled", "paused")
 
@@ -33,7 +34,7 @@ class _ElidedLabel(QLabel):
         # Ignored: the label takes the width the row gives it, never asks for its text's width.
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.full_text = text
-        self.setToolTip(text)
+        self.setToolTip(plain_tip(text))
         self._elide()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
@@ -99,7 +100,7 @@ class JobRow(QWidget):
         else:
             text = job.message or job.state
         self.status.setText(text)
-        self.status.setToolTip(text)
+        self.status.setToolTip(plain_tip(text))
         self.cancel.setVisible(job.under_way)
         self.cancel.setEnabled(job.under_way)
         self.retry.setVisible(job.state in _RETRYABLE)

@@ -21,6 +21,7 @@ from desktop.core.hub.pending import PullTarget
 from desktop.ui.models.downloads import DownloadQueue
 from desktop.ui.models.sizes import fit_text, human_size
 from desktop.ui.models.tree import ROLE, top_items
+from desktop.ui.plain_tips import plain_tip
 from desktop.ui.threads import Threads
 from desktop.ui.views.widgets import kind_icon
 
@@ -88,7 +89,7 @@ class SearchTab(QWidget):
                 ]
             )
             item.setIcon(0, kind_icon(repo.kind))
-            item.setToolTip(1, f"labelled from its {repo.kind_reason}")
+            item.setToolTip(1, plain_tip(f"labelled from its {repo.kind_reason}"))
             self.results.addTopLevelItem(item)
         self.results.resizeColumnToContents(0)
 

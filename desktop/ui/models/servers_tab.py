@@ -20,6 +20,7 @@ from desktop.core.engine.factory import served_names
 from desktop.core.errors import DuetError, InsecureKey
 from desktop.ui.dialogs import ask_yes_no
 from desktop.ui.models.tree import ROLE, top_items
+from desktop.ui.plain_tips import plain_tip
 from desktop.ui.threads import Threads
 
 
@@ -112,7 +113,7 @@ class ServersTab(QWidget):
         for row in top_items(self.servers_tree):
             if row.data(0, ROLE) == name:
                 row.setText(3, text)
-                row.setToolTip(3, text)
+                row.setToolTip(3, plain_tip(text))
 
     def add_server(self) -> None:
         name, url = self.server_name.text().strip(), self.server_url.text().strip()

@@ -25,6 +25,7 @@ from desktop.core.chat.fork import check_choice
 from desktop.core.chat.tokens import TokenRecord
 from desktop.core.errors import InvalidPrompt
 from desktop.ui.icons import icon
+from desktop.ui.plain_tips import plain_tip
 
 CHOICE_TIP = "Replace this token with {choice} and let the model go on from there"
 WRITTEN_TIP = "What the model wrote here (ticked): choose it to go on again from this point"
@@ -101,7 +102,9 @@ class AlternativesPanel(QFrame):
             label = f"{shown(alt.text)} {math.exp(alt.logprob):.0%}".replace("&", "&&")
             written = alt.token_id == token.token_id
             button = QPushButton(icon("check") if written else QIcon(), label)
-            button.setToolTip(WRITTEN_TIP if written else CHOICE_TIP.format(choice=shown(alt.text)))
+            button.setToolTip(
+                WRITTEN_TIP if written else plain_tip(CHOICE_TIP.format(choice=shown(alt.text)))
+            )
             button.setAccessibleName(f"Continue with {shown(alt.text)}")
             button.clicked.connect(lambda _=False, text=alt.text: self._chosen(text))
             self.choices.addWidget(button)

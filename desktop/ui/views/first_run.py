@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from desktop.core.errors import DuetError, UnexpectedError
 from desktop.core.experiments import EXPERIMENTS
 from desktop.core.models.starter import FolderImport, import_folder, starter_downloads
+from desktop.ui.plain_tips import plain_tip
 
 if TYPE_CHECKING:
     from desktop.ui.models.downloads import DownloadJob, DownloadQueue
@@ -199,7 +200,7 @@ class FirstRunPage(QWidget):
                 "The Hugging Face Hub cannot be reached, so the starter pair cannot be "
                 "downloaded now: import a file or a folder instead."
             )
-            self.hub_line.setToolTip(reason)
+            self.hub_line.setToolTip(plain_tip(reason))
             self.hub_line.show()
             _report("Hub unreachable; offered: import a .gguf file, add a folder of GGUFs")
         else:

@@ -7,6 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QWidget
 
 from desktop.core.engine.factory import Runnable, capabilities_of, describe
+from desktop.ui.plain_tips import plain_tip
 from desktop.ui.views.widgets import kind_icon
 
 
@@ -27,7 +28,8 @@ class ModelPicker(QComboBox):
             remote = not capabilities_of(model).uses_this_machine
             label = f"{model.id}  ·  {model.kind}" + ("  ·  remote" if remote else "")
             self.addItem(kind_icon(model.kind), label, model.id)
-            self.setItemData(self.count() - 1, describe(model), Qt.ItemDataRole.ToolTipRole)
+            tip = plain_tip(describe(model))  # a file's path can hold anything
+            self.setItemData(self.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         self.setCurrentIndex(max(0, self.findData(chosen)))
         self.blockSignals(False)
 

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.chat.store import ChatSummary, Store
 from desktop.ui.icons import icon
+from desktop.ui.plain_tips import plain_tip
 
 ROLE = Qt.ItemDataRole.UserRole  # each item holds its ChatSummary
 ICON_SIZE = 16
@@ -238,7 +239,7 @@ def _describe(item: QListWidgetItem, chat: ChatSummary) -> None:
     item.setData(ROLE, chat)
     count = "1 message" if chat.messages == 1 else f"{chat.messages} messages"
     detail = "document" if chat.kind == "document" else f"chat · {count}"
-    item.setToolTip(f"{chat.title}\n{detail}")
+    item.setToolTip(plain_tip(f"{chat.title}\n{detail}"))
     item.setData(Qt.ItemDataRole.AccessibleTextRole, f"{chat.title}, {detail}")
 
 

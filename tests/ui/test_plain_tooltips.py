@@ -1,0 +1,81 @@
+"""Tooltips show text from models, servers, files and chats as it is written. Qt renders any
+tooltip that looks like HTML as rich text, so a token `<b>` or a server model named
+`<img src=…>` would otherwise be formatted (or load an image) instead of being shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QListWidgetItem
+
+from desktop.core.chat.store import ChatSummary
+from desktop.core.chat.tokens import TokenRecord
+from desktop.core.engine.events import Alternative
+from tests.remote.hostile import Hostile
+from tests.ui.tooltips import shown
+
+HOSTILE = '<b>bold</b> <img src="/etc/x.png"> <a href="https://example.invalid">x</a>'
+
+
+def test_a_token_that_looks_like_html_is_shown_as_written(qtbot) -> None:
+    from desktop.ui.views.alternatives import AlternativesPanel
+
+    panel = AlternativesPanel()
+    qtbot.addWidget(panel)
+    token = TokenRecord(
+        token_id=1,
+        piece="<b>",
+        logprob=-0.1,
+        top=(Alternative(1, "<b>", -0.1), Alternative(2, HOSTILE, -2.5)),
+    )
+    panel.show_token(0, token)
+    tips = [button.toolTip() for button in panel.buttons]
+    assert repr(HOSTILE) in shown(tips[1])
+
+
+def test_a_server_model_named_like_html_is_shown_as_written(
+    qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktop.ui.models.servers_tab import ServersTab
+    from desktop.ui.threads import Threads
+
+    monkeypatch.setenv("DUET_HOME", str(tmp_path / "home"))  # this test's own server list
+    server = Hostile(model=HOSTILE)
+    threads = Threads()
+    try:
+        tab = ServersTab(threads)
+        qtbot.addWidget(tab)
+        tab.server_name.setText("lab")
+        tab.server_url.setText(f"{server.url}/v1")
+        tab.add_server()
+        row = tab.servers_tree.topLevelItem(0)
+        qtbot.waitUntil(lambda: row.text(3) != "…", timeout=15_000)
+        assert row.text(3) == HOSTILE
+        assert shown(row.toolTip(3)) == HOSTILE
+    finally:
+        threads.wait(5000)
+        server.close()
+
+
+def test_a_chat_titled_like_html_is_shown_as_written(qtbot) -> None:
+    from desktop.ui.views.sidebar import _describe
+
+    item = QListWidgetItem()
+    _describe(item, ChatSummary(id=1, kind="chat", title=HOSTILE, updated=0.0, messages=2))
+    assert HOSTILE in shown(item.toolTip())
+
+
+def test_a_servers_answer_like_html_is_shown_as_written(qtbot) -> None:
+    from desktop.ui.models.job_row import _ElidedLabel
+
+    label = _ElidedLabel(HOSTILE)
+    qtbot.addWidget(label)
+    assert HOSTILE in shown(label.toolTip())
+
+
+@pytest.mark.parametrize("text", [HOSTILE, "plain words", "a < b and c > d", ""])
+def test_plain_tip_shows_any_text_as_written(qtbot, text: str) -> None:
+    from desktop.ui.plain_tips import plain_tip
+
+    assert shown(plain_tip(text)) == text
