@@ -82,3 +82,18 @@ def test_one_such_server_does_not_hold_up_the_model_list(trickler: Trickler) -> 
     assert time.monotonic() - started < 2 * 1.0 + 1.5
     assert found == []
     assert len(problems) == 1 and "slow" in problems[0] and "in time" in problems[0]
+
+
+def test_a_model_list_given_up_leaves_no_thread_or_connection_behind(trickler: Trickler) -> None:
+    engine = RemoteEngine(RemoteServer("slow", trickler.url), "", timeout=0.5)
+    for _ in range(3):
+        with pytest.raises(RemoteError, match="did not answer in time"):
+            engine.models()
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline and _helpers_alive():
+        time.sleep(0.05)
+    assert _helpers_alive() == 0  # the trickler would hold each one for 30 s
+
+
+def _helpers_alive() -> int:
+    return sum(t.name == "duet-remote-get" and t.is_alive() for t in threading.enumerate())

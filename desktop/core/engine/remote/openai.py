@@ -337,21 +337,26 @@ class RemoteEngine:
     def _get_json(self, path: str) -> object:
         """A GET's JSON reply, None if it is not JSON; bounded in size and time. The timeout
         bounds each read, so a server that sends its headers a line at a time would hold the
-        caller for as long as it likes: the exchange runs on a helper thread, and the caller
-        waits for it twice the timeout at most, headers included."""
+        caller for as long as it likes: the exchange runs on a helper thread, the caller waits
+        for it twice the timeout at most, headers included, and then closes the connection,
+        which ends the helper thread too."""
         answers: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=1)
+        deadline = time.monotonic() + 2 * self.timeout
+        client = httpx2.Client(timeout=self.timeout)
 
         def exchange() -> None:
             try:
-                answers.put(self._get_body(path, deadline))
+                answers.put(self._get_body(client, path, deadline))
             except BaseException as exc:
                 answers.put(exc)
+            finally:
+                client.close()
 
-        deadline = time.monotonic() + 2 * self.timeout
         threading.Thread(target=exchange, daemon=True, name="duet-remote-get").start()
         try:
             answer = answers.get(timeout=2 * self.timeout + _POLL)
-        except queue.Empty:  # the helper thread ends when the server does, or at a read timeout
+        except queue.Empty:
+            client.close()  # the blocked read fails at once, and the helper thread ends
             raise RemoteError(
                 self._network_message(httpx2.ReadTimeout("headers"), False), server=self.remote.name
             ) from None
@@ -362,13 +367,10 @@ class RemoteEngine:
         except (ValueError, RecursionError):
             return None
 
-    def _get_body(self, path: str, deadline: float) -> bytes:
+    def _get_body(self, client: httpx2.Client, path: str, deadline: float) -> bytes:
         """The body of a GET, at most MAX_BODY bytes, read until `deadline`."""
         try:
-            with (
-                httpx2.Client(timeout=self.timeout) as client,
-                client.stream("GET", self.remote.base + path, headers=self._headers()) as response,
-            ):
+            with client.stream("GET", self.remote.base + path, headers=self._headers()) as response:
                 if response.status_code >= 400:
                     raise self._http_error(response.status_code, _body_text(response), path)
                 data = bytearray()
