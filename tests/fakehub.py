@@ -106,7 +106,8 @@ class FakeHub:
         self.cdn_origin: str | None = None  # /resolve redirects to this origin's /cdn/
         self.cdn_redirect: str | None = None  # /cdn/ answers 302 to this origin, same path
         self.no_sha256 = False  # ETags that are not a sha256 (a file stored in git)
-        self.api_json: object = None  # if set, the JSON of every search and model-info answer
+        # If set, the JSON of every search and model-info answer (bytes: the body as it is).
+        self.api_json: object = None
         self.endless_pages = False  # search answers are empty pages, each linking to a next
         self.released = threading.Event()  # set by close(): hanging handlers return
         self.scheme = "https" if tls is not None else "http"
@@ -207,7 +208,8 @@ class _Handler(BaseHTTPRequestHandler):
         if forced is not None and not head and path.startswith("/cdn/") and self._take_forced():
             return self._reply(forced[0], fake.forced_body, forced[1], head)
         if fake.api_json is not None and path.startswith("/api/models"):
-            body = json.dumps(fake.api_json).encode()
+            raw = fake.api_json
+            body = raw if isinstance(raw, bytes) else json.dumps(raw).encode()
             return self._reply(200, body, {"Content-Type": "application/json"}, head)
         if path == "/api/models" and fake.endless_pages:
             link = f'<{fake.url}/api/models?page={len(fake.requests)}>; rel="next"'

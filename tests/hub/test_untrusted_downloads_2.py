@@ -104,6 +104,14 @@ def test_an_api_answer_of_the_wrong_shape_is_a_hub_error(fake_hub: FakeHub, answ
         hub.search("a")
 
 
+def test_an_api_answer_nested_too_deeply_is_a_hub_error(fake_hub: FakeHub) -> None:
+    fake_hub.api_json = b"[" * 100_000 + b"]" * 100_000  # valid JSON no parser can recurse into
+    with pytest.raises(HubError, match="cannot read"):
+        hub.search("a")
+    with pytest.raises(HubError, match="cannot read"):
+        hub.list_files("org/A-GGUF")
+
+
 def test_a_repository_name_from_the_hub_that_is_not_one_is_a_hub_error(
     fake_hub: FakeHub,
 ) -> None:

@@ -8,6 +8,7 @@ one plain HubError each, with the next step.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import socket
@@ -53,6 +54,7 @@ _HEADER_PREFIX = 512 * 1024
 _CONNECT_TIMEOUT = 5.0
 _NAME_MAX = 255  # bytes in one path component: the limit of ext4, APFS, NTFS (in characters)
 _reachable: dict[tuple[str, int], float] = {}
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,9 @@ def search(query: str, limit: int = 30) -> list[HubRepo]:
         hf_raise_for_status(response)
         items = response.json()
         if not isinstance(items, list):
-            raise TypeError("a search answer that is not a list")
+            raise _unreadable(
+                f"searching the Hub for '{query}'", "a search answer that is not a list"
+            )
         infos = [ModelInfo(**{"siblings": None, **item}) for item in items[:limit]]  # type: ignore[no-untyped-call]
         return [_repo(info) for info in infos]
 
@@ -176,7 +180,7 @@ def group_gguf_files(
         lfs = getattr(sibling, "lfs", None)
         size = getattr(sibling, "size", 0) or (getattr(lfs, "size", 0) if lfs else 0) or 0
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise TypeError(f"the size of {name} is {str(size)[:40]!r}")
+            raise _unreadable(f"reading {repo_id}", f"the size of {name} is {str(size)[:40]!r}")
         sha = getattr(lfs, "sha256", None) if lfs else None
         if match := _SPLIT.match(name):
             splits.setdefault(match["stem"], []).append((int(match["part"]), name, size))
@@ -351,13 +355,20 @@ def hub_errors(doing: str) -> Iterator[None]:
             f"Stopped while {doing}: that is not a Hub repository name (owner/name, with letters, "
             "digits, '-', '_' and '.')."
         ) from None
-    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
         # huggingface_hub reads the Hub's JSON and headers into its dataclasses as they come: an
-        # answer of another shape (a field of the wrong type, a malformed address) lands here.
-        raise duet_errors.HubError(
-            f"The Hub at {endpoint()} sent an answer Duet cannot read while {doing} "
-            f"({type(exc).__name__}). Try again later; if it keeps happening, check HF_ENDPOINT."
-        ) from None
+        # answer of another shape (a field of the wrong type, JSON nested too deeply, a malformed
+        # address) lands here. The traceback goes to the debug log, in case the fault is Duet's.
+        _log.debug("unreadable answer while %s", doing, exc_info=True)
+        detail = f"{type(exc).__name__}: {str(exc)[:200]}" if str(exc) else type(exc).__name__
+        raise _unreadable(doing, detail) from None
+
+
+def _unreadable(doing: str, detail: str) -> duet_errors.HubError:
+    return duet_errors.HubError(
+        f"The Hub at {endpoint()} sent an answer Duet cannot read while {doing} ({detail}). "
+        "Try again later; if it keeps happening, check HF_ENDPOINT."
+    )
 
 
 def _http_error(status: int, doing: str) -> duet_errors.HubError:
