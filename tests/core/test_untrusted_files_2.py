@@ -267,3 +267,20 @@ def test_a_settings_file_with_a_fraction_for_a_whole_number_keeps_the_default(
     settings, notes = load_settings(path)
     assert getattr(settings.sampling, key) == getattr(AppSettings().sampling, key)
     assert len(notes) == 1 and "whole number" in notes[0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [DEEP, '[{"repo_id": "o/r", "parts": ["m.gguf"], "size": 1e400, "quant": "Q4"}]'],
+    ids=["nested", "size-beyond-any-int"],
+)
+def test_a_damaged_list_of_downloads_to_continue_is_no_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    """The list is read as the window is built: a damage there must not stop Duet starting."""
+    from desktop.core.hub.pending import load_pending, pending_path
+
+    monkeypatch.setenv("DUET_HOME", str(tmp_path / "home"))
+    pending_path().parent.mkdir(parents=True)
+    pending_path().write_text(text, encoding="utf-8")
+    assert load_pending() == []

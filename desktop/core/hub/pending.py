@@ -48,5 +48,5 @@ def load_pending() -> list[PullTarget]:
             PullTarget(d["repo_id"], tuple(d["parts"]), int(d["size"]), str(d["quant"]))
             for d in data
         ]
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
+    except (OSError, ValueError, KeyError, TypeError, OverflowError, RecursionError):
+        return []  # read as the window opens: a damaged list is no list, never a failed start
