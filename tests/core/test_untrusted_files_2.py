@@ -48,21 +48,23 @@ def test_deleting_a_cached_model_leaves_a_file_its_link_points_to_outside_the_ca
     assert str(outside) in said
 
 
+@pytest.mark.parametrize("inside", ["tiny.gguf", "snapshots/tiny.gguf"], ids=["top", "subfolder"])
 def test_deleting_a_cached_model_still_deletes_its_blob(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inside: str
 ) -> None:
+    """Also when the repository keeps the file in a folder that is itself named snapshots."""
     cache = tmp_path / "hub"
     repo = cache / "models--someone--Tiny-GGUF"
     (repo / "blobs").mkdir(parents=True)
     blob = write_gguf(repo / "blobs" / ("b" * 64))
-    snapshot = repo / "snapshots" / ("a" * 40)
-    snapshot.mkdir(parents=True)
-    (snapshot / "tiny.gguf").symlink_to(os.path.relpath(blob, snapshot))
+    entry = repo / "snapshots" / ("a" * 40) / inside
+    entry.parent.mkdir(parents=True)
+    entry.symlink_to(os.path.relpath(blob, entry.parent))
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     library = Library()
     (model,) = [m for m in library.models() if m.source == "hf-cache"]
-    library.remove(model)
-    assert not blob.exists() and not (snapshot / "tiny.gguf").is_symlink()
+    assert library.remove(model).startswith("Deleted")
+    assert not blob.exists() and not entry.is_symlink()
 
 
 def test_a_registered_path_that_became_a_symlink_loop_is_one_problem(tmp_path: Path) -> None:

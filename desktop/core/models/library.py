@@ -8,6 +8,7 @@ before the template because many base GGUFs (Qwen2.5's, for one) ship their fami
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -222,10 +223,14 @@ class Library:
     ) -> None:
         try:
             real = path.resolve()
-        except (OSError, RuntimeError):  # a loop of links (RuntimeError before Python 3.13)
-            self.problems.append(
-                Problem(path, f"{path} is a link that leads back to itself, not to a file.")
+        except (OSError, RuntimeError) as exc:  # a loop of links: RuntimeError before 3.13
+            looped = isinstance(exc, RuntimeError) or exc.errno == errno.ELOOP
+            why = (
+                "a link that leads back to itself, not to a file"
+                if looped
+                else f"unreadable ({exc})"
             )
+            self.problems.append(Problem(path, f"{path} is {why}."))
             return
         if real in seen:
             return
@@ -320,9 +325,10 @@ def _delete_from_hf_cache(path: Path) -> tuple[int, list[Path]]:
 
 
 def _repo_dir(part: Path) -> Path | None:
-    """The models--owner--name folder of a snapshot file (…/snapshots/<commit>/…/file)."""
-    for parent in part.parents:
-        if parent.name == "snapshots":
+    """The models--owner--name folder of a snapshot file (…/snapshots/<commit>/…/file). The
+    outermost match: a repository may keep its files in a folder named snapshots too."""
+    for parent in reversed(part.parents):
+        if parent.name == "snapshots" and parent.parent.name.startswith("models--"):
             return parent.parent
     return None
 
