@@ -1,5 +1,5 @@
-"""Tooltips show text from models, servers, files and chats as it is written. Qt renders any
-tooltip that looks like HTML as rich text, so a token `<b>` or a server model named
+"""Tooltips and labels show text from models, servers, files and chats as it is written. Qt
+renders any text that looks like HTML as rich text, so a token `<b>` or a server model named
 `<img src=…>` would otherwise be formatted (or load an image) instead of being shown."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QListWidgetItem
 
 from desktop.core.chat.store import ChatSummary
@@ -66,7 +67,7 @@ def test_a_chat_titled_like_html_is_shown_as_written(qtbot) -> None:
     assert HOSTILE in shown(item.toolTip())
 
 
-def test_a_servers_answer_like_html_is_shown_as_written(qtbot) -> None:
+def test_a_file_name_like_html_is_shown_as_written(qtbot) -> None:
     from desktop.ui.models.job_row import _ElidedLabel
 
     label = _ElidedLabel(HOSTILE)
@@ -79,3 +80,38 @@ def test_plain_tip_shows_any_text_as_written(qtbot, text: str) -> None:
     from desktop.ui.plain_tips import plain_tip
 
     assert shown(plain_tip(text)) == text
+
+
+def test_a_deleted_chat_titled_like_html_is_named_as_written(qtbot, tmp_path: Path) -> None:
+    from desktop.core.chat.store import Store
+    from desktop.ui.views.sidebar import Sidebar
+
+    store = Store(tmp_path / "history.sqlite3")
+    store.create_chat(HOSTILE)
+    sidebar = Sidebar(store)
+    qtbot.addWidget(sidebar)
+    sidebar.refresh()
+    sidebar.list.setCurrentRow(0)
+    sidebar.delete_selected()
+    assert HOSTILE in sidebar.undo_label.text()
+    assert sidebar.undo_label.textFormat() == Qt.TextFormat.PlainText
+    store.close()
+
+
+def test_a_server_model_named_like_html_heads_its_samples_as_written(qtbot) -> None:
+    from PySide6.QtWidgets import QLabel
+
+    from desktop.core.chat.sampling import SamplingParams
+    from desktop.core.models.served import ServerModel
+    from desktop.ui.compare.samples_view import SamplesView
+    from tests.fakes.engine import FakeEngine
+
+    model = ServerModel(
+        id=f"remote:lab/{HOSTILE}", name=HOSTILE, server="lab", kind="instruct", kind_reason="name"
+    )
+    picked = [(model, "chat"), (model, "raw")]
+    view = SamplesView("Hi", None, picked, SamplingParams(), [FakeEngine(), FakeEngine()])
+    qtbot.addWidget(view)
+    titles = [label for label in view.findChildren(QLabel) if HOSTILE in label.text()]
+    assert len(titles) == 2
+    assert all(label.textFormat() == Qt.TextFormat.PlainText for label in titles)

@@ -174,6 +174,7 @@ class SamplesView(QWidget):
         for index, (model, mode) in enumerate(self.picked):
             box = QVBoxLayout()
             title = QLabel(f"{model.id} ({mode})", lists)
+            title.setTextFormat(Qt.TextFormat.PlainText)  # a server names its models
             samples = QListWidget(lists)
             samples.setAccessibleName(f"Samples of {model.id} ({mode})")
             samples.currentRowChanged.connect(lambda row, i=index: self.open_sample(i, row))

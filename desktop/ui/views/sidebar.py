@@ -73,6 +73,7 @@ class Sidebar(QWidget):
         self.list.itemChanged.connect(self._renamed)
         self.undo_bar = QWidget(self)
         self.undo_label = QLabel(self.undo_bar)
+        self.undo_label.setTextFormat(Qt.TextFormat.PlainText)  # it quotes a chat's title
         self.undo_button = QPushButton(icon("undo-2"), "Undo", self.undo_bar)
         self.undo_button.setAccessibleName("Undo delete")
         self.undo_button.clicked.connect(self.undo)
