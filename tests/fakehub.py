@@ -7,7 +7,8 @@ connection after N bytes, send wrong bytes, answer with a chosen status (401, 40
 429), go slow. Hostile modes, for the untrusted-input tests: a commit id that is a path, a CDN
 on another origin or a redirect to one (plain http included), a 206 for the wrong range, a
 malformed status line or Content-Length, a request accepted and never answered, a body that
-stalls, Range ignored, API answers of any JSON, search pages that link to a next page forever. It counts every request and every byte it sends.
+stalls, Range ignored, API answers of any JSON, search pages that link to a next page forever.
+It counts every request and every byte it sends.
 
 `FakeProxy` is a forwarding HTTP proxy on 127.0.0.1 that records what went through it.
 """

@@ -243,4 +243,9 @@ def _hub(sub: Commands) -> None:
     )
     search = sub.add_parser("search", help="search the Hub for GGUF models")
     search.add_argument("query", metavar="QUERY")
-    search.add_argument("--limit", type=int, default=20)
+    search.add_argument(
+        "--limit",
+        type=int,
+        default=20,
+        help="at most this many repositories, the most downloaded (one page of the Hub's answer)",
+    )

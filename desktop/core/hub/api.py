@@ -139,8 +139,14 @@ def search(query: str, limit: int = 30) -> list[HubRepo]:
     results in it, and list_models would follow next-page links for as long as a server sends
     them, however empty the pages."""
     require_online()
-    params: dict[str, object] = {"filter": "gguf", "sort": "downloads", "limit": limit}
-    params |= {"full": True, **({"search": query} if query else {})}
+    params: dict[str, object] = {
+        "filter": "gguf",
+        "sort": "downloads",
+        "limit": limit,
+        "full": True,
+    }
+    if query:
+        params["search"] = query
     with hub_errors(f"searching the Hub for '{query}'"):
         response = http_backoff(
             "GET", f"{endpoint()}/api/models", params=params, headers=build_hf_headers()
@@ -151,7 +157,11 @@ def search(query: str, limit: int = 30) -> list[HubRepo]:
             raise _unreadable(
                 f"searching the Hub for '{query}'", "a search answer that is not a list"
             )
-        infos = [ModelInfo(**{"siblings": None, **item}) for item in items[:limit]]  # type: ignore[no-untyped-call]
+        # As list_models builds them: a search answer lists no files.
+        infos = [
+            ModelInfo(**{"siblings": None, **item})  # type: ignore[no-untyped-call]
+            for item in items[:limit]
+        ]
         return [_repo(info) for info in infos]
 
 
