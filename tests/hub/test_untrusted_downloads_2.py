@@ -48,7 +48,8 @@ def test_a_redirect_to_a_malformed_address_is_a_download_error(
     token = dl.CancelToken()
     outcome, _ = bounded(lambda: dl.download("org/Bad-GGUF", "m.gguf", cancel=token), token, 10)
     assert isinstance(outcome, HubError), repr(outcome)
-    assert "cannot read" in str(outcome)
+    # "cannot read" where httpx parses the address; older httpx fails the request instead.
+    assert "cannot read" in str(outcome) or "Cannot reach" in str(outcome)
     assert dl.cached_path("org/Bad-GGUF", "m.gguf") is None
 
 
