@@ -15,7 +15,7 @@ The rules, whatever the server answers:
 Why not httpx for everything: the body is read with http.client's `readinto` straight into the
 caller's reused buffers. httpx hands over a new 64 KiB `bytes` object per read: on loopback it
 read a 512 MiB body at 330-530 MB/s where `readinto` read 805, and with `readinto` a download,
-sha256 included, runs at 0.93 of curl's rate on 2 cores (bench/download.py). Proxied downloads,
+sha256 included, ran at 0.93 of curl's rate on 2 cores (bench/download.py). Proxied downloads,
 which are rare and bound by the proxy anyway, go through httpx and copy.
 """
 
