@@ -63,6 +63,14 @@ def apply_ladder(compare: CompareWindow, catalog: Catalog, models: list[Installe
     assert lineup is not None and compare.apply_lineup(lineup)
 
 
+def ladder_window(qtbot, ladder: tuple[Catalog, list[InstalledModel]], opener=open_engine):  # type: ignore[no-untyped-def]
+    """The compare window with the stand-in ladder's line-up applied."""
+    catalog, models = ladder
+    compare = _compare(qtbot, catalog, models, opener)
+    apply_ladder(compare, catalog, models)
+    return compare
+
+
 def _menu_action(compare: CompareWindow, title: str) -> QAction:
     compare.fill_lineups()
     found = [a for a in compare.lineup_menu.actions() if a.text() == title]
@@ -110,10 +118,8 @@ def test_a_ladder_runs_its_four_stages_side_by_side_and_neighbours_score_each_ot
 def test_a_ladder_too_big_for_memory_at_once_runs_stage_by_stage(
     qtbot, ladder: tuple[Catalog, list[InstalledModel]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    catalog, models = ladder
     opener, log, engines = watching_opener()
-    compare = _compare(qtbot, catalog, models, opener)
-    apply_ladder(compare, catalog, models)
+    compare = ladder_window(qtbot, ladder, opener)
     # A machine where each stage fits alone but no two do at any context.
     biggest = max(e.total for e in compare.plan().estimate.models)  # type: ignore[union-attr]
     monkeypatch.setattr(memory, "machine_memory", lambda: int(biggest / 0.85) + 1)
@@ -131,9 +137,7 @@ def test_a_ladder_too_big_for_memory_at_once_runs_stage_by_stage(
 def test_stop_during_a_run_one_at_a_time_ends_the_columns_still_waiting(
     qtbot, ladder: tuple[Catalog, list[InstalledModel]]
 ) -> None:
-    catalog, models = ladder
-    compare = _compare(qtbot, catalog, models)
-    apply_ladder(compare, catalog, models)
+    compare = ladder_window(qtbot, ladder)
     compare.one_at_a_time.setChecked(True)
     assert compare.memory.text().startswith("One column at a time, as chosen")
     compare.settings = AppSettings(sampling=SamplingParams(max_tokens=400, seed=3), n_ctx=1024)
@@ -190,9 +194,7 @@ def test_a_ladder_not_installed_is_offered_disabled_with_what_to_pull(
 def test_a_stage_name_leaves_with_its_model_and_examples_hold_through_a_run(
     qtbot, ladder: tuple[Catalog, list[InstalledModel]]
 ) -> None:
-    catalog, models = ladder
-    compare = _compare(qtbot, catalog, models)
-    apply_ladder(compare, catalog, models)
+    compare = ladder_window(qtbot, ladder)
     sft = compare.columns[1]
     assert sft.stage.text() == "SFT" and sft.stage.isVisible()
     sft.picker.choose("t-dpo")  # another model is not the SFT stage

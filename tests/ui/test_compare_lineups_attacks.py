@@ -26,7 +26,9 @@ ladder = lineups_tests.ladder  # the four-stage ladder fixture, the starter file
 _compare, _run = lineups_tests._compare, lineups_tests._run
 
 
-def _watched_window(qtbot, catalog: Catalog, models: list[InstalledModel]):  # type: ignore[no-untyped-def]
+def _watched_window(qtbot, ladder: tuple[Catalog, list[InstalledModel]]):  # type: ignore[no-untyped-def]
+    """The compare window set to run one column at a time, with a log of its engines' loads."""
+    catalog, models = ladder
     opener, log, engines = watching_opener()
     compare = _compare(qtbot, catalog, models, opener)
     compare.one_at_a_time.setChecked(True)
@@ -36,8 +38,7 @@ def _watched_window(qtbot, catalog: Catalog, models: list[InstalledModel]):  # t
 def test_a_fork_after_a_one_at_a_time_run_loads_one_model_at_a_time(
     qtbot, ladder: tuple[Catalog, list[InstalledModel]]
 ) -> None:
-    catalog, models = ladder
-    compare, log, engines = _watched_window(qtbot, catalog, models)
+    compare, log, engines = _watched_window(qtbot, ladder)
     _run(compare, qtbot, "Once upon a time")
     assert len(log) == 2 and alone(log), log
     left = compare.columns[0]
@@ -57,8 +58,7 @@ def test_a_fork_after_a_one_at_a_time_run_loads_one_model_at_a_time(
 def test_scoring_after_a_one_at_a_time_run_keeps_one_model_loaded(
     qtbot, ladder: tuple[Catalog, list[InstalledModel]]
 ) -> None:
-    catalog, models = ladder
-    compare, log, engines = _watched_window(qtbot, catalog, models)
+    compare, log, engines = _watched_window(qtbot, ladder)
     _run(compare, qtbot, "Name a colour.")
     for index in (0, 1):
         compare.score(index)
@@ -96,8 +96,7 @@ def slow_freeing(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_closing_the_window_mid_run_one_at_a_time_ends_every_worker(
     qtbot, ladder: tuple[Catalog, list[InstalledModel]], when: str, slow_freeing: None
 ) -> None:
-    catalog, models = ladder
-    compare, _log, engines = _watched_window(qtbot, catalog, models)
+    compare, _log, engines = _watched_window(qtbot, ladder)
     compare.input.setPlainText("Once upon a time")
     compare.run()
     if when == "freeing":
@@ -113,8 +112,7 @@ def test_closing_the_window_mid_run_one_at_a_time_ends_every_worker(
 def test_stop_while_a_model_is_freed_keeps_the_first_output_and_frees_the_window(
     qtbot, ladder: tuple[Catalog, list[InstalledModel]], slow_freeing: None
 ) -> None:
-    catalog, models = ladder
-    compare, _log, _engines = _watched_window(qtbot, catalog, models)
+    compare, _log, _engines = _watched_window(qtbot, ladder)
     compare.input.setPlainText("Once upon a time")
     compare.run()
     qtbot.waitUntil(lambda: _between_columns(compare), timeout=RUN_MS)
@@ -133,9 +131,7 @@ def _rect_in(widget: QWidget, window: QWidget) -> QRect:
 def test_a_four_stage_ladder_fits_1024x640_with_its_stage_names(
     qtbot, ladder: tuple[Catalog, list[InstalledModel]]
 ) -> None:
-    catalog, models = ladder
-    compare = _compare(qtbot, catalog, models)
-    lineups_tests.apply_ladder(compare, catalog, models)
+    compare = lineups_tests.ladder_window(qtbot, ladder)
     compare.columns[0].mode.set_mode("chat")
     compare.columns[0].set_aligned(True)
     assert compare.minimumSizeHint().width() <= 1024
@@ -189,8 +185,7 @@ def test_stop_while_a_column_loads_its_model_stops_it_at_its_first_token(
 ) -> None:
     """One at a time, every column begins by loading its model, when an engine's cancel has no
     request to act on yet: Stop then must still end the column, not let it write on."""
-    catalog, models = ladder
-    compare, _log, _engines = _watched_window(qtbot, catalog, models)
+    compare, _log, _engines = _watched_window(qtbot, ladder)
     compare.settings = AppSettings(sampling=SamplingParams(max_tokens=300, seed=3), n_ctx=1024)
     start = compare._start_column
 
