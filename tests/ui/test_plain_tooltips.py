@@ -48,7 +48,9 @@ def test_a_file_name_like_html_is_shown_as_written(qtbot) -> None:
     assert HOSTILE in shown(label.toolTip())
 
 
-@pytest.mark.parametrize("text", [HOSTILE, "plain words", "a < b and c > d", ""])
+@pytest.mark.parametrize(
+    "text", [HOSTILE, "plain words", "a < b and c > d", "", "a long line " * 40 + "\n  indented"]
+)
 def test_plain_tip_shows_any_text_as_written(qtbot, text: str) -> None:
     from desktop.ui.plain_tips import plain_tip
 
