@@ -185,7 +185,13 @@ class ChatSummary:
 class Store:
     def __init__(self, path: Path | None = None) -> None:
         self.file = path or app_dirs().data / "duet.sqlite3"
-        self.file.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # DUET_HOME is a file, or its folder cannot be written
+            raise DuetError(
+                f"Cannot create the history folder {self.file.parent}: {exc.strerror or exc}. "
+                "Check that folder, or point DUET_HOME at one Duet can write to."
+            ) from None
         self._lock = threading.RLock()  # one connection, shared by the UI and saving threads
         try:
             self.db = sqlite3.connect(
@@ -223,20 +229,21 @@ class Store:
         return int(row[0]) if row else 0
 
     def _migrate(self) -> None:
-        exists = self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
-        if not exists:
-            self.db.executescript(SCHEMA_V1)
-        version = self.schema_version()
-        if version > SCHEMA_VERSION:
-            raise DuetError(
-                f"The history database was written by a newer Duet (schema {version}); "
-                "update Duet to open it."
-            )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            with self._tx() as db:
-                for statement in _MIGRATIONS[target].split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+        # One write transaction from the first look to the last migration: another Duet
+        # opening the same history at once (the window and a `duet` command) waits for it,
+        # then finds the schema done, instead of creating or migrating it a second time.
+        with self._tx() as db:
+            exists = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
+            if not exists:
+                _run_script(db, SCHEMA_V1)
+            version = self.schema_version()
+            if version > SCHEMA_VERSION:
+                raise DuetError(
+                    f"The history database was written by a newer Duet (schema {version}); "
+                    "update Duet to open it."
+                )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                _run_script(db, _MIGRATIONS[target])
                 db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(target),))
 
     # Chats ----------------------------------------------------------------------------------------
@@ -609,6 +616,13 @@ class Store:
 
 
 _COLUMNS = "id, chat_id, parent_id, role, content, created, complete, meta"
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    """Statement by statement, inside the caller's transaction (executescript commits first)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
 
 
 def _insert_chat(db: sqlite3.Connection, title: str, system: str, kind: ChatKind) -> int:

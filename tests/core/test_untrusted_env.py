@@ -1,0 +1,72 @@
+"""Two Duet processes on one DUET_HOME (the window and a `duet` command, or two windows): the
+history opened by both at its first start or after an update, and settings saved by both while
+a third reads them. Real processes, bounded in count and time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from desktop.core.chat.store import Store
+from desktop.core.settings import load_settings
+
+OPEN_STORE = "import sys; from pathlib import Path; from desktop.core.chat.store import Store; Store(Path(sys.argv[1]))"
+
+SAVE_SETTINGS = """
+import sys, time
+from dataclasses import replace
+from pathlib import Path
+from desktop.core.settings import AppSettings, save_settings
+path, until = Path(sys.argv[1]), float(sys.argv[2])
+settings = replace(AppSettings(), system_prompt="x" * 100_000)
+while time.time() < until:
+    save_settings(settings, path)
+"""
+
+
+def test_processes_opening_a_new_history_at_once_all_open_it(tmp_path: Path) -> None:
+    """Each ran the schema script and the migrations on its own: the others failed with
+    "table meta already exists" or "duplicate column name", and were told to move a good
+    history aside."""
+    for round_ in range(4):
+        file = tmp_path / f"round{round_}" / "duet.sqlite3"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", OPEN_STORE, str(file)],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        errors = [p.communicate(timeout=60)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0] * 4, errors
+        store = Store(file)
+        assert store.schema_version() == 3
+        store.create_chat("after")
+        store.close()
+
+
+def test_settings_saved_by_two_processes_are_always_whole(tmp_path: Path) -> None:
+    """Both wrote through the same settings.tmp: a save failed with FileNotFoundError and a
+    reader found half a file, so a window starting then fell back to the defaults."""
+    path = tmp_path / "settings.json"
+    until = time.time() + 3
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", SAVE_SETTINGS, str(path), str(until)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    notes: list[str] = []
+    while time.time() < until + 0.5 and any(w.poll() is None for w in writers):
+        if path.exists():
+            notes += load_settings(path)[1]
+    errors = [w.communicate(timeout=30)[1] for w in writers]
+    assert [w.returncode for w in writers] == [0, 0], errors
+    assert notes == []
+    assert load_settings(path)[0].system_prompt == "x" * 100_000
+    assert [p.name for p in tmp_path.iterdir()] == ["settings.json"]  # no temporary files left
