@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from desktop.cli.inputs import read_text, starter
@@ -40,6 +41,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     text = read_text(args.text)
     if not text.strip():
         raise InvalidPrompt("The text is empty: give the models something to continue or answer.")
+    _check_target(args.export, "--export")
+    _check_target(args.comparator, "--comparator")
     models, aligned = _models(args.models)
     modes, examples = _modes(args.mode, len(models))
     if any(a and mode == "raw" for a, mode in zip(aligned, modes, strict=True)):
@@ -115,6 +118,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"Saved {args.comparator} (LLM Comparator)", file=sys.stderr)
     failed = fork_error or any(c.error for c in [*columns, *(after.columns if after else [])])
     return 1 if failed else 0
+
+
+def _check_target(path: Path | None, flag: str) -> None:
+    """Before any model runs: a file to save to, in a folder that exists. A pipe or a device
+    there would be replaced by the saved file, and a missing folder found only at the end."""
+    if path is None:
+        return
+    if path.exists() and not path.is_file():
+        raise DuetError(
+            f"{flag} {path} is not a regular file (a folder, a device or a pipe): give the name "
+            "of a file to save to."
+        )
+    if not path.parent.is_dir():
+        raise DuetError(
+            f"{flag} {path}: there is no such folder as {path.parent}. Create it, or choose "
+            "another folder."
+        )
 
 
 def _fork(column: Column, index: int, choice: str | None) -> Fork:

@@ -4,6 +4,7 @@ the starter model a mode defaults to."""
 from __future__ import annotations
 
 import json
+import stat
 import sys
 from pathlib import Path
 
@@ -13,10 +14,56 @@ from desktop.core.errors import DuetError, InvalidPrompt
 from desktop.core.models.library import InstalledModel, Library
 from desktop.core.models.starter import require_starter_paths
 
+# What a command reads from stdin or a --messages file: far more than the longest context
+# (a million tokens is about 4 MB), and a bound, so that /dev/zero or a runaway pipe is
+# refused instead of filling memory.
+MAX_INPUT_BYTES = 16 << 20
+
 
 def read_text(text: str) -> str:
-    """The argument itself, or stdin for "-"."""
-    return sys.stdin.read() if text == "-" else text
+    """The argument itself, or stdin for "-" (UTF-8, at most MAX_INPUT_BYTES)."""
+    if text != "-":
+        return text
+    if sys.stdin is None:  # started with stdin closed (`duet ... <&-`)
+        raise InvalidPrompt("TEXT is -, but stdin is closed: pipe the text in, or give it as TEXT.")
+    stream = getattr(sys.stdin, "buffer", sys.stdin)  # bytes, unless a text stream is all there is
+    try:
+        data = stream.read(MAX_INPUT_BYTES + 1)
+    except (OSError, ValueError) as exc:  # a closed or unreadable descriptor
+        raise InvalidPrompt(f"Cannot read stdin: {exc}.") from None
+    return bounded_utf8(data, "stdin")
+
+
+def bounded_utf8(data: bytes | str, where: str) -> str:
+    """What was read, as text, if it is UTF-8 and no longer than MAX_INPUT_BYTES."""
+    if len(data) > MAX_INPUT_BYTES:
+        raise InvalidPrompt(
+            f"{where} holds more than {MAX_INPUT_BYTES >> 20} MB, more than any model's context: "
+            "give a shorter text."
+        )
+    if isinstance(data, str):
+        return check_utf8(data, where)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidPrompt(
+            f"{where} is not UTF-8 text ({data[exc.start : exc.start + 1]!r} at byte {exc.start}): "
+            "give it in UTF-8."
+        ) from None
+
+
+def check_utf8(text: str, where: str) -> str:
+    """`text` if it is UTF-8 text. Bytes that are not (Latin-1 typed in a UTF-8 terminal, a
+    file name) reach Python as lone surrogates, which no model, database or file can take."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        char = text[exc.start]
+        shown = repr(bytes([ord(char) - 0xDC00])) if "\udc80" <= char <= "\udcff" else ascii(char)
+        raise InvalidPrompt(
+            f"{where} is not UTF-8 text ({shown} at character {exc.start}): give it in UTF-8."
+        ) from None
+    return text
 
 
 def starter(library: Library, mode: Mode) -> InstalledModel:
@@ -43,7 +90,12 @@ def messages(file: Path | None, text: str | None) -> list[Message]:
     found: list[Message] = []
     if file is not None:
         try:
-            data = json.loads(file.read_text(encoding="utf-8"))
+            if file.exists() and not file.is_dir() and not stat.S_ISREG(file.stat().st_mode):
+                raise DuetError(
+                    f"{file} is not a regular file (a device or a pipe): give a .json text file."
+                )
+            with file.open("rb") as handle:
+                data = json.loads(bounded_utf8(handle.read(MAX_INPUT_BYTES + 1), str(file)))
         except OSError as exc:
             raise DuetError(f"Cannot read {file}: {exc.strerror or exc}.") from None
         except ValueError as exc:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from desktop.cli.output import ProgressBar, fail
+from desktop.cli.output import ProgressBar, fail, terminal_safe
 from desktop.core.errors import DuetError, HubError
 from desktop.core.models.catalog import CatalogModel
 from desktop.core.models.library import Library
@@ -135,13 +135,16 @@ def cmd_rm(args: argparse.Namespace) -> int:
     library = Library()
     model = library.resolve(args.name)
     if not args.yes:
-        if not sys.stdin.isatty():
+        if sys.stdin is None or not sys.stdin.isatty():
             raise DuetError(
                 f"Deleting {model.id} needs confirmation: run it in a terminal, or add --yes."
             )
-        answer = input(
-            f"Delete {model.id} ({model.info.file_size / 1e6:,.0f} MB, {model.path})? [y/N] "
-        )
+        question = f"Delete {model.id} ({model.info.file_size / 1e6:,.0f} MB, {model.path})? [y/N] "
+        try:
+            answer = input(terminal_safe(question))  # input() writes to the terminal itself
+        except EOFError:  # Ctrl+D: no answer is no
+            answer = ""
+            print()
         if answer.strip().lower() not in ("y", "yes"):
             print("Kept.")
             return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TextIO
 
 from desktop.core.chat.prompts import RenderedPrompt
 from desktop.core.chat.sampling import SamplingParams
@@ -15,6 +15,37 @@ from desktop.core.engine.stream import follow
 
 if TYPE_CHECKING:  # the Hub's modules load huggingface_hub: only `duet pull` needs them
     from desktop.core.hub.download import DownloadProgress
+
+
+# Control characters a terminal acts on: ESC starts sequences that set the clipboard (OSC 52),
+# the window title or links, or clear the screen; C1 controls (\x9b is CSI) do the same on some
+# terminals; BEL, backspace and the rest rewrite what is shown. Newline, tab and carriage
+# return (the progress bar's) stay. A model, a template, a server or a saved title can hold
+# any of them: what goes to a terminal shows them as \x1b, never runs them.
+_SHOWN = {
+    code: f"\\x{code:02x}"
+    for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))
+    if chr(code) not in "\n\t\r"
+}
+
+
+def terminal_safe(text: str) -> str:
+    return text.translate(_SHOWN)
+
+
+class TerminalSafe:
+    """A terminal's stream that shows control characters instead of sending them. Only for a
+    terminal: into a pipe or a file the output is data and goes unchanged."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(terminal_safe(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, fileno, encoding, ...
+        return getattr(self.stream, name)
 
 
 def fail(message: str) -> None:
