@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QPainter, QPaintEvent, QTextCursor
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QPainter, QPaintEvent, QTextCursor, QTextDocument
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
@@ -54,6 +54,31 @@ FORK_TIP = ", click one to fork the reply there"
 def written(created: float) -> str:
     """A message's tooltip: when it was written, to the second."""
     return time.strftime("Written %Y-%m-%d %H:%M:%S", time.localtime(created))
+
+
+class _LoadsNothing(QTextDocument):
+    """A document that loads no resource a text names, and notes whether it named any."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = False
+
+    def loadResource(self, type: int, name: QUrl | str) -> object:
+        self.asked = True
+        return None
+
+
+def names_files(markdown: str) -> bool:
+    """Whether showing this Markdown would load something: an image, a background or a style
+    sheet. Qt reads each from the local file system (a relative name from the working
+    folder) with no limit: `/dev/zero` takes the window's memory until it aborts, a pipe
+    freezes it. Parsed here by a document that loads nothing."""
+    document = _LoadsNothing()
+    document.setMarkdown(markdown)
+    if document.asked:  # a style sheet or a background, asked for while parsing
+        return True
+    html = document.toHtml()  # every image and background a page keeps is written here
+    return "<img " in html or "background=" in html or "background-image:" in html
 
 
 class KindDot(QLabel):
@@ -243,8 +268,11 @@ class Bubble(QFrame):
         self.body.setText(text)
 
     def set_markdown(self, text: str) -> None:
+        """Rendered as Markdown, unless it names an image or anything else Qt would load: a
+        model's reply is shown, never acted on, so such a text is shown as written."""
         self.raw_text = text
-        self.body.setTextFormat(Qt.TextFormat.MarkdownText)
+        plain = names_files(text)
+        self.body.setTextFormat(Qt.TextFormat.PlainText if plain else Qt.TextFormat.MarkdownText)
         self.body.setText(text)
 
 
