@@ -347,6 +347,7 @@ class MainWindow(QMainWindow):
             (self.status_stop, "Stop reason"),
         ):
             label.setAccessibleName(name)
+            label.setTextFormat(Qt.TextFormat.PlainText)  # a server names its models
             bar.addPermanentWidget(label)
         self.status_model.setMinimumWidth(200)
 

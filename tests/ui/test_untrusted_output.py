@@ -118,3 +118,40 @@ def test_a_reply_that_names_no_file_is_still_rendered_as_markdown(qtbot) -> None
     view.begin_reply()
     view.finish_reply("Some **bold**, a [link](https://example.org) and `![x](/dev/zero)` as code")
     assert view.bubbles[-1].body.textFormat() == Qt.TextFormat.MarkdownText
+
+
+def test_a_reply_by_a_model_named_like_html_names_it_as_written(qtbot, tmp_path: Path) -> None:
+    """A server names its models: a name that looks like HTML heads its reply as written, and
+    an image it names is not read."""
+    from PySide6.QtCore import Qt
+
+    from desktop.core.chat.store import MessageInfo
+    from desktop.ui.views.chat import Bubble
+
+    pipe = Pipe(tmp_path / "pipe")
+    name = f'<img src="{pipe.path}"><b>lab</b>'
+    try:
+        bubble = Bubble(1, "assistant", "Hello", info=MessageInfo(model_id=name))
+        qtbot.addWidget(bubble)
+        bubble.show()
+        qtbot.wait(100)
+        bubble.who.grab()
+    finally:
+        pipe.close()
+    assert not pipe.opened
+    assert bubble.who.text() == name
+    assert bubble.who.textFormat() == Qt.TextFormat.PlainText
+
+
+def test_the_status_bar_names_a_model_named_like_html_as_written(
+    fake_window, qtbot, tmp_path: Path
+) -> None:
+    pipe = Pipe(tmp_path / "pipe")
+    name = f'lab/<img src="{pipe.path}">'
+    try:
+        fake_window._model_status(f"Loading {name}…")  # as a server's model loads
+        fake_window.statusBar().grab()
+    finally:
+        pipe.close()
+    assert not pipe.opened
+    assert fake_window.status_model.text() == f"Loading {name}…"

@@ -128,6 +128,7 @@ class Bubble(QFrame):
         self.kind_dot.hide()
         header.addWidget(self.kind_dot)
         self.who = QLabel(WHO.get(role, role), self)
+        self.who.setTextFormat(Qt.TextFormat.PlainText)  # a server names its models
         font = self.who.font()
         font.setBold(True)
         self.who.setFont(font)
