@@ -86,6 +86,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 fork_error = str(exc)
             else:
                 run_columns(engines, after, one_at_a_time=plan.one_at_a_time)
+    except KeyboardInterrupt:
+        # Ctrl+C: the columns stop within a token; closing an engine waits for its column.
+        for engine in engines:
+            engine.cancel()
+        raise
     finally:
         for engine in engines:
             engine.close()

@@ -9,8 +9,10 @@ from __future__ import annotations
 import io
 import os
 import resource
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -195,6 +197,38 @@ def test_compare_checks_the_export_folder_before_running(
     captured = capsys.readouterr()
     assert "no such folder" in _one_line(captured.err)
     assert "===" not in captured.out  # refused before any model ran
+
+
+# Ctrl+C -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("extra", [[], ["--samples", "2"]], ids=["columns", "samples"])
+def test_ctrl_c_stops_a_comparison_at_once(
+    starter_paths: tuple[Path, Path], extra: list[str]
+) -> None:
+    """Ctrl+C raised KeyboardInterrupt, then closing each engine waited for its column to
+    write every token asked for: minutes for a long one."""
+    argv = ["compare", "Once upon a time", "--mode", "raw", "-n", "4000", "-t", "0.8", *extra]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "desktop", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        time.sleep(8)  # both models loaded and writing
+        sent = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl+C in a terminal sends
+        _, err = proc.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "stopped" in _one_line(err)
+    assert took < 5, f"{took:.1f} s from Ctrl+C to exit"
 
 
 # What reaches the terminal -----------------------------------------------------------------
