@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import threading
+import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -26,6 +27,10 @@ from desktop.core.engine.config import EngineConfig
 from desktop.core.engine.local import protocol as rq
 
 _SPAWN = multiprocessing.get_context("spawn")  # fork would copy the window's threads and Qt state
+# A worker answers a cancel within one token or one graph node of a prompt. One that has said
+# nothing this long after it is stuck (in a llama.cpp call, stopped, swapped out): it is ended,
+# as a crash would end it, so that Stop and closing never wait on it.
+STOP_GRACE_SECONDS = 3.0
 
 
 class EngineClient:
@@ -39,6 +44,8 @@ class EngineClient:
         self._next_id = 0
         self._active_id = 0
         self._cancel_asked = 0  # the request cancelled before its worker could be told
+        self._cancelled_at: float | None = None  # when the running request was cancelled
+        self._ended_stuck = False  # the worker was ended for not answering a cancel
         self._last_exitcode: int | None = None
         self._lock = threading.Lock()  # one request at a time per worker
 
@@ -73,8 +80,16 @@ class EngineClient:
         return self._process is not None and self._process.is_alive()
 
     def close(self) -> None:
-        with self._lock:
+        """End the worker. A request still running is cancelled; a worker that does not answer
+        within STOP_GRACE_SECONDS is ended, so closing never waits on a stuck one."""
+        self.cancel()
+        if not self._lock.acquire(timeout=STOP_GRACE_SECONDS + 1):
+            self.kill()  # the request holding the lock then ends, as at a crash
+            self._lock.acquire()
+        try:
             self._stop_process()
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> EngineClient:
         return self
@@ -116,8 +131,10 @@ class EngineClient:
             except BaseException:
                 self._active_id = 0
                 raise
+            self._cancelled_at = None
             if self._cancel_asked == self._active_id:  # cancelled while loading
                 self._cancel.value = self._active_id
+                self._cancelled_at = time.monotonic()  # the worker is told only now
             request = rq.Generate(
                 self._active_id,
                 prompt.text,
@@ -130,7 +147,7 @@ class EngineClient:
             try:
                 self._send(request)
                 while True:
-                    event = self._recv()
+                    event = self._recv(stoppable=True)
                     if isinstance(event, (p.Done, p.Failed, p.Crashed)):
                         finished = True
                         yield event
@@ -149,6 +166,8 @@ class EngineClient:
         active = self._active_id
         self._cancel_asked = active  # kept for a request still loading its model
         if active and self._cancel is not None:
+            if self._cancel.value != active:
+                self._cancelled_at = time.monotonic()
             self._cancel.value = active
 
     def score(
@@ -164,13 +183,14 @@ class EngineClient:
             self._ensure_loaded()
             self._next_id += 1
             self._active_id = self._next_id
+            self._cancelled_at = None
             try:
                 self._send(
                     rq.Score(self._next_id, prompt, continuation, tuple(token_ids), top_k, batched)
                 )
-                event = self._recv()
+                event = self._recv(stoppable=True)
                 while isinstance(event, p.PromptProgress):
-                    event = self._recv()
+                    event = self._recv(stoppable=True)
             finally:
                 self._active_id = 0
         if isinstance(event, p.Failed):
@@ -227,6 +247,7 @@ class EngineClient:
         child.close()  # so that the worker's death reads as EOF here
         self._process, self._conn = process, parent
         self._last_exitcode = None
+        self._ended_stuck = False
 
     def _stop_process(self) -> None:
         process, conn = self._process, self._conn
@@ -251,10 +272,19 @@ class EngineClient:
         except (OSError, ValueError):
             raise self._crashed() from None
 
-    def _recv(self) -> p.Event:
-        assert self._conn is not None
+    def _recv(self, stoppable: bool = False) -> p.Event:
+        """The worker's next event. For a `stoppable` request (a generation, a scoring), a
+        worker silent for STOP_GRACE_SECONDS after a cancel is ended: EngineCrashed."""
+        conn = self._conn
+        assert conn is not None
         try:
-            event: p.Event = self._conn.recv()
+            while stoppable and not conn.poll(0.1):
+                asked = self._cancelled_at
+                if asked is not None and time.monotonic() - asked > STOP_GRACE_SECONDS:
+                    self._ended_stuck = True
+                    self.kill()  # its pipe then reads as closed
+                    break
+            event: p.Event = conn.recv()
         except (EOFError, OSError):
             raise self._crashed() from None
         return event
@@ -269,6 +299,13 @@ class EngineClient:
             self._conn.close()
             self._conn = None
         name = self.path.name if self.path else "the model"
+        if self._ended_stuck:
+            return errors.EngineCrashed(
+                f"The engine running {name} did not stop within {STOP_GRACE_SECONDS:g} s of "
+                "being asked, so Duet ended it. The reply so far is kept; the next request "
+                "starts the engine again.",
+                exitcode=self._exitcode(),
+            )
         return errors.EngineCrashed(
             f"The engine running {name} stopped unexpectedly (exit code {self._exitcode()}). "
             "Nothing you wrote is lost; the next request starts it again.",
@@ -283,9 +320,11 @@ class EngineClient:
         does not receive this one's tokens."""
         if self._cancel is None or self._conn is None:
             return
+        if self._cancel.value != request_id:
+            self._cancelled_at = time.monotonic()
         self._cancel.value = request_id
         try:
-            while not isinstance(self._recv(), (p.Done, p.Failed)):
+            while not isinstance(self._recv(stoppable=True), (p.Done, p.Failed)):
                 pass
         except errors.EngineCrashed:
             pass
