@@ -6,14 +6,12 @@ values fall back to their defaults and `load_settings` says which, so the window
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import secrets
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from desktop.core.atomic_file import write_atomically
 from desktop.core.chat.conversation import Overflow
 from desktop.core.chat.prompts import MODES, Mode
 from desktop.core.chat.sampling import SamplingParams
@@ -130,12 +128,4 @@ def save_settings(settings: AppSettings, path: Path | None = None) -> None:
     path = path or settings_path()
     settings.validated()
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A name of its own: two windows saving at once must not write into one temporary file.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        tmp.write_text(json.dumps(settings.to_dict(), indent=2), encoding="utf-8")
-        os.replace(tmp, path)  # a crash mid-write leaves the old file, never half a file
-    except OSError:
-        with contextlib.suppress(OSError):  # a full disk leaves no half-written temporary file
-            tmp.unlink(missing_ok=True)
-        raise
+    write_atomically(path, json.dumps(settings.to_dict(), indent=2))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QWidget
 
+from desktop.core.atomic_file import write_atomically
 from desktop.core.chat.store import Store
 from desktop.core.errors import DuetError
 
@@ -45,16 +45,6 @@ def export_chat(parent: QWidget, store: Store, chat_id: int) -> str:
     except OSError as exc:
         return f"Could not write {path}: {exc.strerror or exc}. Choose another folder."
     return ""
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """A crash or a full disk mid-write leaves the old file, never half a file."""
-    partial = path.with_name(path.name + ".partial")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def _file_stem(title: str) -> str:

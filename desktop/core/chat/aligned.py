@@ -10,14 +10,13 @@ with the answer marker, and the next marker the model writes ends its reply.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from desktop.core.atomic_file import write_atomically
 from desktop.core.chat.prompts import Message, RenderedPrompt, TokenizerSpec, check_role, with_bos
 from desktop.core.errors import DuetError
 from desktop.core.paths import app_dirs
@@ -99,9 +98,8 @@ def ensure_preamble_file(path: Path | None = None) -> Path:
     path = path or preamble_path()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        shutil.copyfile(default_preamble_path(), tmp)
-        os.replace(tmp, path)  # never half a file, even if Duet stops mid-copy
+        # Never half a file, even if Duet stops mid-copy or another Duet starts at once.
+        write_atomically(path, default_preamble_path().read_bytes())
     return path
 
 

@@ -4,17 +4,15 @@ comparisons as one file for Google PAIR's LLM Comparator. Every file is written 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
-import secrets
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from desktop import __version__
+from desktop.core import atomic_file
 from desktop.core.compare.run import Column, Comparison
 from desktop.core.compare.samples import Sample, SampleColumn, SampleRun
 from desktop.core.compare.shift import shift_json, shift_lines
@@ -137,18 +135,9 @@ def write_atomically(path: Path, text: str) -> None:
     # A lone surrogate (half of a pasted emoji) has no UTF-8 form. Written as its escape \udXXX
     # it is still valid JSON that reads back as the same string, and Markdown shows where it was.
     data = text.encode("utf-8", errors="backslashreplace")
-    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
     try:
-        # 0o666 lets the umask set the mode, as for any other file the user saves.
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with open(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())  # on disk before the rename makes it the file
-        os.replace(partial, path)
+        atomic_file.write_atomically(path, data, durable=True)
     except OSError as exc:
-        with contextlib.suppress(OSError):  # the folder may be gone or unwritable too
-            partial.unlink(missing_ok=True)
         raise SaveFailed(
             f"Could not save {path}: {exc.strerror or exc}. Free some space, or choose another "
             "folder or name."

@@ -10,15 +10,20 @@ import ipaddress
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from filelock import FileLock, Timeout
+
+from desktop.core.atomic_file import write_atomically
 from desktop.core.errors import InsecureKey, RemoteError
 from desktop.core.paths import app_dirs
 
 KEYRING_SERVICE = "duet"
 _NAME = re.compile(r"[\w-]{1,64}")
+_LOCK_WAIT = 10.0  # seconds another process may hold the server list before a change gives up
 _ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
@@ -147,9 +152,26 @@ def _save(items: list[RemoteServer]) -> None:
         if _load()[1] and path.exists():
             # A file Duet could not read is the user's: keep it rather than overwrite it.
             os.replace(path, _free_backup(path))
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps([asdict(s) for s in items], indent=2), encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomically(path, json.dumps([asdict(s) for s in items], indent=2))
+    except OSError as exc:
+        raise RemoteError(f"Cannot write the server list {path}: {exc.strerror or exc}.") from exc
+
+
+@contextlib.contextmanager
+def _editing() -> Iterator[None]:
+    """One change to the list at a time, across processes: the window and `duet remote add`
+    each read the list, change it and save it, and without the lock one would save over the
+    other's server."""
+    path = _registry()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path) + ".lock", timeout=_LOCK_WAIT):
+            yield
+    except Timeout:
+        raise RemoteError(
+            f"Another Duet has been changing the server list {path} for {_LOCK_WAIT:.0f} s: "
+            "try again when it is done."
+        ) from None
     except OSError as exc:
         raise RemoteError(f"Cannot write the server list {path}: {exc.strerror or exc}.") from exc
 
@@ -196,36 +218,38 @@ def add_server(
         raise RemoteError(
             f"'{api_key_env}' cannot name an environment variable: use letters, digits and _."
         )
-    known = servers()
-    if same := next((s for s in known if s.name == name), None):
-        raise RemoteError(
-            f"There is already a server named {name} ({same.url}): pick another name, or "
-            f"remove it first (`duet remote rm {name}`)."
-        )
-    clear = bool(api_key or api_key_env) and sends_key_in_clear(url)
-    if clear and not allow_insecure_key:
-        raise InsecureKey(
-            f"{url} is plain http to another machine: the API key would cross the network "
-            "unencrypted, readable by anyone on the way. Use https if the server offers it."
-        )
-    server = RemoteServer(name, url, api_key_env, insecure_key_ok=clear)
-    if api_key:
-        _store_key(server, api_key)
-    try:
-        _save([*known, server])
-    except RemoteError:
-        _delete_key(server)
-        raise
+    with _editing():
+        known = servers()
+        if same := next((s for s in known if s.name == name), None):
+            raise RemoteError(
+                f"There is already a server named {name} ({same.url}): pick another name, or "
+                f"remove it first (`duet remote rm {name}`)."
+            )
+        clear = bool(api_key or api_key_env) and sends_key_in_clear(url)
+        if clear and not allow_insecure_key:
+            raise InsecureKey(
+                f"{url} is plain http to another machine: the API key would cross the network "
+                "unencrypted, readable by anyone on the way. Use https if the server offers it."
+            )
+        server = RemoteServer(name, url, api_key_env, insecure_key_ok=clear)
+        if api_key:
+            _store_key(server, api_key)
+        try:
+            _save([*known, server])
+        except RemoteError:
+            _delete_key(server)
+            raise
     return server
 
 
 def remove_server(name: str) -> None:
     """Removes a server and the key kept for it."""
-    known = servers()
-    gone = next((s for s in known if s.name == name), None)
-    if gone is None:
-        raise RemoteError(f"There is no server named {name}: `duet remote list` shows them.")
-    _save([s for s in known if s.name != name])
+    with _editing():
+        known = servers()
+        gone = next((s for s in known if s.name == name), None)
+        if gone is None:
+            raise RemoteError(f"There is no server named {name}: `duet remote list` shows them.")
+        _save([s for s in known if s.name != name])
     _delete_key(gone)
 
 

@@ -5,10 +5,10 @@ start without importing the Hub client."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from desktop.core.atomic_file import write_atomically
 from desktop.core.paths import app_dirs
 
 
@@ -36,9 +36,7 @@ def save_pending(targets: list[PullTarget]) -> None:
         {"repo_id": t.repo_id, "parts": list(t.parts), "size": t.size, "quant": t.quant}
         for t in targets
     ]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(data, indent=2))
 
 
 def load_pending() -> list[PullTarget]:

@@ -7,11 +7,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 import threading
 from pathlib import Path
 
+from desktop.core.atomic_file import write_atomically
 from desktop.core.paths import app_dirs
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -80,7 +80,5 @@ def sha256_of(path: Path) -> str:
         target = _remembered()
         with contextlib.suppress(OSError):  # a read-only home: hashed again next time
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(remembered), encoding="utf-8")
-            os.replace(tmp, target)
+            write_atomically(target, json.dumps(remembered))
     return sha
