@@ -88,6 +88,15 @@ class SaveFailed(DuetError):
     full disk): a file already at that path is left as it was."""
 
 
+class HistoryWriteFailed(SaveFailed):
+    """The history database refused a write (a full disk, a file made read-only, an I/O error):
+    the change was rolled back, and what the window shows is kept."""
+
+    def __init__(self, message: str, *, file: str) -> None:
+        super().__init__(message)
+        self.file = file
+
+
 class EngineError(DuetError):
     """The engine worker reported a failure it survived."""
 

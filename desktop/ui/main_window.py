@@ -1078,7 +1078,11 @@ class MainWindow(QMainWindow):
             return
         if self.document_id is not None or text.strip():
             new = self.document_id is None
-            self.document_id = self.history.save_document(self.document_id, text)
+            try:
+                self.document_id = self.history.save_document(self.document_id, text)
+            except DuetError as exc:  # a full disk: the text stays in the editor, said here
+                self.error_bar.show_error(str(exc), can_retry=False)
+                return
             if new:
                 self.sidebar.current = self.document_id
                 self.sidebar.refresh()

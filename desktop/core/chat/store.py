@@ -13,6 +13,7 @@ last unflushed batch of a streaming reply, never a completed message, never the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sqlite3
@@ -29,7 +30,7 @@ from desktop import __version__
 from desktop.core.chat.sampling import MAX_STOPS
 from desktop.core.chat.tokens import TokenRecord
 from desktop.core.engine import events as p
-from desktop.core.errors import DuetError, InvalidExport
+from desktop.core.errors import DuetError, HistoryWriteFailed, InvalidExport
 from desktop.core.paths import app_dirs
 
 SCHEMA_VERSION = 3
@@ -213,14 +214,28 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction. The disk refusing it (full, read-only, failing) is a
+        HistoryWriteFailed the window and the CLI show, never an sqlite3 traceback."""
         with self._lock:
-            self.db.execute("BEGIN IMMEDIATE")
             try:
-                yield self.db
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            self.db.execute("COMMIT")
+                self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self.db
+                except BaseException:
+                    if self.db.in_transaction:  # SQLite may have rolled back by itself
+                        self.db.execute("ROLLBACK")
+                    raise
+                self.db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if self.db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self.db.execute("ROLLBACK")
+                raise HistoryWriteFailed(
+                    f"Could not save to the history {self.file} ({exc}). Free some disk space, "
+                    "or close another Duet writing to it, and try again; what the window shows "
+                    "is kept until then.",
+                    file=str(self.file),
+                ) from exc
 
     # Schema ---------------------------------------------------------------------------------------
 
