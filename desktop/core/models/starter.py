@@ -12,9 +12,11 @@ and GGUF files found in a folder the user points at.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
+import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,13 +191,18 @@ def _gemma_path(model: CatalogModel, assemble: bool) -> Path | None:
     if importlib.util.find_spec(GEMMA_MODULE) is None or not assemble:
         return None
     package = importlib.import_module(GEMMA_MODULE)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
+    # A name of its own: the window and a `duet` command starting at once both assemble.
+    partial = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
     print(f"Preparing the starter model {model.id} (once) ...", file=sys.stderr, flush=True)
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         package.assemble(partial, overwrite=True)  # verifies the package's sha256 itself
+        os.replace(partial, target)
     except (OSError, ValueError) as exc:
-        partial.unlink(missing_ok=True)
-        raise StarterUnavailable(f"Could not assemble {model.filename}: {exc}") from None
-    os.replace(partial, target)
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise StarterUnavailable(
+            f"Could not assemble {model.filename} in {target.parent}: {exc}. Check that "
+            "folder, or point DUET_HOME at one Duet can write to."
+        ) from None
     return target
