@@ -115,9 +115,13 @@ def load_settings(path: Path | None = None) -> tuple[AppSettings, list[str]]:
         if f.name == "sampling" or f.name not in data:
             continue
         try:
-            candidate = replace(settings, **{f.name: data[f.name]})
-            if not isinstance(data[f.name], type(getattr(defaults, f.name))):
-                raise InvalidSettings(f"wrong type {type(data[f.name]).__name__}")
+            value, default = data[f.name], getattr(defaults, f.name)
+            candidate = replace(settings, **{f.name: value})
+            # JSON's true is a bool, and a bool is an int: a count must not take it as 1.
+            if not isinstance(value, type(default)) or (
+                isinstance(value, bool) and not isinstance(default, bool)
+            ):
+                raise InvalidSettings(f"wrong type {type(value).__name__}")
             settings = candidate.validated()
         except (InvalidSettings, TypeError) as exc:
             notes.append(f"Ignored saved {f.name}: {exc}")

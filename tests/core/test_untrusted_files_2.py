@@ -271,6 +271,17 @@ def test_a_settings_file_with_a_fraction_for_a_whole_number_keeps_the_default(
     assert len(notes) == 1 and "whole number" in notes[0]
 
 
+@pytest.mark.parametrize("key", ["n_threads", "n_ctx", "open_chat"])
+def test_a_settings_file_with_true_for_a_count_keeps_the_default(tmp_path: Path, key: str) -> None:
+    """JSON's true is a Python bool, which is an int: `"n_threads": true` ran llama.cpp on one
+    thread, read as 1, instead of being ignored with a note like any other wrong type."""
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({key: True}))
+    settings, notes = load_settings(path)
+    assert getattr(settings, key) == getattr(AppSettings(), key)
+    assert notes == [f"Ignored saved {key}: wrong type bool"]
+
+
 @pytest.mark.parametrize(
     "text",
     [DEEP, '[{"repo_id": "o/r", "parts": ["m.gguf"], "size": 1e400, "quant": "Q4"}]'],
