@@ -4,6 +4,7 @@ a third reads them. Real processes, bounded in count and time."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import time
@@ -70,3 +71,22 @@ def test_settings_saved_by_two_processes_are_always_whole(tmp_path: Path) -> Non
     assert notes == []
     assert load_settings(path)[0].system_prompt == "x" * 100_000
     assert [p.name for p in tmp_path.iterdir()] == ["settings.json"]  # no temporary files left
+
+
+def test_a_history_opens_at_once_while_another_duet_is_writing(tmp_path: Path) -> None:
+    """Opening took the write lock to look at the schema: while the window was saving, a `duet`
+    command waited 10 s and then said the disk was full."""
+    file = tmp_path / "duet.sqlite3"
+    Store(file).close()
+    writer = sqlite3.connect(file, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO meta (key, value) VALUES ('busy', 'yes')")
+    try:
+        started = time.monotonic()
+        store = Store(file)
+        assert time.monotonic() - started < 2
+        assert store.schema_version() == 3
+        store.close()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

@@ -239,17 +239,23 @@ class Store:
 
     # Schema ---------------------------------------------------------------------------------------
 
+    def _has_meta(self) -> bool:
+        return bool(self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone())
+
     def schema_version(self) -> int:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         return int(row[0]) if row else 0
 
     def _migrate(self) -> None:
-        # One write transaction from the first look to the last migration: another Duet
-        # opening the same history at once (the window and a `duet` command) waits for it,
+        # A history already at this schema opens with a read: no write lock, so it opens at
+        # once while another Duet is saving to it.
+        if self._has_meta() and self.schema_version() == SCHEMA_VERSION:
+            return
+        # Otherwise one write transaction from the first look to the last migration: another
+        # Duet opening the same history at once (the window and a `duet` command) waits for it,
         # then finds the schema done, instead of creating or migrating it a second time.
         with self._tx() as db:
-            exists = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
-            if not exists:
+            if not self._has_meta():
                 _run_script(db, SCHEMA_V1)
             version = self.schema_version()
             if version > SCHEMA_VERSION:
