@@ -110,13 +110,25 @@ def test_a_stored_reply_naming_a_local_file_is_not_read_when_the_chat_opens(
     assert not pipe.opened
 
 
-def test_a_reply_that_names_no_file_is_still_rendered_as_markdown(qtbot) -> None:
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Some **bold**, a [link](https://example.org) and `![x](/dev/zero)` as code",
+        # Replies about CSS and HTML name no file either: the words are text, not a tag. They
+        # were shown as plain text, their Markdown lost.
+        "## Backgrounds\n\nUse `background-image: url(bg.png)` in your CSS.",
+        "```css\nbody { background-image: url(bg.png); }\n```",
+        "Set background=blue in the config, or write `<img src=x>` in the page.",
+    ],
+    ids=["code", "css-inline", "css-block", "words"],
+)
+def test_a_reply_that_names_no_file_is_still_rendered_as_markdown(qtbot, reply: str) -> None:
     from PySide6.QtCore import Qt
 
     view = ChatView()
     qtbot.addWidget(view)
     view.begin_reply()
-    view.finish_reply("Some **bold**, a [link](https://example.org) and `![x](/dev/zero)` as code")
+    view.finish_reply(reply)
     assert view.bubbles[-1].body.textFormat() == Qt.TextFormat.MarkdownText
 
 

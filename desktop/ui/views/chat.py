@@ -18,6 +18,7 @@ search box, and the next words typed would filter the history instead.
 
 from __future__ import annotations
 
+import re
 import time
 
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
@@ -68,6 +69,11 @@ class _LoadsNothing(QTextDocument):
         return None
 
 
+# Inside a tag only: the reply's own words are in the HTML too, with `<` escaped, and a reply
+# about CSS ("use background-image: url(...)") names no file.
+_LOADS_A_FILE = re.compile(r"<(?:img\b|[^>]*(?:\bbackground=|background-image\s*:))")
+
+
 def names_files(markdown: str) -> bool:
     """Whether showing this Markdown would load something: an image, a background or a style
     sheet. Qt reads each from the local file system (a relative name from the working
@@ -78,7 +84,7 @@ def names_files(markdown: str) -> bool:
     if document.asked:  # a style sheet or a background, asked for while parsing
         return True
     html = document.toHtml()  # every image and background a page keeps is written here
-    return "<img " in html or "background=" in html or "background-image:" in html
+    return _LOADS_A_FILE.search(html) is not None
 
 
 class KindDot(QLabel):
