@@ -9,6 +9,10 @@ target, then renamed over it:
 - a target that is not a regular file (a pipe, a device, a folder) is refused: a rename would
   replace the device node, or a read of the pipe would wait forever.
 
+A list that is read, changed and saved again (the registered models, the server list) is
+changed under `locked`, a lock file beside it (`NAME.lock`, left in place as file locks are), so
+that two processes changing it at once take turns and neither loses the other's change.
+
 The standard library has the pieces and no one-call form; the `atomicwrites` package that had
 one is archived, hence these few lines.
 """
@@ -19,7 +23,10 @@ import contextlib
 import os
 import secrets
 import stat
+from collections.abc import Iterator
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 
 class NotARegularFile(OSError):
@@ -56,3 +63,17 @@ def refuse_special(path: Path) -> None:
     if not stat.S_ISREG(mode):
         kind = "a folder" if stat.S_ISDIR(mode) else "a pipe or a device"
         raise NotARegularFile(0, f"it is {kind}, not a file", str(path))
+
+
+@contextlib.contextmanager
+def locked(path: Path, timeout: float = 10.0) -> Iterator[None]:
+    """Hold `path`'s lock file (creating its folder) while the block reads, changes and saves
+    it. Another process holding it for `timeout` seconds is a TimeoutError, an OSError."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(str(path) + ".lock", timeout=timeout):
+            yield
+    except Timeout:
+        raise TimeoutError(
+            0, f"another Duet has been changing it for {timeout:.0f} s", str(path)
+        ) from None

@@ -15,9 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from filelock import FileLock, Timeout
-
-from desktop.core.atomic_file import write_atomically
+from desktop.core.atomic_file import locked, write_atomically
 from desktop.core.errors import InsecureKey, RemoteError
 from desktop.core.paths import app_dirs
 
@@ -164,16 +162,10 @@ def _editing() -> Iterator[None]:
     other's server."""
     path = _registry()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(path) + ".lock", timeout=_LOCK_WAIT):
+        with locked(path, timeout=_LOCK_WAIT):
             yield
-    except Timeout:
-        raise RemoteError(
-            f"Another Duet has been changing the server list {path} for {_LOCK_WAIT:.0f} s: "
-            "try again when it is done."
-        ) from None
     except OSError as exc:
-        raise RemoteError(f"Cannot write the server list {path}: {exc.strerror or exc}.") from exc
+        raise RemoteError(f"Cannot change the server list {path}: {exc.strerror or exc}.") from exc
 
 
 def _free_backup(path: Path) -> Path:

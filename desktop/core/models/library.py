@@ -13,15 +13,13 @@ import json
 import logging
 import os
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from filelock import FileLock, Timeout
-
+from desktop.core.atomic_file import locked, write_atomically
 from desktop.core.errors import DuetError, ModelLoadError, ModelNotFound
 from desktop.core.models.catalog import Catalog, CatalogModel, ModelKind, load_default_catalog
 from desktop.core.models.gguf_info import (
@@ -201,14 +199,13 @@ class Library:
         threads and the CLI may run beside it, and no registration may be lost."""
         registry = self.dirs.registry
         try:
-            registry.parent.mkdir(parents=True, exist_ok=True)
-            with FileLock(str(registry) + ".lock", timeout=10):
+            with locked(registry):
                 paths = change(self.registered_paths())
-                tmp = registry.with_name(f"{registry.name}.{os.getpid()}.{threading.get_ident()}")
-                tmp.write_text(json.dumps([str(p) for p in paths], indent=2), encoding="utf-8")
-                os.replace(tmp, registry)
-        except (OSError, Timeout) as exc:
-            raise DuetError(f"Cannot update the list of models in {registry}: {exc}.") from None
+                write_atomically(registry, json.dumps([str(p) for p in paths], indent=2))
+        except OSError as exc:
+            raise DuetError(
+                f"Cannot update the list of models in {registry}: {exc.strerror or exc}."
+            ) from None
 
     # --------------------------------------------------------------------------------------
 
