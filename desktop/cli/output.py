@@ -4,6 +4,7 @@ download progress bar and the one-line error. stdout carries the result, stderr 
 from __future__ import annotations
 
 import math
+import re
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -19,18 +20,21 @@ if TYPE_CHECKING:  # the Hub's modules load huggingface_hub: only `duet pull` ne
 
 # Control characters a terminal acts on: ESC starts sequences that set the clipboard (OSC 52),
 # the window title or links, or clear the screen; C1 controls (\x9b is CSI) do the same on some
-# terminals; BEL, backspace and the rest rewrite what is shown. Newline, tab and carriage
-# return (the progress bar's) stay. A model, a template, a server or a saved title can hold
-# any of them: what goes to a terminal shows them as \x1b, never runs them.
+# terminals; BEL, backspace and the rest rewrite what is shown, and a lone carriage return
+# sends the line back to its start, so that what follows hides what came before. Newline, tab
+# and \r\n stay. A model, a template, a server or a saved title can hold any of them: what goes
+# to a terminal shows them as \x1b, never runs them.
 _SHOWN = {
     code: f"\\x{code:02x}"
     for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))
     if chr(code) not in "\n\t\r"
 }
+_LONE_CR = re.compile(r"\r(?!\n)")
 
 
 def terminal_safe(text: str) -> str:
-    return text.translate(_SHOWN)
+    """`text` with every control character a terminal would act on written out as \\xNN."""
+    return _LONE_CR.sub(r"\\x0d", text.translate(_SHOWN))
 
 
 class TerminalSafe:
@@ -46,6 +50,10 @@ class TerminalSafe:
 
     def __getattr__(self, name: str) -> Any:  # flush, isatty, fileno, encoding, ...
         return getattr(self.stream, name)
+
+
+def _unfiltered(stream: TextIO) -> TextIO:
+    return stream.stream if isinstance(stream, TerminalSafe) else stream
 
 
 def fail(message: str) -> None:
@@ -109,7 +117,8 @@ class ProgressBar:
         filled = int(self.WIDTH * progress.fraction)
         eta = progress.eta
         left = f"{int(eta // 60)}:{int(eta % 60):02d}" if eta is not None else "–"
-        sys.stderr.write(
+        # Straight to the terminal: the carriage return that redraws the line is the bar's own.
+        _unfiltered(sys.stderr).write(
             f"\r  [{'#' * filled}{'.' * (self.WIDTH - filled)}] {progress.fraction:4.0%}  "
             f"{progress.done / 1e6:,.0f}/{progress.total / 1e6:,.0f} MB  "
             f"{progress.rate / 1e6:6.1f} MB/s  ETA {left} "

@@ -292,6 +292,36 @@ def test_a_saved_chats_title_does_not_drive_the_terminal(
     assert "\x1b" not in out.getvalue()
 
 
+def test_a_carriage_return_in_a_title_cannot_hide_what_came_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lone carriage return sends the terminal back to the line's start: "notes\rrm -rf ~"
+    showed only what came after it. A line ending (\r\n) stays a line ending."""
+    monkeypatch.setenv("DUET_HOME", str(tmp_path / "home"))
+    store = Store()
+    store.create_chat("run ls\rrm -rf ~")
+    store.close()
+    out = _Terminal()
+    monkeypatch.setattr(sys, "stdout", out)
+    assert main(["chats"]) == 0
+    assert "run ls\\x0drm -rf ~" in out.getvalue()
+    assert "\r" not in out.getvalue().replace("\r\n", "")
+
+
+def test_the_progress_bar_still_redraws_its_line_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from desktop.cli.output import ProgressBar, TerminalSafe
+    from desktop.core.hub.download import DownloadProgress
+
+    err = _Terminal()
+    monkeypatch.setattr(sys, "stderr", TerminalSafe(err))
+    bar = ProgressBar()
+    bar.update(DownloadProgress("m.gguf", 50, 100, 10.0, 0))
+    bar.update(DownloadProgress("m.gguf", 100, 100, 10.0, 0))
+    assert err.getvalue().count("\r  [") == 2
+
+
 # Questions ---------------------------------------------------------------------------------
 
 
