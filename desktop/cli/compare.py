@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from desktop.cli.inputs import read_text, starter
 from desktop.cli.output import fail
+from desktop.core.atomic_file import NotARegularFile, refuse_special
 from desktop.core.chat.prompts import MODES, Mode
 from desktop.core.chat.sampling import SamplingParams
 from desktop.core.engine.factory import local_config, open_engine, render_input
@@ -130,11 +131,12 @@ def _check_target(path: Path | None, flag: str) -> None:
     there would be replaced by the saved file, and a missing folder found only at the end."""
     if path is None:
         return
-    if path.exists() and not path.is_file():
+    try:
+        refuse_special(path)
+    except NotARegularFile as exc:
         raise DuetError(
-            f"{flag} {path} is not a regular file (a folder, a device or a pipe): give the name "
-            "of a file to save to."
-        )
+            f"{flag} {path} is {exc.strerror}: give the name of a file to save to."
+        ) from None
     if not path.parent.is_dir():
         raise DuetError(
             f"{flag} {path}: there is no such folder as {path.parent}. Create it, or choose "

@@ -62,7 +62,7 @@ def refuse_special(path: Path) -> None:
         return
     if not stat.S_ISREG(mode):
         kind = "a folder" if stat.S_ISDIR(mode) else "a pipe or a device"
-        raise NotARegularFile(0, f"it is {kind}, not a file", str(path))
+        raise NotARegularFile(0, f"not a regular file: it is {kind}", str(path))
 
 
 @contextlib.contextmanager

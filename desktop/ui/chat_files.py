@@ -41,7 +41,7 @@ def export_chat(parent: QWidget, store: Store, chat_id: int) -> str:
         else store.export_markdown(chat_id)
     )
     try:
-        write_atomically(path, text)
+        write_atomically(path, text, durable=True)  # a file the user asked for
     except OSError as exc:
         return f"Could not write {path}: {exc.strerror or exc}. Choose another folder."
     return ""

@@ -125,10 +125,10 @@ def save(comparison: Comparison, path: Path) -> None:
         text = json.dumps(to_json(comparison), indent=2, ensure_ascii=False)
     else:
         text = to_markdown(comparison)
-    write_atomically(path, text)
+    save_text(path, text)
 
 
-def write_atomically(path: Path, text: str) -> None:
+def save_text(path: Path, text: str) -> None:
     """`text` as UTF-8 in a new file beside `path`, then moved over it in one step: a full disk
     or a crash mid-write leaves the file that was there whole, never half a file. A failure is a
     SaveFailed saying what to do, never a traceback (the CLI prints DuetErrors as they are)."""
@@ -207,7 +207,7 @@ def to_comparator(comparisons: Sequence[Comparison]) -> dict[str, Any]:
 def write_comparator_json(comparisons: Sequence[Comparison], path: Path) -> None:
     """Write `comparisons` to `path` as one LLM Comparator file, atomically. Raises SaveFailed."""
     data = to_comparator(comparisons)
-    write_atomically(path, json.dumps(data, indent=2, ensure_ascii=False))
+    save_text(path, json.dumps(data, indent=2, ensure_ascii=False))
 
 
 def _comparator_example(comparison: Comparison) -> dict[str, Any]:
@@ -298,7 +298,7 @@ def samples_to_json(run: SampleRun) -> dict[str, Any]:
 def save_samples(run: SampleRun, path: Path) -> None:
     """A many-samples run as JSON at `path`, atomically. Raises SaveFailed."""
     data = samples_to_json(run)
-    write_atomically(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False))
+    save_text(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False))
 
 
 def _samples_column_json(column: SampleColumn) -> dict[str, Any]:
