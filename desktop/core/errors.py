@@ -92,7 +92,7 @@ class HistoryWriteFailed(SaveFailed):
     """The history database refused a write (a full disk, a file made read-only, an I/O error):
     the change was rolled back, and what the window shows is kept."""
 
-    def __init__(self, message: str, *, file: str) -> None:
+    def __init__(self, message: str, *, file: str = "") -> None:
         super().__init__(message)
         self.file = file
 
