@@ -28,9 +28,12 @@ from desktop.core.engine.local import protocol as rq
 
 _SPAWN = multiprocessing.get_context("spawn")  # fork would copy the window's threads and Qt state
 # A worker answers a cancel within one token or one graph node of a prompt. One that has said
-# nothing this long after it is stuck (in a llama.cpp call, stopped, swapped out): it is ended,
-# as a crash would end it, so that Stop and closing never wait on it.
+# nothing this long after it, or twice the longest gap between the request's events if its
+# tokens have been slower (a big model on a weak machine), is stuck (in a llama.cpp call,
+# stopped, swapped out): it is ended, as a crash would end it, so that Stop never waits on it.
 STOP_GRACE_SECONDS = 3.0
+# Closing gives up waiting for a stream that has held at an event, unread, this long.
+PAUSED_SECONDS = 1.0
 
 
 class EngineClient:
@@ -44,7 +47,11 @@ class EngineClient:
         self._next_id = 0
         self._active_id = 0
         self._cancel_asked = 0  # the request cancelled before its worker could be told
-        self._cancelled_at: float | None = None  # when the running request was cancelled
+        self._cancelled: tuple[int, float] | None = None  # the request cancelled last, and when
+        self._last_event_at: float | None = None  # the running request's pace: its last event
+        self._longest_gap = 0.0  # and the longest wait between two of its events
+        self._paused_since: float | None = None  # a stream held at an event by its reader
+        self._closed_id = 0  # a stream given up by `close`: its reader gets EngineCrashed
         self._ended_stuck = False  # the worker was ended for not answering a cancel
         self._last_exitcode: int | None = None
         self._lock = threading.Lock()  # one request at a time per worker
@@ -81,15 +88,33 @@ class EngineClient:
 
     def close(self) -> None:
         """End the worker. A request still running is cancelled; a worker that does not answer
-        within STOP_GRACE_SECONDS is ended, so closing never waits on a stuck one."""
+        within STOP_GRACE_SECONDS is ended, so closing never waits on a stuck one. A stream
+        held at an event and not read on (PAUSED_SECONDS) is not waited for either: its worker
+        is ended, and the stream, if read on, raises EngineCrashed."""
         self.cancel()
-        if not self._lock.acquire(timeout=STOP_GRACE_SECONDS + 1):
-            self.kill()  # the request holding the lock then ends, as at a crash
-            self._lock.acquire()
+        if not self._acquire_for_close(STOP_GRACE_SECONDS + 1):
+            holder = self._active_id
+            self.kill()  # a request reading the worker then ends, as at a crash
+            if not self._acquire_for_close(STOP_GRACE_SECONDS):
+                # Held by a stream nobody reads: it keeps the lock and the pipe, and cleans
+                # them up itself when it is read on or dropped.
+                self._closed_id = holder
+                process = self._process
+                if process is not None:
+                    process.join(timeout=3)
+                return
         try:
             self._stop_process()
         finally:
             self._lock.release()
+
+    def _acquire_for_close(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not self._lock.acquire(timeout=0.1):
+            now, paused = time.monotonic(), self._paused_since
+            if now > deadline or (paused is not None and now - paused > PAUSED_SECONDS):
+                return False
+        return True
 
     def __enter__(self) -> EngineClient:
         return self
@@ -115,6 +140,7 @@ class EngineClient:
         The prompt's text goes in exactly, its stop strings end the reply.
 
         Breaking out of the loop early cancels the generation and waits for the worker to stop.
+        A stream read on after `close` gave up on it raises EngineCrashed.
         """
         sampling = (sampling or SamplingParams()).validated()
         with self._lock:
@@ -131,10 +157,10 @@ class EngineClient:
             except BaseException:
                 self._active_id = 0
                 raise
-            self._cancelled_at = None
+            self._start_pace()
             if self._cancel_asked == self._active_id:  # cancelled while loading
                 self._cancel.value = self._active_id
-                self._cancelled_at = time.monotonic()  # the worker is told only now
+                self._cancelled = (self._active_id, time.monotonic())  # the worker is told now
             request = rq.Generate(
                 self._active_id,
                 prompt.text,
@@ -143,32 +169,52 @@ class EngineClient:
                 top_k_probs,
                 logprobs,
             )
-            finished = False
+            request_id, finished, given_up = request.request_id, False, False
             try:
                 self._send(request)
                 while True:
-                    event = self._recv(stoppable=True)
-                    if isinstance(event, (p.Done, p.Failed, p.Crashed)):
-                        finished = True
-                        yield event
-                        return
+                    event = self._recv(request_id)
+                    finished = isinstance(event, (p.Done, p.Failed, p.Crashed))
+                    self._paused_since = time.monotonic()
                     yield event
+                    self._paused_since = None
+                    if finished or self._closed_id == request_id:
+                        break
             except errors.EngineCrashed as exc:
                 finished = True
+                self._paused_since = time.monotonic()
                 yield p.Crashed(str(exc), self._exitcode())
             finally:
                 self._active_id = 0
-                if not finished:
-                    self._drain(request.request_id)
+                self._paused_since = None
+                if self._closed_id == request_id:  # `close` gave up on it and ended its worker
+                    self._closed_id, given_up = 0, True
+                    self._stop_process()
+                elif not finished:
+                    self._drain(request_id)
+            if given_up and not finished:
+                name = self.path.name if self.path else "the model"
+                raise errors.EngineCrashed(
+                    f"Duet closed the engine running {name} while this reply waited to be read. "
+                    "The reply so far is kept; the next request starts the engine again.",
+                    exitcode=self._exitcode(),
+                )
 
     def cancel(self) -> None:
         """Stop the running generation within one token (or one graph node of a prompt)."""
         active = self._active_id
         self._cancel_asked = active  # kept for a request still loading its model
         if active and self._cancel is not None:
-            if self._cancel.value != active:
-                self._cancelled_at = time.monotonic()
-            self._cancel.value = active
+            self._mark_cancelled(active)
+
+    def _mark_cancelled(self, request_id: int) -> None:
+        """Tell the worker, and note when. A cancel that comes late, for a request that has
+        already ended, touches neither the next request nor a later cancel."""
+        asked = self._cancelled
+        if asked is None or asked[0] < request_id:
+            self._cancelled = (request_id, time.monotonic())
+        if self._cancel.value < request_id:
+            self._cancel.value = request_id
 
     def score(
         self,
@@ -182,15 +228,15 @@ class EngineClient:
         with self._lock:
             self._ensure_loaded()
             self._next_id += 1
-            self._active_id = self._next_id
-            self._cancelled_at = None
+            self._active_id = request_id = self._next_id
+            self._start_pace()
             try:
                 self._send(
-                    rq.Score(self._next_id, prompt, continuation, tuple(token_ids), top_k, batched)
+                    rq.Score(request_id, prompt, continuation, tuple(token_ids), top_k, batched)
                 )
-                event = self._recv(stoppable=True)
+                event = self._recv(request_id)
                 while isinstance(event, p.PromptProgress):
-                    event = self._recv(stoppable=True)
+                    event = self._recv(request_id)
             finally:
                 self._active_id = 0
         if isinstance(event, p.Failed):
@@ -272,21 +318,39 @@ class EngineClient:
         except (OSError, ValueError):
             raise self._crashed() from None
 
-    def _recv(self, stoppable: bool = False) -> p.Event:
-        """The worker's next event. For a `stoppable` request (a generation, a scoring), a
-        worker silent for STOP_GRACE_SECONDS after a cancel is ended: EngineCrashed."""
+    def _start_pace(self) -> None:
+        self._last_event_at, self._longest_gap = None, 0.0
+
+    def _grace(self) -> float:
+        """How long a cancelled request's worker may stay silent: STOP_GRACE_SECONDS, or twice
+        the longest gap between the request's events so far if that is longer."""
+        return max(STOP_GRACE_SECONDS, 2 * self._longest_gap)
+
+    def _recv(self, request_id: int = 0) -> p.Event:
+        """The worker's next event. For a stoppable request (a generation, a scoring: its
+        `request_id`), a worker silent for its grace after that request was cancelled is
+        ended: EngineCrashed."""
         conn = self._conn
         assert conn is not None
         try:
-            while stoppable and not conn.poll(0.1):
-                asked = self._cancelled_at
-                if asked is not None and time.monotonic() - asked > STOP_GRACE_SECONDS:
+            while request_id and not conn.poll(0.1):
+                asked = self._cancelled
+                if (
+                    asked is not None
+                    and asked[0] == request_id
+                    and time.monotonic() - asked[1] > self._grace()
+                ):
                     self._ended_stuck = True
                     self.kill()  # its pipe then reads as closed
                     break
             event: p.Event = conn.recv()
         except (EOFError, OSError):
             raise self._crashed() from None
+        if request_id:
+            now = time.monotonic()
+            if self._last_event_at is not None:
+                self._longest_gap = max(self._longest_gap, now - self._last_event_at)
+            self._last_event_at = now
         return event
 
     def _crashed(self) -> errors.EngineCrashed:
@@ -301,7 +365,7 @@ class EngineClient:
         name = self.path.name if self.path else "the model"
         if self._ended_stuck:
             return errors.EngineCrashed(
-                f"The engine running {name} did not stop within {STOP_GRACE_SECONDS:g} s of "
+                f"The engine running {name} did not stop within {self._grace():.0f} s of "
                 "being asked, so Duet ended it. The reply so far is kept; the next request "
                 "starts the engine again.",
                 exitcode=self._exitcode(),
@@ -320,11 +384,9 @@ class EngineClient:
         does not receive this one's tokens."""
         if self._cancel is None or self._conn is None:
             return
-        if self._cancel.value != request_id:
-            self._cancelled_at = time.monotonic()
-        self._cancel.value = request_id
+        self._mark_cancelled(request_id)
         try:
-            while not isinstance(self._recv(stoppable=True), (p.Done, p.Failed)):
+            while not isinstance(self._recv(request_id), (p.Done, p.Failed)):
                 pass
         except errors.EngineCrashed:
             pass
