@@ -4,10 +4,10 @@ the starter model a mode defaults to."""
 from __future__ import annotations
 
 import json
-import stat
 import sys
 from pathlib import Path
 
+from desktop.core.atomic_file import NotARegularFile, refuse_special
 from desktop.core.chat.prompts import Message, Mode, messages_from_json
 from desktop.core.engine.factory import Runnable, find_model
 from desktop.core.errors import DuetError, InvalidPrompt
@@ -90,12 +90,11 @@ def messages(file: Path | None, text: str | None) -> list[Message]:
     found: list[Message] = []
     if file is not None:
         try:
-            if file.exists() and not file.is_dir() and not stat.S_ISREG(file.stat().st_mode):
-                raise DuetError(
-                    f"{file} is not a regular file (a device or a pipe): give a .json text file."
-                )
+            refuse_special(file)
             with file.open("rb") as handle:
                 data = json.loads(bounded_utf8(handle.read(MAX_INPUT_BYTES + 1), str(file)))
+        except NotARegularFile as exc:
+            raise DuetError(f"{file} is {exc.strerror}; give a .json text file.") from None
         except OSError as exc:
             raise DuetError(f"Cannot read {file}: {exc.strerror or exc}.") from None
         except ValueError as exc:

@@ -18,7 +18,6 @@ import functools
 import json
 import math
 import re
-import stat
 import string
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
@@ -41,6 +40,7 @@ from jinja2.parser import Parser
 from jinja2.runtime import Context
 from jinja2.utils import Namespace, generate_lorem_ipsum, pass_eval_context
 
+from desktop.core.atomic_file import NotARegularFile, refuse_special
 from desktop.core.errors import DuetError, TemplateError
 from desktop.core.models.gguf_info import ModelInfo
 
@@ -753,13 +753,13 @@ def load_template_file(path: Path) -> ChatTemplate:
     or a file of gigabytes is refused, not read into memory."""
     limit = 4 * MAX_TEMPLATE_CHARS  # bytes: UTF-8 takes up to four per character
     try:
-        if path.exists() and not path.is_dir() and not stat.S_ISREG(path.stat().st_mode):
-            raise DuetError(
-                f"The template {path} is not a regular file (a device or a pipe): "
-                "give a .jinja text file."
-            )
+        refuse_special(path)
         with path.open("rb") as handle:
             data = handle.read(limit + 1)
+    except NotARegularFile as exc:
+        raise DuetError(
+            f"The template {path} is {exc.strerror}; give a .jinja text file."
+        ) from None
     except OSError as exc:
         raise DuetError(f"Cannot read the template {path}: {exc.strerror or exc}.") from None
     too_long = DuetError(
