@@ -7,13 +7,30 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import pytest
+
+from desktop.core.chat import store as store_module
 from desktop.core.chat.store import Store
+from desktop.core.errors import DuetError
 from desktop.core.settings import load_settings
 
-OPEN_STORE = "import sys; from pathlib import Path; from desktop.core.chat.store import Store; Store(Path(sys.argv[1]))"
+OPEN_STORE = """
+import sys, time
+from pathlib import Path
+import pytest
+
+from desktop.core.chat import store as store_module
+from desktop.core.chat.store import Store
+from desktop.core.errors import DuetError
+start = float(sys.argv[2])
+while time.time() < start:  # all at the same instant: a staggered start hid the race
+    pass
+Store(Path(sys.argv[1]))
+"""
 
 SAVE_SETTINGS = """
 import sys, time
@@ -33,9 +50,10 @@ def test_processes_opening_a_new_history_at_once_all_open_it(tmp_path: Path) -> 
     history aside."""
     for round_ in range(4):
         file = tmp_path / f"round{round_}" / "duet.sqlite3"
+        start = time.time() + 1.5  # after every interpreter has started
         procs = [
             subprocess.Popen(
-                [sys.executable, "-c", OPEN_STORE, str(file)],
+                [sys.executable, "-c", OPEN_STORE, str(file), str(start)],
                 stderr=subprocess.PIPE,
                 text=True,
             )
@@ -90,3 +108,40 @@ def test_a_history_opens_at_once_while_another_duet_is_writing(tmp_path: Path) -
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+def test_a_new_history_opens_once_the_duet_creating_it_lets_go(tmp_path: Path) -> None:
+    """Switching a new history to WAL takes its write lock without SQLite's busy wait: a second
+    Duet starting at the same instant as the first was told "database is locked" at once, and
+    to move a history aside that was being created."""
+    file = tmp_path / "duet.sqlite3"
+    creator = sqlite3.connect(file, isolation_level=None, check_same_thread=False)  # rollback mode
+    creator.execute("BEGIN IMMEDIATE")
+    creator.execute("CREATE TABLE first_write (x)")
+    release = threading.Timer(0.5, lambda: creator.execute("COMMIT"))
+    release.start()
+    try:
+        store = Store(file)
+        assert store.schema_version() == 3
+        store.close()
+    finally:
+        release.join()
+        creator.close()
+
+
+def test_a_history_held_too_long_says_so_and_not_to_move_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "OPEN_TIMEOUT", 0.5)
+    file = tmp_path / "duet.sqlite3"
+    holder = sqlite3.connect(file, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("CREATE TABLE first_write (x)")
+    try:
+        with pytest.raises(DuetError) as raised:
+            Store(file)
+        assert "held by another program" in str(raised.value)
+        assert "Move it aside" not in str(raised.value)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

@@ -183,6 +183,29 @@ class ChatSummary:
     messages: int
 
 
+OPEN_TIMEOUT = 10.0  # seconds another Duet may hold the history's write lock while this one opens
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    # SQLITE_BUSY's own message; sqlite_errorcode only exists from Python 3.11.
+    return str(exc).startswith("database is locked")
+
+
+def _enter_wal(db: sqlite3.Connection, deadline: float) -> None:
+    """Switch to WAL, waiting for another Duet that holds the write lock. SQLite's busy timeout
+    does not cover this pragma: it reads the header, then upgrades to a write lock without the
+    busy handler, so a Duet started at the same instant as the one creating the history got
+    "database is locked" at once."""
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
+
+
 class Store:
     def __init__(self, path: Path | None = None) -> None:
         self.file = path or app_dirs().data / "duet.sqlite3"
@@ -196,13 +219,18 @@ class Store:
         self._lock = threading.RLock()  # one connection, shared by the UI and saving threads
         try:
             self.db = sqlite3.connect(
-                self.file, check_same_thread=False, isolation_level=None, timeout=10
+                self.file, check_same_thread=False, isolation_level=None, timeout=OPEN_TIMEOUT
             )
-            self.db.execute("PRAGMA journal_mode=WAL")
+            _enter_wal(self.db, time.monotonic() + OPEN_TIMEOUT)
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
+            if _is_busy(exc):  # held, not damaged: moving it aside would be the wrong advice
+                raise DuetError(
+                    f"The history database {self.file} is held by another program (another "
+                    f"Duet?) for over {OPEN_TIMEOUT:.0f} s. Close it and try again."
+                ) from None
             raise DuetError(
                 f"The history database {self.file} cannot be opened ({exc}). Move it aside to "
                 "start a new one; Duet will not overwrite it."
