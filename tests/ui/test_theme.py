@@ -96,7 +96,8 @@ def test_switching_theme_changes_the_palette_the_bubbles_and_the_icons(
     reply = window.chat_view.bubbles[-1]
     copy = icon("copy")
     seen: list[str] = []
-    theme.theme_notifier().changed.connect(seen.append)
+    record = seen.append  # one bound method: the lowest PySide6 cannot disconnect a new one
+    theme.theme_notifier().changed.connect(record)
     for choice in ("light", "dark"):
         colours = theme.apply_theme(qapp, choice)
         qapp.processEvents()
@@ -113,7 +114,7 @@ def test_switching_theme_changes_the_palette_the_bubbles_and_the_icons(
         ]
         assert strokes and all(close_to(c, colours.text, 6) for c in strokes), choice
     assert seen == ["light", "dark"]
-    theme.theme_notifier().changed.disconnect(seen.append)
+    theme.theme_notifier().changed.disconnect(record)
 
 
 def test_system_follows_the_platform_colour_scheme(qapp: QApplication) -> None:
