@@ -132,7 +132,7 @@ def test_a_new_history_opens_once_the_duet_creating_it_lets_go(tmp_path: Path) -
 def test_a_history_held_too_long_says_so_and_not_to_move_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_module, "OPEN_TIMEOUT", 0.5)
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT", 0.5)
     file = tmp_path / "duet.sqlite3"
     holder = sqlite3.connect(file, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")

@@ -183,7 +183,7 @@ class ChatSummary:
     messages: int
 
 
-OPEN_TIMEOUT = 10.0  # seconds another Duet may hold the history's write lock while this one opens
+BUSY_TIMEOUT = 10.0  # seconds this Duet waits while another holds the history's write lock
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -219,9 +219,9 @@ class Store:
         self._lock = threading.RLock()  # one connection, shared by the UI and saving threads
         try:
             self.db = sqlite3.connect(
-                self.file, check_same_thread=False, isolation_level=None, timeout=OPEN_TIMEOUT
+                self.file, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT
             )
-            _enter_wal(self.db, time.monotonic() + OPEN_TIMEOUT)
+            _enter_wal(self.db, time.monotonic() + BUSY_TIMEOUT)
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
@@ -229,7 +229,7 @@ class Store:
             if _is_busy(exc):  # held, not damaged: moving it aside would be the wrong advice
                 raise DuetError(
                     f"The history database {self.file} is held by another program (another "
-                    f"Duet?) for over {OPEN_TIMEOUT:.0f} s. Close it and try again."
+                    f"Duet?) for over {BUSY_TIMEOUT:.0f} s. Close it and try again."
                 ) from None
             raise DuetError(
                 f"The history database {self.file} cannot be opened ({exc}). Move it aside to "
