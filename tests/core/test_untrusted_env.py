@@ -21,12 +21,9 @@ from desktop.core.settings import load_settings
 OPEN_STORE = """
 import sys, time
 from pathlib import Path
-import pytest
-
-from desktop.core.chat import store as store_module
 from desktop.core.chat.store import Store
-from desktop.core.errors import DuetError
 start = float(sys.argv[2])
+time.sleep(max(0.0, start - time.time() - 0.05))
 while time.time() < start:  # all at the same instant: a staggered start hid the race
     pass
 Store(Path(sys.argv[1]))
@@ -132,6 +129,8 @@ def test_a_new_history_opens_once_the_duet_creating_it_lets_go(tmp_path: Path) -
 def test_a_history_held_too_long_says_so_and_not_to_move_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A history another program kept locked was reported as unreadable, with advice to move
+    it aside, which would have hidden every chat in it from the next start."""
     monkeypatch.setattr(store_module, "BUSY_TIMEOUT", 0.5)
     file = tmp_path / "duet.sqlite3"
     holder = sqlite3.connect(file, isolation_level=None)
