@@ -31,9 +31,14 @@ class EngineSlot(QObject):
         self.engine: Engine | None = None
         self.config = config
         self.runtime: p.RuntimeInfo | None = None  # what the loaded engine reported
+        self._closed = False
 
     def load(self, model: Runnable, config: EngineConfig) -> None:
-        """Put an engine for `model` in the slot and load it; `loaded` or `failed` follows."""
+        """Put an engine for `model` in the slot and load it; `loaded` or `failed` follows.
+        Once the slot is closed, nothing: a library scan that ends while the window closes
+        would otherwise start a worker nobody ends."""
+        if self._closed:
+            return
         if self.engine is not None:
             self._threads.start(CloseThread(self.engine, self))  # its process ends meanwhile
         engine = self.engine = self.opener(model, config)
@@ -42,7 +47,8 @@ class EngineSlot(QObject):
             # A file outside the catalog and the Hub cache is hashed once, off the UI thread,
             # and remembered: every reply records its model's sha256.
             self._threads.call(lambda: identity(model, hash_file=True), _ignore, _ignore)
-        thread = LoadThread(engine, self)
+        # Asked from the load thread: a plain attribute, readable even once the window is gone.
+        thread = LoadThread(engine, lambda: engine is self.engine, self)
         thread.loaded.connect(lambda info: self._loaded(engine, info))
         thread.failed.connect(lambda message: self._failed(engine, message))
         self._threads.start(thread)
@@ -57,5 +63,8 @@ class EngineSlot(QObject):
             self.failed.emit(message)
 
     def close(self) -> None:
-        if self.engine is not None:
-            self.engine.close()
+        """End the engine; a load that reports after this is ignored (its window may be gone)."""
+        self._closed = True
+        engine, self.engine = self.engine, None
+        if engine is not None:
+            engine.close()

@@ -44,16 +44,25 @@ class TokenBatch:
 
 
 class LoadThread(QThread):
+    """Loads an engine. `wanted` is asked once the load is done: an engine closed or replaced
+    before this thread took it has just been started again, so it is closed here."""
+
     loaded = Signal(object)  # RuntimeInfo
     failed = Signal(str)
 
-    def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
+    def __init__(
+        self, engine: Engine, wanted: Callable[[], bool], parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self.engine = engine
+        self._wanted = wanted
 
     def run(self) -> None:
         try:
-            self.loaded.emit(self.engine.load())
+            info = self.engine.load()
+            if not self._wanted():
+                self.engine.close()
+            self.loaded.emit(info)
         except DuetError as exc:
             self.failed.emit(str(exc))
         except Exception as exc:
