@@ -41,6 +41,12 @@ while time.time() < until:
 """
 
 
+def _spawn(count: int, code: str, *args: object) -> list[subprocess.Popen[str]]:
+    """`count` Duet processes running `code` with `args`, their stderr kept for the assertion."""
+    argv = [sys.executable, "-c", code, *map(str, args)]
+    return [subprocess.Popen(argv, stderr=subprocess.PIPE, text=True) for _ in range(count)]
+
+
 def test_processes_opening_a_new_history_at_once_all_open_it(tmp_path: Path) -> None:
     """Each ran the schema script and the migrations on its own: the others failed with
     "table meta already exists" or "duplicate column name", and were told to move a good
@@ -48,14 +54,7 @@ def test_processes_opening_a_new_history_at_once_all_open_it(tmp_path: Path) -> 
     for round_ in range(4):
         file = tmp_path / f"round{round_}" / "duet.sqlite3"
         start = time.time() + 1.5  # after every interpreter has started
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-c", OPEN_STORE, str(file), str(start)],
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(4)
-        ]
+        procs = _spawn(4, OPEN_STORE, file, start)
         errors = [p.communicate(timeout=60)[1] for p in procs]
         assert [p.returncode for p in procs] == [0] * 4, errors
         store = Store(file)
@@ -69,14 +68,7 @@ def test_settings_saved_by_two_processes_are_always_whole(tmp_path: Path) -> Non
     reader found half a file, so a window starting then fell back to the defaults."""
     path = tmp_path / "settings.json"
     until = time.time() + 3
-    writers = [
-        subprocess.Popen(
-            [sys.executable, "-c", SAVE_SETTINGS, str(path), str(until)],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
+    writers = _spawn(2, SAVE_SETTINGS, path, until)
     notes: list[str] = []
     while time.time() < until + 0.5 and any(w.poll() is None for w in writers):
         if path.exists():
